@@ -1,0 +1,255 @@
+"""Finding and opening trace DBs, read-only, whatever synth-ai generation wrote them.
+
+Opening never writes: the file is opened through a ``mode=ro`` URI (or ``immutable=1`` for a WAL
+file whose directory we may not touch), so the app cannot change a user's traces. The flavour is
+told from tables and columns, never from DDL text, because newer synth-ai versions migrate old files
+in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from services.trace_schema import Flavour
+
+DEFAULT_RELATIVE = Path("traces/v3/synth_ai.db")
+SQLD_DATA = Path("dbs/default/data")
+TRACE_TABLES = ("session_traces", "events")
+
+
+class TraceDBError(Exception):
+    """A problem with a trace DB, phrased for the user (no traceback is ever shown)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+
+class DBNotFoundError(TraceDBError):
+    pass
+
+
+class NotSQLiteError(TraceDBError):
+    pass
+
+
+class NotATraceDBError(TraceDBError):
+    pass
+
+
+class DBLockedError(TraceDBError):
+    pass
+
+
+class MissingSchemaError(TraceDBError):
+    """A feature needs a table or column this DB's generation never had."""
+
+
+class SchemaInfo(BaseModel):
+    """What a DB holds, told from its tables and columns."""
+
+    columns: dict[str, list[str]]
+    flavour: Flavour
+    journal_mode: str
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        cols = self.columns.get(table)
+        if cols is None:
+            return False
+        return column is None or column in cols
+
+    def missing(self, needs: list[tuple[str, str | None]]) -> list[str]:
+        """Names (``table`` or ``table.column``) of what ``needs`` asks for and this DB lacks."""
+        return [t if c is None else f"{t}.{c}" for t, c in needs if not self.has(t, c)]
+
+
+def table_columns(conn: Connection) -> dict[str, list[str]]:
+    """Every table's column names, read with PRAGMA table_info (never from DDL text)."""
+    names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")).scalars()
+    out: dict[str, list[str]] = {}
+    for name in list(names):
+        rows = conn.exec_driver_sql(f'PRAGMA table_info("{name}")').fetchall()
+        out[str(name)] = [str(r[1]) for r in rows]
+    return out
+
+
+def detect_flavour(columns: dict[str, list[str]]) -> Flavour:
+    events = set(columns.get("events", []))
+    outcome = set(columns.get("outcome_rewards", []))
+    if "call_records" not in events or "outcome_rewards" not in columns:
+        return Flavour.V0_2_3
+    if "reward_metadata" not in outcome:
+        return Flavour.V0_2_6
+    if "objective_key" in outcome or "objective_key" in set(columns.get("event_rewards", [])):
+        return Flavour.V0_4_7
+    if "annotation" in outcome:
+        return Flavour.V0_3_6
+    # Same columns from 0.2.7 on; the libsql writer's AUTOINCREMENT keys leave sqlite_sequence.
+    return Flavour.V0_2_10 if "sqlite_sequence" in columns else Flavour.V0_2_8
+
+
+def resolve_db_path(path: str | Path) -> Path:
+    """The SQLite file behind ``path``: the file itself, or a sqld directory's dbs/default/data."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        data = p / SQLD_DATA
+        if data.is_file():
+            return data
+        raise DBNotFoundError(
+            f"{p} is a directory but not a sqld trace DB: {SQLD_DATA} is missing inside it.",
+            "Pass the SQLite file itself, or a sqld directory that holds dbs/default/data.",
+        )
+    if not p.exists():
+        raise DBNotFoundError(
+            f"Database not found: {p}",
+            "Check the path, or run `sft-studio` from a folder that contains traces/v3/synth_ai.db.",
+        )
+    if not p.is_file():
+        raise DBNotFoundError(f"{p} is not a regular file.")
+    return p
+
+
+def _demo_dir_candidate(home: Path) -> Path | None:
+    demo = home / ".synth-ai" / "demo.json"
+    try:
+        data = json.loads(demo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    demo_dir = data.get("DEMO_DIR") if isinstance(data, dict) else None
+    return Path(demo_dir) / DEFAULT_RELATIVE if isinstance(demo_dir, str) and demo_dir else None
+
+
+def discovery_candidates(cwd: Path | None = None, home: Path | None = None) -> list[Path]:
+    """Where the reference exporter looks for a DB without ``--db``, in its order."""
+    cwd = (cwd or Path.cwd()).resolve()
+    home = home or Path.home()
+    found: list[Path] = []
+    demo = _demo_dir_candidate(home)
+    if demo is not None:
+        found.append(demo)
+    found += [parent / DEFAULT_RELATIVE for parent in (cwd, *cwd.parents)]
+    found += [cwd.parent / DEFAULT_RELATIVE, home / "synth-ai" / DEFAULT_RELATIVE]
+    unique: list[Path] = []
+    for c in found:
+        if c not in unique:
+            unique.append(c)
+    return unique
+
+
+def locate_db(explicit: str | Path | None = None, cwd: Path | None = None, home: Path | None = None) -> Path | None:
+    """The DB to open: ``explicit`` if given (as typed), else the first discovery hit, else None."""
+    if explicit is not None:
+        return Path(explicit)
+    for candidate in discovery_candidates(cwd, home):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _ro_uri(path: Path, immutable: bool) -> str:
+    flags = "immutable=1" if immutable else "mode=ro"
+    return f"file:{quote(str(path.resolve()))}?{flags}"
+
+
+def _friendly(exc: BaseException, path: Path, busy_timeout_s: float) -> TraceDBError:
+    msg = str(getattr(exc, "orig", exc))
+    low = msg.lower()
+    if "file is not a database" in low or "file is encrypted" in low:
+        return NotSQLiteError(
+            f"{path} is not an SQLite database.",
+            "Trace DBs are SQLite files written by synth-ai's tracing_v3 (traces/v3/synth_ai.db).",
+        )
+    if "locked" in low or "busy" in low:
+        return DBLockedError(
+            f"{path} is locked by another process (a writer is committing); waited {busy_timeout_s:g} s.",
+            "Retry in a moment; a collector holds the lock only while it commits an episode.",
+        )
+    if "malformed" in low or "corrupt" in low:
+        return NotSQLiteError(f"{path} is damaged: SQLite reports '{msg}'.")
+    if "unable to open" in low:
+        return DBNotFoundError(f"Cannot open {path}: {msg}.", "Check that the file is readable.")
+    return TraceDBError(f"Cannot read {path}: {msg}.")
+
+
+class TraceDB:
+    """A trace DB opened read-only, with its schema probed once."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
+        self.display_path = Path(path)
+        self.path = resolve_db_path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.immutable = False
+        self._engine = self._make_engine(immutable=False)
+        try:
+            self.schema = self._probe()
+        except TraceDBError:
+            raise
+        except (DBAPIError, sqlite3.Error) as exc:
+            if "unable to open" not in str(exc).lower():
+                raise _friendly(exc, self.path, busy_timeout_s) from None
+            # A WAL file whose directory we cannot write and that has no -shm: read it frozen.
+            self._engine.dispose()
+            self.immutable = True
+            self._engine = self._make_engine(immutable=True)
+            try:
+                self.schema = self._probe()
+            except (DBAPIError, sqlite3.Error) as exc2:
+                raise _friendly(exc2, self.path, busy_timeout_s) from None
+
+    def _make_engine(self, immutable: bool) -> Engine:
+        uri = _ro_uri(self.path, immutable)
+        timeout = self.busy_timeout_s
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+
+        return create_engine("sqlite+pysqlite://", creator=connect, poolclass=NullPool)
+
+    def _probe(self) -> SchemaInfo:
+        with self._engine.connect() as conn:
+            columns = table_columns(conn)
+            mode = str(conn.exec_driver_sql("PRAGMA journal_mode").scalar() or "unknown")
+        missing = [t for t in TRACE_TABLES if t not in columns]
+        if missing:
+            raise NotATraceDBError(
+                f"{self.path} is an SQLite database but not a synth-ai trace DB: "
+                f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing.",
+                "Trace DBs are written by synth-ai tracing_v3 (session_traces, events, ...).",
+            )
+        return SchemaInfo(columns=columns, flavour=detect_flavour(columns), journal_mode=mode)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read-only connection; SQLite errors come out as TraceDBError with a plain message."""
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except (DBAPIError, sqlite3.Error) as exc:
+            raise _friendly(exc, self.path, self.busy_timeout_s) from None
+
+    def size_bytes(self) -> int:
+        return os.stat(self.path).st_size
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> TraceDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,315 @@
+"""The one place in sft-studio that writes trace DBs: append-only, one transaction per episode.
+
+New files get the exact synth-ai 0.2.10 DDL (``trace_schema``), so synth-ai's own readers accept
+them. Rows are written the way the 0.2.10 Crafter task app writes them (shared/reference/trace_db.md
+§4). The writer never updates or deletes a row: an episode either lands whole or not at all, which is
+what lets a collector be interrupted without leaving a half-written session behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
+
+from services.trace_db import table_columns
+from services.trace_schema import Flavour, schema_statements
+
+
+class RawJson(BaseModel):
+    """Column text stored verbatim, for fixtures that need malformed or odd JSON."""
+
+    model_config = ConfigDict(frozen=True)
+    text: str
+
+
+JsonColumn = RawJson | dict[str, Any] | list[Any] | None
+
+
+class LMCall(BaseModel):
+    """One `cais` event: the policy's model call for a decision."""
+
+    model_name: str | None
+    provider: str | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    latency_ms: int | None = None
+    system_instance_id: str = "policy:crafter-react"
+    call_records: JsonColumn = None
+    metadata: JsonColumn = None
+    event_time: float | None = None
+
+
+class EnvStep(BaseModel):
+    """One `environment` event: the env's answer to the decision's actions."""
+
+    reward: float | None = None
+    terminated: bool = False
+    truncated: bool = False
+    state_before: JsonColumn = None
+    state_after: JsonColumn = None
+    metadata: JsonColumn = None
+    system_instance_id: str = "environment:crafter"
+    event_time: float | None = None
+
+
+class EventReward(BaseModel):
+    """An `event_rewards` row attached to the decision's environment event."""
+
+    reward_type: str | None
+    value: float
+    annotation: JsonColumn = None
+    source: str | None = "environment"
+    key: str | None = None
+
+
+class Decision(BaseModel):
+    """One decision (timestep): an optional LM call, an optional env step, their rewards."""
+
+    turn: int
+    step_id: str | None = None
+    lm: LMCall | None = None
+    env: EnvStep | None = None
+    rewards: list[EventReward] = Field(default_factory=list)
+    step_metadata: JsonColumn = Field(default_factory=dict)
+
+
+class Outcome(BaseModel):
+    """An `outcome_rewards` row (a session may have none, one, or several)."""
+
+    total_reward: float
+    achievements_count: int
+    total_steps: int
+    reward_metadata: JsonColumn = None
+
+
+class Episode(BaseModel):
+    """A whole session as it lands in the DB."""
+
+    session_id: str
+    metadata: JsonColumn = None
+    decisions: list[Decision] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(default_factory=list)
+    experiment_id: str | None = None
+
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(value: JsonColumn) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, RawJson):
+        return value.text
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class TraceWriter:
+    """Appends whole episodes to a tracing_v3 DB, creating it (0.2.10 DDL) when absent."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        flavour: Flavour = Flavour.V0_2_10,
+        clock: Clock = _utc_now,
+        busy_timeout_s: float = 30.0,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine: Engine = create_engine(
+            f"sqlite+pysqlite:///{self.path}", connect_args={"timeout": busy_timeout_s}
+        )
+        if flavour is Flavour.V0_2_8 or flavour is Flavour.V0_2_6 or flavour is Flavour.V0_2_3:
+            event.listen(self._engine, "connect", _set_wal)
+        self.flavour = flavour
+        self._ensure_schema()
+        with self._engine.connect() as conn:
+            self._columns = {t: set(cols) for t, cols in table_columns(conn).items()}
+        self._statements: dict[tuple[str, tuple[str, ...]], TextClause] = {}
+
+    def _ensure_schema(self) -> None:
+        with self._engine.begin() as conn:
+            existing = conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).scalars()
+            if "session_traces" in set(existing):
+                return
+            for statement in schema_statements(self.flavour):
+                conn.exec_driver_sql(statement)
+
+    def _timestamp(self) -> str:
+        now = self._clock()
+        if self.flavour.libsql:
+            return now.isoformat()
+        return now.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def existing_session_ids(self) -> set[str]:
+        with self._engine.connect() as conn:
+            return set(conn.execute(text("SELECT session_id FROM session_traces")).scalars())
+
+    def write(self, episodes: Iterable[Episode]) -> int:
+        """Append each episode in its own transaction; return how many landed."""
+        written = 0
+        for episode in episodes:
+            with self._engine.begin() as conn:
+                self._write_episode(conn, episode)
+            written += 1
+        return written
+
+    def _insert(self, conn: Connection, table: str, row: dict[str, Any]) -> int:
+        present = self._columns.get(table)
+        if present is None:
+            return 0  # older flavours lack the reward tables: nothing to record there
+        row = {k: v for k, v in row.items() if k in present}
+        key = (table, tuple(row))
+        statement = self._statements.get(key)
+        if statement is None:
+            names = ", ".join(f'"{k}"' for k in row)
+            marks = ", ".join(f":{k}" for k in row)
+            statement = self._statements[key] = text(f"INSERT INTO {table} ({names}) VALUES ({marks})")
+        result = conn.execute(statement, row)
+        return int(result.lastrowid or 0)
+
+    def _write_episode(self, conn: Connection, ep: Episode) -> None:
+        num_events = sum((d.lm is not None) + (d.env is not None) for d in ep.decisions)
+        self._insert(
+            conn,
+            "session_traces",
+            {
+                "session_id": ep.session_id,
+                "created_at": self._timestamp(),
+                "num_timesteps": len(ep.decisions),
+                "num_events": num_events,
+                "num_messages": 0,
+                "metadata": _json(ep.metadata),
+                "experiment_id": ep.experiment_id,
+            },
+        )
+        for d in ep.decisions:
+            self._write_decision(conn, ep.session_id, d)
+        for outcome in ep.outcomes:
+            self._insert(
+                conn,
+                "outcome_rewards",
+                {
+                    "session_id": ep.session_id,
+                    "total_reward": outcome.total_reward
+                    if self.flavour in (Flavour.V0_3_6, Flavour.V0_4_7)
+                    else int(outcome.total_reward),
+                    "achievements_count": outcome.achievements_count,
+                    "total_steps": outcome.total_steps,
+                    "created_at": self._timestamp(),
+                    "reward_metadata": _json(outcome.reward_metadata),
+                },
+            )
+
+    def _write_decision(self, conn: Connection, session_id: str, d: Decision) -> None:
+        stamp = self._timestamp()
+        sqlalchemy_era = not self.flavour.libsql
+        timestep_id = self._insert(
+            conn,
+            "session_timesteps",
+            {
+                "session_id": session_id,
+                "step_id": d.step_id or f"decision_{d.turn}",
+                "step_index": d.turn,
+                "turn_number": d.turn,
+                "started_at": stamp,
+                "completed_at": None,
+                "num_events": (d.lm is not None) + (d.env is not None),
+                "num_messages": 0,
+                "step_metadata": _json(d.step_metadata),
+            },
+        )
+        if d.lm is not None:
+            lm = d.lm
+            self._insert(
+                conn,
+                "events",
+                {
+                    "session_id": session_id,
+                    "timestep_id": timestep_id,
+                    "event_type": "cais",
+                    "system_instance_id": lm.system_instance_id,
+                    "event_time": lm.event_time,
+                    "created_at": stamp if sqlalchemy_era else None,
+                    "model_name": lm.model_name,
+                    "provider": lm.provider,
+                    "input_tokens": lm.input_tokens,
+                    "output_tokens": lm.output_tokens,
+                    "total_tokens": lm.total_tokens,
+                    "latency_ms": lm.latency_ms,
+                    "call_records": _json(lm.call_records),
+                    "metadata": _json(lm.metadata),
+                },
+            )
+        if d.env is None:
+            return
+        env = d.env
+        env_event_id = self._insert(
+            conn,
+            "events",
+            {
+                "session_id": session_id,
+                "timestep_id": timestep_id,
+                "event_type": "environment",
+                "system_instance_id": env.system_instance_id,
+                "event_time": env.event_time,
+                "created_at": stamp if sqlalchemy_era else None,
+                "reward": env.reward,
+                "terminated": int(env.terminated),
+                "truncated": int(env.truncated),
+                "system_state_before": _json(env.state_before),
+                "system_state_after": _json(env.state_after),
+                "metadata": _json(env.metadata),
+            },
+        )
+        rewards: Sequence[EventReward] = d.rewards
+        if env.reward is not None and not any(r.reward_type == "sparse" for r in rewards):
+            # synth-ai records the env reward as a `sparse` row for every env event that has one.
+            sparse_annotation: JsonColumn = {} if sqlalchemy_era else None
+            rewards = [EventReward(reward_type="sparse", value=env.reward, annotation=sparse_annotation)]
+            rewards += list(d.rewards)
+        for r in rewards:
+            self._insert(
+                conn,
+                "event_rewards",
+                {
+                    "event_id": env_event_id,
+                    "session_id": session_id,
+                    "message_id": None,
+                    "turn_number": d.turn,
+                    "reward_value": r.value,
+                    "reward_type": r.reward_type,
+                    "key": r.key,
+                    "annotation": _json(r.annotation),
+                    "source": r.source,
+                    "created_at": self._timestamp(),
+                },
+            )
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _set_wal(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,105 @@
+"""The ``sft-studio`` command: the TUI by default, headless subcommands for every pane's work.
+
+Importing this module must not import Textual: headless subcommands stay fast and work where no
+terminal UI can run. The app is imported only when it is launched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
+
+VERSION = "0.1.0"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sft-studio",
+        description="Keyboard-driven SFT loop for Crafter agents: traces, filters, configs, jobs, evals.",
+        epilog="Without a subcommand, opens the terminal app.",
+    )
+    parser.add_argument("--version", action="version", version=f"sft-studio {VERSION}")
+    parser.add_argument("--db", type=Path, help="trace DB to open (file, or sqld directory)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    stats = sub.add_parser(
+        "stats",
+        help="trace-DB statistics (the figures of synth-ai's analyze_trace_db.py, plus a header)",
+        description="Print trace-DB statistics. Without --db, looks for traces/v3/synth_ai.db "
+        "from the current folder upward, as synth-ai's exporter does.",
+    )
+    stats.add_argument("--db", type=Path, dest="sub_db", help="trace DB (file, or sqld directory)")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.add_argument(
+        "--busy-timeout", type=float, default=5.0, help="seconds to wait for a writer's lock (default 5)"
+    )
+    return parser
+
+
+def _find_db(explicit: Path | None, err: Console) -> Path | None:
+    found = locate_db(explicit)
+    if found is None:
+        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False)
+        for c in discovery_candidates():
+            err.print(f"  {c}", markup=False, highlight=False)
+        err.print("Pass one with --db PATH.", highlight=False)
+    return found
+
+
+def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from services.stats import compute_stats
+    from services.stats_report import full_report
+
+    path = _find_db(args.sub_db or args.db, err)
+    if path is None:
+        return 1
+    try:
+        with TraceDB(path, busy_timeout_s=args.busy_timeout) as db:
+            stats = compute_stats(db)
+    except TraceDBError as exc:
+        err.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(exc.hint, markup=False, highlight=False)
+        return 1
+    if args.json:
+        sys.stdout.write(stats.model_dump_json(indent=2) + "\n")
+    else:
+        out.print(full_report(stats), markup=False, highlight=False, end="", soft_wrap=True)
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from tui.app import SftStudioApp
+
+    explicit = args.db
+    path = locate_db(explicit)
+    app = SftStudioApp(db_path=path, db_explicit=explicit is not None)
+    result = app.run()
+    return int(app.return_code or 0) if result is None else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = Console()
+    err = Console(stderr=True)
+    try:
+        if args.command == "stats":
+            return cmd_stats(args, out, err)
+        return cmd_app(args)
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        return 130
+    except Exception as exc:  # last resort: a message, never a traceback
+        err.print(f"[bold red]sft-studio failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print("Please report this with the command you ran.", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
