@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
 
@@ -42,13 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(err: Console, message: str, hint: str = "") -> None:
+    """A one-paragraph error on stderr: never wrapped mid-path, never a traceback."""
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        err.print(hint, markup=False, highlight=False, soft_wrap=True)
+
+
 def _find_db(explicit: Path | None, err: Console) -> Path | None:
     found = locate_db(explicit)
     if found is None:
-        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False)
+        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False, soft_wrap=True)
         for c in discovery_candidates():
-            err.print(f"  {c}", markup=False, highlight=False)
-        err.print("Pass one with --db PATH.", highlight=False)
+            err.print(f"  {c}", markup=False, highlight=False, soft_wrap=True)
+        err.print("Pass one with --db PATH.", highlight=False, soft_wrap=True)
     return found
 
 
@@ -63,9 +71,7 @@ def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
         with TraceDB(path, busy_timeout_s=args.busy_timeout) as db:
             stats = compute_stats(db)
     except TraceDBError as exc:
-        err.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
-        if exc.hint:
-            err.print(exc.hint, markup=False, highlight=False)
+        _error(err, exc.message, exc.hint)
         return 1
     if args.json:
         sys.stdout.write(stats.model_dump_json(indent=2) + "\n")
@@ -96,8 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("Interrupted.")
         return 130
     except Exception as exc:  # last resort: a message, never a traceback
-        err.print(f"[bold red]sft-studio failed:[/] {type(exc).__name__}: {exc}", highlight=False)
-        err.print("Please report this with the command you ran.", highlight=False)
+        _error(err, f"sft-studio failed: {type(exc).__name__}: {exc}", "Please report this with the command you ran.")
         return 2
 
 
