@@ -1,0 +1,152 @@
+"""The sft-studio terminal app: six panes as tabs, a status line, F1 help and palette commands.
+
+The app only wires things together; each pane owns its work (the Traces pane reads the DB in a
+thread worker). Dependencies come in through the constructor so tests can switch off the file
+watcher and pin what the empty state lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from services.stats import compute_stats
+from services.trace_db import discovery_candidates
+from tui.help import HelpScreen
+from tui.panes.planned import PLANNED, PlannedPaneView
+from tui.panes.traces import DEFAULT_WATCH_S, StatsFn, TracesPane
+from tui.widgets.status_line import StatusLine
+
+#: (pane id, title) in tab order; key N goes to the N-th pane.
+PANES: tuple[tuple[str, str], ...] = (("traces", "Traces"), *((p.pane_id, p.title) for p in PLANNED))
+TRACES_ACTIONS = frozenset({"refresh_traces", "toggle_auto_refresh"})
+
+
+class SftStudioApp(App[None]):
+    """Traces, Filters, Configs, Jobs, Eval and Runs, reachable by keys 1-6."""
+
+    TITLE = "sft-studio"
+    CSS_PATH = "app.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", tooltip="Keys and what each pane does", id="app.help"),
+        Binding("r", "refresh_traces", "Refresh", tooltip="Re-read the trace DB now", id="traces.refresh"),
+        Binding("a", "toggle_auto_refresh", "Auto-refresh", tooltip="Watch the DB file for changes", id="traces.auto"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        *(
+            Binding(str(n), f"show_pane('{pane_id}')", title, show=False, id=f"app.pane.{pane_id}")
+            for n, (pane_id, title) in enumerate(PANES, start=1)
+        ),
+    ]
+
+    def __init__(
+        self,
+        db_path: Path | None = None,
+        db_explicit: bool = False,
+        *,
+        watch_interval: float | None = DEFAULT_WATCH_S,
+        candidates: Sequence[Path] | None = None,
+        stats_fn: StatsFn = compute_stats,
+    ) -> None:
+        """``db_path`` None shows the empty state; ``watch_interval`` None turns auto-refresh off.
+
+        ``db_explicit`` (the path came from --db) is kept for the CLI's contract. ``candidates``
+        (where the empty state says we looked) defaults to ``discovery_candidates()``; ``stats_fn``
+        lets tests slow down or break the stats computation.
+        """
+        super().__init__()
+        self.db_path = db_path
+        self.db_explicit = db_explicit
+        self.watch_interval = watch_interval
+        self.candidates = list(candidates) if candidates is not None else None
+        self.stats_fn = stats_fn
+        self.animation_level = "none"
+
+    def compose(self) -> ComposeResult:
+        candidates = self.candidates
+        if candidates is None:  # only the empty state lists them
+            candidates = discovery_candidates() if self.db_path is None else []
+        with TabbedContent(initial="traces", id="panes"):
+            with TabPane("1 Traces", id="traces"):
+                yield TracesPane(
+                    self.db_path,
+                    watch_interval=self.watch_interval,
+                    candidates=candidates,
+                    stats_fn=self.stats_fn,
+                    id="traces-pane",
+                )
+            for n, pane in enumerate(PLANNED, start=2):
+                with TabPane(f"{n} {pane.title}", id=pane.pane_id):
+                    yield PlannedPaneView(pane)
+        yield StatusLine(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(StatusLine).show_db(None if self.db_path is None else str(self.db_path))
+
+    # ------------------------------------------------------------------------------------ actions
+
+    @property
+    def traces(self) -> TracesPane:
+        return self.query_one(TracesPane)
+
+    @property
+    def active_pane(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def action_show_pane(self, pane_id: str) -> None:
+        self.query_one(TabbedContent).active = pane_id
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_refresh_traces(self) -> None:
+        self.traces.refresh_stats()
+
+    def action_toggle_auto_refresh(self) -> None:
+        on = self.traces.watching
+        self.traces.toggle_auto_refresh()
+        self.notify("Auto-refresh off." if on else "Auto-refresh on: re-reads when the DB file changes.")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Traces keys show (and work) only on the Traces pane; pane keys stay out of the help modal."""
+        if action in TRACES_ACTIONS:
+            if self.db_path is None or len(self.screen_stack) > 1:
+                return False
+            return self.active_pane == "traces"
+        return not (action == "show_pane" and len(self.screen_stack) > 1)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+
+    def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
+        self.query_one(StatusLine).show_activity(event.text)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if self.db_path is not None:
+            yield SystemCommand("Traces: refresh", "Re-read the trace DB and recompute the statistics", self._refresh)
+            yield SystemCommand(
+                "Traces: toggle auto-refresh", "Re-read by itself when the DB file changes", self._toggle_watch
+            )
+        for n, (pane_id, title) in enumerate(PANES, start=1):
+            yield SystemCommand(f"Go to: {title}", f"Show the {title} pane (key {n})", self._goto(pane_id))
+        yield SystemCommand(
+            "Help: keys and panes", "What every key does and what each pane is for (F1)", self.action_help
+        )
+
+    def _goto(self, pane_id: str) -> Callable[[], None]:
+        return lambda: self.action_show_pane(pane_id)
+
+    def _refresh(self) -> None:
+        self.action_show_pane("traces")
+        self.action_refresh_traces()
+
+    def _toggle_watch(self) -> None:
+        self.action_toggle_auto_refresh()

@@ -1,0 +1,84 @@
+"""The F1 help: every key and what each pane does, in a scrollable modal that fits small terminals."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tui.panes.planned import PLANNED
+from tui.widgets.prose import TwoColumn
+
+KEYS: tuple[tuple[str, str], ...] = (
+    ("1 … 6", "Go to Traces, Filters, Configs, Jobs, Eval, Runs (or click a tab)"),
+    ("F1", "This help (Escape closes it)"),
+    ("r", "Traces: re-read the trace DB now (also retries after an error)"),
+    ("a", "Traces: turn auto-refresh on or off (re-reads when the DB file changes)"),
+    ("ctrl+p", "Command palette: actions by name ('Traces: refresh', 'Go to: Filters', …)"),
+    ("tab / shift+tab", "Move focus between tabs, tables and scrolling areas"),
+    ("↑ ↓ pgup pgdn", "Move in a table, or scroll the focused pane"),
+    ("q / ctrl+q", "Quit"),
+)
+
+TRACES_HELP = (
+    "Statistics of the open trace DB: file facts, model usage, outcome and event rewards, how often "
+    "each of the 22 Crafter achievements was unlocked, and how many unique achievements sessions reached. "
+    "The DB is opened read-only; figures refresh by themselves when a collector appends."
+)
+
+
+def pane_rows() -> list[tuple[str, Content]]:
+    rows = [("1 Traces", Content(TRACES_HELP))]
+    for n, pane in enumerate(PLANNED, start=2):
+        rows.append((f"{n} {pane.title}", Content.assemble(("Not built yet. ", "$text-warning"), " ".join(pane.plans))))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and panes; Escape (or F1) closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close help"),
+        Binding("f1", "dismiss", "Close help", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > VerticalScroll {
+        width: 96;
+        max-width: 100%;
+        height: auto;
+        max-height: 90%;
+        border: round $accent;
+        border-title-color: $accent;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen .para {
+        margin-top: 1;
+    }
+    HelpScreen #help-panes .left {
+        text-style: bold;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body") as body:
+            body.border_title = "sft-studio help"
+            body.border_subtitle = "Escape closes"
+            yield Static(Content.styled("Keys", "bold $text-accent"))
+            yield TwoColumn(KEYS, left_width=max(len(k) for k, _ in KEYS) + 3, id="help-keys")
+            yield Static(Content.styled("Panes", "bold $text-accent"), classes="para")
+            yield TwoColumn(pane_rows(), left_width=12, id="help-panes")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()

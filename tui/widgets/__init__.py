@@ -1,0 +1,1 @@
+"""Reusable Textual widgets of sft-studio (bar charts, message panels, table helpers, status line)."""
