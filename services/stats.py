@@ -10,8 +10,11 @@ dominant model, where the reference scans them twice.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -129,10 +132,26 @@ class TraceStats(BaseModel):
 # Computation
 
 
+#: The C scanner behind json.loads (set in JSONDecoder.__init__, not in typeshed); calling it directly
+#: skips loads()'s wrapper and its two whitespace regex matches.
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
 def _parse(value: Any) -> tuple[Any, bool]:
     """(parsed JSON, ok). NULL parses to (None, True); bad text to (None, False)."""
     if value is None:
         return None, True
+    if type(value) is str:
+        # Fast path: a value that starts at index 0 and ends at len(value) is exactly what
+        # json.loads would return. Anything else (whitespace, BOM, errors, bytes) goes through
+        # json.loads itself, so the verdict never differs from it.
+        try:
+            obj, end = _scan_json(value, 0)
+        except (StopIteration, ValueError):
+            pass
+        else:
+            if end == len(value):
+                return obj, True
     try:
         return json.loads(value), True
     except (TypeError, ValueError):
@@ -146,8 +165,7 @@ def _needs(db: TraceDB, needs: list[tuple[str, str | None]], what: str) -> str |
     return f"{what} needs {', '.join(missing)}, which this DB ({db.schema.flavour.value} flavour) lacks."
 
 
-_SESSION_MODELS = text(
-    """
+_SESSION_MODELS = """
     SELECT session_id, model_name, provider, COUNT(*) AS calls,
            SUM(total_tokens), SUM(input_tokens), SUM(output_tokens),
            SUM(latency_ms), COUNT(latency_ms)
@@ -155,36 +173,23 @@ _SESSION_MODELS = text(
     WHERE event_type = 'cais' AND model_name IS NOT NULL
     GROUP BY session_id, model_name, provider
     ORDER BY session_id, model_name, provider
-    """
-)
+"""
 
 
-def compute_stats(db: TraceDB) -> TraceStats:
-    """All stats of ``db`` in one read; raises TraceDBError (plain message) on unreadable DBs."""
-    started = time.perf_counter()
+Dominant = dict[str, tuple[str, str | None, int]]
+
+
+def _fetch_all(db: TraceDB, sql: str) -> list[Any]:
+    """All rows of ``sql`` on a connection of its own (for the worker thread)."""
     with db.connect() as conn:
-        stats = _compute(db, conn)
-    stats.header.elapsed_s = time.perf_counter() - started
-    return stats
+        return _dbapi(conn).execute(sql).fetchall()
 
 
-def _compute(db: TraceDB, conn: Connection) -> TraceStats:
-    unavailable: dict[str, str] = {}
-    notes: list[str] = []
-    malformed = MalformedRows()
-    keys = KeyStyleCounter()
-    schema = db.schema
-
-    sessions = int(conn.execute(text("SELECT COUNT(*) FROM session_traces")).scalar_one())
-    first_at, last_at = conn.execute(text("SELECT MIN(created_at), MAX(created_at) FROM session_traces")).one()
-    by_type = {
-        str(t): int(n) for t, n in conn.execute(text("SELECT event_type, COUNT(*) FROM events GROUP BY event_type"))
-    }
-
-    # One scan: per (session, model, provider) call counts and sums.
+def _lm_usage(db: TraceDB) -> tuple[list[ModelUsage], Dominant]:
+    """Model-usage rows and each session's dominant (model, provider, calls), from one grouped scan."""
     usage: dict[tuple[str, str | None], dict[str, int]] = {}
-    dominant: dict[str, tuple[str, str | None, int]] = {}
-    for sid, model, provider, calls, tot, inp, out, lat_sum, lat_n in conn.execute(_SESSION_MODELS):
+    dominant: Dominant = {}
+    for sid, model, provider, calls, tot, inp, out, lat_sum, lat_n in _fetch_all(db, _SESSION_MODELS):
         agg = usage.setdefault(
             (model, provider),
             {"calls": 0, "total": 0, "input": 0, "output": 0, "lat_sum": 0, "lat_n": 0, "sessions": 0},
@@ -214,6 +219,37 @@ def _compute(db: TraceDB, conn: Connection) -> TraceStats:
         for (model, provider), a in usage.items()
     ]
     model_usage.sort(key=lambda m: (-m.calls, m.model_name, m.provider or ""))
+    return model_usage, dominant
+
+
+def compute_stats(db: TraceDB) -> TraceStats:
+    """All stats of ``db`` in one read; raises TraceDBError (plain message) on unreadable DBs."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stats") as pool, db.connect() as conn:
+        stats = _compute(db, conn, pool)
+    stats.header.elapsed_s = time.perf_counter() - started
+    return stats
+
+
+def _compute(db: TraceDB, conn: Connection, pool: ThreadPoolExecutor) -> TraceStats:
+    unavailable: dict[str, str] = {}
+    notes: list[str] = []
+    malformed = MalformedRows()
+    keys = KeyStyleCounter()
+    schema = db.schema
+    # Speed: the two grouped scans (LM events, reward types) cost the most, and SQLite runs them with
+    # the GIL released, so a worker thread runs them on connections of its own while this thread reads
+    # the achievement rows and parses their JSON. (Each SELECT is its own read snapshot either way:
+    # pysqlite opens no transaction for reads.) Row-heavy loops use the DBAPI cursor: same values,
+    # no SQLAlchemy per-row cost.
+    lm = pool.submit(_lm_usage, db)
+    raw = _dbapi(conn)
+
+    sessions = int(conn.execute(text("SELECT COUNT(*) FROM session_traces")).scalar_one())
+    first_at, last_at = conn.execute(text("SELECT MIN(created_at), MAX(created_at) FROM session_traces")).one()
+    by_type = {
+        str(t): int(n) for t, n in conn.execute(text("SELECT event_type, COUNT(*) FROM events GROUP BY event_type"))
+    }
 
     outcome_objective = schema.has("outcome_rewards", "objective_key")
     reward_objective = schema.has("event_rewards", "objective_key")
@@ -251,24 +287,17 @@ def _compute(db: TraceDB, conn: Connection) -> TraceStats:
         unavailable["reward_types"] = why
         unavailable["event_achievements"] = why.replace("Event reward breakdown", "Per-decision achievements")
     else:
-        reward_types = [
-            RewardTypeStats(
-                reward_type=rtype, events=int(cnt), total_value=float(tot or 0.0), avg_value=float(avg or 0.0)
-            )
-            for rtype, cnt, tot, avg in conn.execute(
-                text(
-                    "SELECT reward_type, COUNT(*) AS events, COALESCE(SUM(reward_value), 0), "
-                    f"COALESCE(AVG(reward_value), 0) FROM event_rewards{reward_where} "
-                    "GROUP BY reward_type ORDER BY events DESC, reward_type"
-                )
-            )
-        ]
-        rows = conn.execute(
-            text(
-                "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
-                "JOIN events ev ON er.event_id = ev.id "
-                f"WHERE er.reward_type = 'unique_achievement_delta' AND er.reward_value > 0{reward_and}"
-            )
+        by_reward_type = pool.submit(
+            _fetch_all,
+            db,
+            "SELECT reward_type, COUNT(*) AS events, COALESCE(SUM(reward_value), 0), "
+            f"COALESCE(AVG(reward_value), 0) FROM event_rewards{reward_where} "
+            "GROUP BY reward_type ORDER BY events DESC, reward_type",
+        )
+        rows = raw.execute(
+            "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
+            "JOIN events ev ON er.event_id = ev.id "
+            f"WHERE er.reward_type = 'unique_achievement_delta' AND er.reward_value > 0{reward_and}"
         )
         for sid, annotation_text, metadata_text in rows:
             annotation, ok = _parse(annotation_text)
@@ -291,18 +320,22 @@ def _compute(db: TraceDB, conn: Connection) -> TraceStats:
                 malformed.turn_not_integer += 1
                 continue
             session_sets[sid].update(a for a in new_unique if isinstance(a, str))
+        reward_types = [
+            RewardTypeStats(
+                reward_type=rtype, events=int(cnt), total_value=float(tot or 0.0), avg_value=float(avg or 0.0)
+            )
+            for rtype, cnt, tot, avg in by_reward_type.result()
+        ]
 
     why = _needs(db, [("outcome_rewards", "reward_metadata")], "Final achievements from outcomes")
     if why:
         if "outcome" not in unavailable:
             unavailable["outcome_achievements"] = why
     else:
-        for sid, meta_text in conn.execute(
-            text(
-                "SELECT session_id, reward_metadata FROM outcome_rewards "
-                f"WHERE reward_metadata IS NOT NULL{outcome_and}"
-                " ORDER BY id"
-            )
+        for sid, meta_text in raw.execute(
+            "SELECT session_id, reward_metadata FROM outcome_rewards "
+            f"WHERE reward_metadata IS NOT NULL{outcome_and}"
+            " ORDER BY id"
         ):
             meta, ok = _parse(meta_text)
             if not ok:
@@ -326,6 +359,7 @@ def _compute(db: TraceDB, conn: Connection) -> TraceStats:
         size_counts=dict(sorted(size_counter.items())),
     )
 
+    model_usage, dominant = lm.result()
     per_model = _per_model(dominant, session_sets)
     style = keys.style
     if style in (KeyStyle.TASK_APP, KeyStyle.MIXED):
@@ -362,6 +396,13 @@ def _compute(db: TraceDB, conn: Connection) -> TraceStats:
     )
 
 
+def _dbapi(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):
+        raise TypeError(f"expected an sqlite3 connection, got {type(raw).__name__}")
+    return raw
+
+
 def _as_text(value: object) -> str | None:
     if value is None:
         return None
@@ -370,9 +411,7 @@ def _as_text(value: object) -> str | None:
     return str(value)
 
 
-def _per_model(
-    dominant: dict[str, tuple[str, str | None, int]], session_sets: dict[str, set[str]]
-) -> list[ModelAchievementStats]:
+def _per_model(dominant: Dominant, session_sets: dict[str, set[str]]) -> list[ModelAchievementStats]:
     """Section 5: sessions keyed by their dominant model's name."""
     acc: dict[str, dict[str, Any]] = {}
     for sid, (model, provider, _calls) in dominant.items():
