@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 
-from services.trace_db import table_columns
+from services.trace_db import NotATraceDBError, TraceDBError, detect_flavour, table_columns
 from services.trace_schema import Flavour, schema_statements
 
 
@@ -124,15 +125,27 @@ class TraceWriter:
         flavour: Flavour = Flavour.V0_2_10,
         clock: Clock = _utc_now,
         busy_timeout_s: float = 30.0,
+        max_pages: int | None = None,
     ) -> None:
+        """``max_pages`` caps the file's size in pages (SQLite's max_page_count): a disk-space guard,
+        and how tests simulate a full disk."""
         self.path = Path(path)
         self._clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TraceDBError(f"Cannot create a trace DB at {self.path}: {exc.strerror or exc}.") from None
+        if self.path.is_dir():
+            raise TraceDBError(f"Cannot write a trace DB at {self.path}: it is a directory.")
         self._engine: Engine = create_engine(
             f"sqlite+pysqlite:///{self.path}", connect_args={"timeout": busy_timeout_s}
         )
         if flavour is Flavour.V0_2_8 or flavour is Flavour.V0_2_6 or flavour is Flavour.V0_2_3:
             event.listen(self._engine, "connect", _set_wal)
+        if max_pages is not None:
+            event.listen(
+                self._engine, "connect", lambda conn, _r: conn.execute(f"PRAGMA max_page_count={int(max_pages)}")
+            )
         self.flavour = flavour
         self._ensure_schema()
         with self._engine.connect() as conn:
@@ -140,12 +153,22 @@ class TraceWriter:
         self._statements: dict[tuple[str, tuple[str, ...]], TextClause] = {}
 
     def _ensure_schema(self) -> None:
-        with self._engine.begin() as conn:
-            existing = conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).scalars()
-            if "session_traces" in set(existing):
-                return
-            for statement in schema_statements(self.flavour):
-                conn.exec_driver_sql(statement)
+        """Create the 0.2.10 schema in a new file; append to an existing trace DB as it is."""
+        try:
+            with self._engine.begin() as conn:
+                existing = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).scalars())
+                if "session_traces" in existing:
+                    self.flavour = detect_flavour(table_columns(conn))
+                    return
+                if existing:
+                    raise NotATraceDBError(
+                        f"{self.path} is an SQLite database without trace tables; refusing to write into it.",
+                        "Choose a new file or an existing synth-ai trace DB.",
+                    )
+                for statement in schema_statements(self.flavour):
+                    conn.exec_driver_sql(statement)
+        except DBAPIError as exc:
+            raise TraceDBError(f"Cannot write a trace DB at {self.path}: {exc.orig}") from None
 
     def _timestamp(self) -> str:
         now = self._clock()
@@ -161,8 +184,14 @@ class TraceWriter:
         """Append each episode in its own transaction; return how many landed."""
         written = 0
         for episode in episodes:
-            with self._engine.begin() as conn:
-                self._write_episode(conn, episode)
+            try:
+                with self._engine.begin() as conn:
+                    self._write_episode(conn, episode)
+            except DBAPIError as exc:
+                raise TraceDBError(
+                    f"Writing session {episode.session_id} to {self.path} failed: {exc.orig}.",
+                    "That session was rolled back; every session written before it is kept.",
+                ) from None
             written += 1
         return written
 

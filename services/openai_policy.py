@@ -1,0 +1,646 @@
+"""The Crafter policy that asks an OpenAI-compatible chat-completions server (OpenAI, Groq, vLLM).
+
+One :class:`OpenAIChatPolicy` holds one pooled ``httpx.AsyncClient`` and is safe to ``decide``
+concurrently (the collector runs many episodes on one instance). It asks exactly what the
+``crafter-react`` policy of the synth-ai task app asks (system + user message, the
+``interact_many`` tool), retries transient failures, and never raises for a bad *answer*: an
+answer without a usable tool call becomes ``noop`` with ``tool_call_ok=False``. It raises
+:class:`~services.policy_api.PolicyError` only when the server cannot be used at all (unreachable,
+key rejected, unknown model, keeps failing).
+
+API keys come from the environment (see :func:`api_key_for_url`) and never appear in messages,
+logs, reprs or call records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from services.crafter_facts import ACTIONS
+from services.crafter_prompt import (
+    INTERACT_MANY_TOOL,
+    MAX_ACTIONS,
+    TOOL_NAME,
+    actions_from_tool_calls,
+    normalise_action,
+)
+from services.policy_api import PolicyDecision, PolicyError
+from services.secrets import mask_secret, redact
+from services.trace_records import call_record_from_chat
+
+log = logging.getLogger(__name__)
+
+#: Overrides every per-provider key variable.
+OVERRIDE_KEY_ENV = "SFT_STUDIO_INFERENCE_API_KEY"
+#: The longest we wait on one ``Retry-After`` header, and on one computed backoff.
+MAX_RETRY_AFTER_S = 30.0
+MAX_BACKOFF_S = 20.0
+#: Statuses worth retrying (rate limits, timeouts, server errors); 5xx in general too.
+_RETRY_STATUSES = frozenset({408, 425, 429})
+_CHAT_PATH = "/v1/chat/completions"
+_MODELS_PATH = "/v1/models"
+
+
+# --------------------------------------------------------------------------------------------
+# URLs, providers, keys
+
+
+def normalise_base_url(url: str) -> str:
+    """The base URL to which ``/v1/chat/completions`` is appended.
+
+    Strips whitespace, trailing slashes and a trailing ``/v1/chat/completions`` or ``/v1``, so the
+    base (``https://api.groq.com/openai``) and the full URL (``…/openai/v1/chat/completions``)
+    both work. Raises ValueError for anything but an http(s) URL with a host.
+    """
+    text = (url or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"Inference URL must be an http:// or https:// URL with a host, got {text!r} "
+            "(e.g. https://api.groq.com/openai or http://localhost:8000)"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"Inference URL must not carry a query or fragment: {text!r}")
+    base = text.rstrip("/")
+    for suffix in ("/v1/chat/completions", "/v1"):
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)].rstrip("/")
+            break
+    return base
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url.strip()).hostname or "").lower()
+
+
+def _host_is(url: str, domain: str) -> bool:
+    host = _host(url)
+    return host == domain or host.endswith("." + domain)
+
+
+def provider_for_url(url: str) -> str:
+    """``groq`` for groq.com, ``openai`` for openai.com, else ``custom`` (vLLM, proxies, ...)."""
+    if _host_is(url, "groq.com"):
+        return "groq"
+    if _host_is(url, "openai.com"):
+        return "openai"
+    return "custom"
+
+
+def api_key_env_names(url: str) -> list[str]:
+    """The environment variables consulted for ``url``'s key, first match wins."""
+    provider = provider_for_url(url)
+    if provider == "openai":
+        names = ["OPENAI_API_KEY"]
+    elif provider == "groq":
+        names = ["GROQ_API_KEY"]
+    else:
+        names = ["SYNTH_API_KEY", "OPENAI_API_KEY"]
+    return [OVERRIDE_KEY_ENV, *names]
+
+
+def api_key_source(url: str, env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(key, name of the variable it came from) for ``url``; (None, None) when none is set."""
+    env = os.environ if env is None else env
+    for name in api_key_env_names(url):
+        value = (env.get(name) or "").strip()
+        if value:
+            return value, name
+    return None, None
+
+
+def api_key_for_url(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The API key for ``url`` from the environment (``env`` defaults to ``os.environ``).
+
+    ``openai.com`` → OPENAI_API_KEY, ``groq.com`` → GROQ_API_KEY, anything else → SYNTH_API_KEY
+    then OPENAI_API_KEY; SFT_STUDIO_INFERENCE_API_KEY overrides all of them.
+    """
+    return api_key_source(url, env)[0]
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+# --------------------------------------------------------------------------------------------
+# Lenient reading of answers without a usable tool call
+
+_THINK_RE = re.compile(r"<think>.*?</think>", re.S | re.I)
+_BRACKET_RE = re.compile(r"\[([^\[\]]{1,600})\]")
+_BULLET_RE = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s*")
+_SNAKE_RE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\bnoop\b")
+_MAX_JSON_STARTS = 64
+
+
+def _actions_from_obj(obj: Any) -> list[str]:
+    if isinstance(obj, list):
+        for item in obj:
+            found = _actions_from_obj(item)
+            if found:
+                return found
+        return []
+    if not isinstance(obj, dict):
+        return []
+    if "tool_calls" in obj and isinstance(obj["tool_calls"], list):
+        return actions_from_tool_calls(obj["tool_calls"])[0]
+    if "actions" in obj or "action" in obj:
+        return actions_from_tool_calls([{"function": {"name": TOOL_NAME, "arguments": obj}}])[0]
+    for key in ("arguments", "parameters", "args", "input"):
+        if key in obj:
+            return actions_from_tool_calls([{"function": {"name": obj.get("name"), "arguments": obj[key]}}])[0]
+    if isinstance(obj.get("function"), dict):
+        return _actions_from_obj(obj["function"])
+    return []
+
+
+def _json_values(text: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    starts = [m.start() for m in re.finditer(r"\{", text)][:_MAX_JSON_STARTS]
+    end = -1
+    for start in starts:
+        if start < end:
+            continue
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        values.append(value)
+    return values
+
+
+def _strip_item(item: str) -> str:
+    return item.strip().strip("`'\"*").strip()
+
+
+def actions_from_text(text: str | None) -> list[str]:
+    """Actions read leniently from an answer's text; ``[]`` when nothing looks like actions.
+
+    Tried in order: a JSON object with ``actions`` (or a ``{"name", "arguments"}`` tool call, as in
+    ``<tool_call>`` tags); a bracketed list whose items are all actions; bullet/numbered or
+    comma-separated lines made only of actions; finally canonical snake_case action names anywhere
+    (``move_left``, ``place_table``; bare ``do``/``sleep`` in prose are too ambiguous). Reasoning in
+    ``<think>`` blocks is ignored. At most MAX_ACTIONS are returned.
+    """
+    if not text:
+        return []
+    text = _THINK_RE.sub(" ", text)
+    if "</think>" in text.lower():
+        text = re.split(r"</think>", text, flags=re.I)[-1]
+    for value in _json_values(text):
+        found = _actions_from_obj(value)
+        if found:
+            return found[:MAX_ACTIONS]
+    for match in _BRACKET_RE.finditer(text):
+        items = [_strip_item(i) for i in match.group(1).split(",")]
+        normed = [normalise_action(i) for i in items if i]
+        if normed and all(a is not None for a in normed):
+            return [a for a in normed if a is not None][:MAX_ACTIONS]
+    listed: list[str] = []
+    for line in text.splitlines():
+        body = _strip_item(_BULLET_RE.sub("", line)).rstrip(".;")
+        if not body:
+            continue
+        parts = [_strip_item(p) for p in re.split(r"[,;]|\s+then\s+|\s*->\s*", body)]
+        normed = [normalise_action(p) for p in parts if p]
+        if normed and all(a is not None for a in normed):
+            listed.extend(a for a in normed if a is not None)
+    if listed:
+        return listed[:MAX_ACTIONS]
+    named = [m.group(0) for m in _SNAKE_RE.finditer(text.lower()) if m.group(0) in ACTIONS]
+    return named[:MAX_ACTIONS]
+
+
+# --------------------------------------------------------------------------------------------
+# The policy
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The server's own error text, short: ``error.message`` when JSON, else the body's start."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error", data.get("detail", data.get("message")))
+        if isinstance(err, dict):
+            err = err.get("message") or err.get("code") or err
+        if isinstance(err, str) and err.strip():
+            return err.strip()[:300]
+        if err is not None:
+            return json.dumps(err)[:300]
+    text = response.text.strip().replace("\n", " ")
+    return text[:300] or response.reason_phrase
+
+
+def _error_code(data: Any) -> str | None:
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        code = data["error"].get("code") or data["error"].get("type")
+        return str(code) if code is not None else None
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Failure(Exception):
+    """One failed attempt: retryable or not, with a user-facing (unredacted) description."""
+
+    def __init__(self, text: str, *, retryable: bool, response: httpx.Response | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.retryable = retryable
+        self.response = response
+
+
+class OpenAIChatPolicy:
+    """A Policy that asks an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    Use one instance for a whole collection run (it pools connections) and close it with
+    :meth:`aclose` or ``async with``. ``decide`` may be awaited concurrently. ``api_key=None``
+    reads the key from the environment (:func:`api_key_for_url`); ``""`` means "send no key".
+    ``thinking`` sets ``chat_template_kwargs.enable_thinking`` for custom (vLLM/Qwen3) servers
+    only. ``max_retries`` counts retries after the first attempt.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        inference_url: str,
+        api_key: str | None = None,
+        temperature: float = 0.2,
+        top_p: float | None = None,
+        max_tokens: int = 512,
+        timeout_s: float = 60.0,
+        max_retries: int = 6,
+        backoff_s: float = 0.5,
+        thinking: bool | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not model or not model.strip():
+            raise ValueError("model must be a non-empty model name")
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.model_name: str = model.strip()
+        self.base_url: str = normalise_base_url(inference_url)
+        self.provider: str = provider_for_url(self.base_url)
+        if api_key is None:
+            key, source = api_key_source(self.base_url)
+        else:
+            key, source = (api_key.strip() or None), "the api_key argument"
+        self._api_key: SecretStr | None = SecretStr(key) if key else None
+        self.api_key_source: str | None = source if key else None
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.thinking = thinking
+        headers = {"Accept": "application/json", "User-Agent": "sft-studio"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            follow_redirects=False,
+        )
+
+    # ---- presentation (never the key) ----
+
+    def __repr__(self) -> str:
+        key = mask_secret(self._api_key.get_secret_value()) if self._api_key else "none"
+        return (
+            f"OpenAIChatPolicy(model={self.model_name!r}, url={self.base_url!r}, "
+            f"provider={self.provider!r}, api_key={key})"
+        )
+
+    __str__ = __repr__
+
+    def _secret(self) -> str | None:
+        return self._api_key.get_secret_value() if self._api_key else None
+
+    def _redact(self, text: str) -> str:
+        return redact(text, [self._secret()])
+
+    def _key_hint(self) -> str:
+        names = api_key_env_names(self.base_url)
+        wanted = " or ".join(n for n in names if n != OVERRIDE_KEY_ENV)
+        where = f"Set {wanted} (or {OVERRIDE_KEY_ENV}) to a valid key."
+        if self._api_key is None:
+            return f"No API key was set. {where}"
+        used = mask_secret(self._secret())
+        return f"Key {used} came from {self.api_key_source}. {where}"
+
+    # ---- request building ----
+
+    def request_body(self, system_prompt: str, user_text: str) -> dict[str, Any]:
+        """The chat-completions body of one decision (also stored, minus messages, in the trace)."""
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [
+                {"role": "system", "content": system_prompt},
+                {"role": "user", "content": user_text},
+            ],
+            "tools": [INTERACT_MANY_TOOL],
+        }
+        if self.provider == "openai":
+            body["tool_choice"] = "required"
+        else:
+            body["tool_choice"] = {"type": "function", "function": {"name": TOOL_NAME}}
+            body["parallel_tool_calls"] = False
+        body["temperature"] = self.temperature
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        body["max_tokens"] = self.max_tokens
+        if self.provider == "custom" and self.thinking is not None:
+            body["chat_template_kwargs"] = {"enable_thinking": self.thinking}
+        return body
+
+    def _backoff(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is not None:
+            asked = retry_after_seconds(response.headers.get("retry-after"))
+            if asked is not None:
+                return asked
+        base = self.backoff_s * (2**attempt)
+        return float(min(base * (0.5 + random.random()), MAX_BACKOFF_S))
+
+    async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        """One attempt; HTTP errors come back as responses, transport errors as _Failure."""
+        url = self.base_url + path
+        try:
+            if method == "GET":
+                return await self._client.get(url)
+            return await self._client.post(url, json=body)
+        except httpx.TimeoutException as exc:
+            raise _Failure(f"timed out after {self.timeout_s:g}s ({type(exc).__name__})", retryable=True) from exc
+        except httpx.RequestError as exc:  # connect/read/protocol errors, bad encodings
+            raise _Failure(f"{type(exc).__name__}: {exc or 'connection failed'}", retryable=True) from exc
+        except RuntimeError as exc:  # the client was closed
+            raise _Failure(f"policy is closed ({exc})", retryable=False) from exc
+
+    def _judge(self, response: httpx.Response) -> None:
+        """Raise _Failure for a non-2xx response (retryable for 429/5xx/408)."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        retryable = status in _RETRY_STATUSES or status >= 500
+        raise _Failure(f"HTTP {status}: {_error_message(response)}", retryable=retryable, response=response)
+
+    async def _post_with_retries(self, path: str, body: dict[str, Any], *, what: str) -> httpx.Response:
+        """POST until a non-retryable answer; raise PolicyError when retries run out."""
+        last: _Failure | None = None
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await self._send("POST", path, body)
+                self._judge(response)
+                return response
+            except _Failure as failure:
+                if not failure.retryable:
+                    if failure.response is not None:
+                        return failure.response
+                    raise PolicyError(self._redact(f"{what} to {self.base_url} failed: {failure.text}")) from None
+                last = failure
+                if attempt < self.max_retries:
+                    delay = self._backoff(attempt, failure.response)
+                    log.warning(
+                        "%s", self._redact(f"{what} to {self.base_url} failed ({failure.text}); retry in {delay:.2f}s")
+                    )
+                    await asyncio.sleep(delay)
+        assert last is not None
+        attempts = self.max_retries + 1
+        raise PolicyError(
+            self._redact(
+                f"{what} to {self.base_url}{path} failed after {attempts} attempt{'s' * (attempts > 1)}: {last.text}"
+            )
+        )
+
+    def _fatal_status(self, response: httpx.Response) -> PolicyError:
+        status = response.status_code
+        detail = _error_message(response)
+        if status in (401, 403):
+            msg = (
+                f"Inference server at {self.base_url} rejected the API key (HTTP {status}: {detail}). "
+                + self._key_hint()
+            )
+        elif status == 404:
+            msg = (
+                f"Model {self.model_name!r} is not served by {self.base_url} "
+                f"(HTTP 404 on {_CHAT_PATH}: {detail}); check the model name and the URL"
+            )
+        else:
+            msg = f"Inference server at {self.base_url} rejected the request (HTTP {status}): {detail}"
+        return PolicyError(self._redact(msg))
+
+    # ---- Policy protocol ----
+
+    async def decide(self, system_prompt: str, user_text: str) -> PolicyDecision:
+        """One decision. Raises PolicyError only when the server cannot be used (see module doc)."""
+        started = time.perf_counter()
+        body = self.request_body(system_prompt, user_text)
+        response = await self._post_with_retries(_CHAT_PATH, body, what="Inference call")
+        if response.status_code == 400 and "token_budget_exceeded" in response.text and self.max_tokens > 16:
+            body = {**body, "max_tokens": max(16, self.max_tokens // 2)}
+            response = await self._post_with_retries(_CHAT_PATH, body, what="Inference call")
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        try:
+            data: Any = response.json()
+        except ValueError:
+            data = None
+        error: str | None = None
+        if response.status_code >= 300:
+            code = _error_code(data)
+            if response.status_code == 400 and code == "tool_use_failed":
+                # Groq: the model's tool call did not parse; its text is in error.failed_generation.
+                error = self._redact(f"HTTP 400 tool_use_failed: {_error_message(response)}")
+            else:
+                raise self._fatal_status(response)
+        if not isinstance(data, dict):
+            data = {"error": {"message": "response is not a JSON object", "body": self._redact(response.text[:500])}}
+            error = "response is not a JSON object"
+        return self._decision(system_prompt, user_text, body, data, latency_ms, error)
+
+    def _decision(
+        self,
+        system_prompt: str,
+        user_text: str,
+        body: dict[str, Any],
+        data: dict[str, Any],
+        latency_ms: int,
+        error: str | None,
+    ) -> PolicyDecision:
+        choices = data.get("choices")
+        first: dict[str, Any] = {}
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            first = choices[0]
+        message = first.get("message")
+        message = message if isinstance(message, dict) else {}
+        tool_calls = message.get("tool_calls")
+        tool_calls = tool_calls if isinstance(tool_calls, list) else []
+        content = message.get("content")
+        content = content if isinstance(content, str) else ""
+        if error is not None:
+            err = data.get("error")
+            failed = err.get("failed_generation") if isinstance(err, dict) else None
+            content = failed if isinstance(failed, str) else content
+            problem: str | None = error
+            actions: list[str] = []
+        elif not isinstance(choices, list) or not choices:
+            actions, problem = [], "response has no choices"
+        else:
+            actions, problem = actions_from_tool_calls(tool_calls)
+        tool_call_ok = bool(actions)
+        if not actions:
+            fallback = actions_from_text(content)
+            if fallback:
+                actions = fallback
+                problem = f"{problem or 'no tool call'}; {len(fallback)} action(s) read from the text"
+            else:
+                actions = ["noop"]
+                problem = problem or "no usable tool call"
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        raw_params = {k: v for k, v in body.items() if k != "messages"}
+        request_params: dict[str, Any] = {"temperature": body["temperature"], "max_tokens": body["max_tokens"]}
+        if "top_p" in body:
+            request_params["top_p"] = body["top_p"]
+        request_params["raw_params"] = raw_params
+        record = call_record_from_chat(
+            model_name=self.model_name,
+            provider=self.provider,
+            system_prompt=system_prompt,
+            user_text=user_text,
+            response=data,
+            latency_ms=latency_ms,
+            request_params=request_params,
+            error=error,
+        )
+        return PolicyDecision(
+            actions=actions,
+            tool_call_ok=tool_call_ok,
+            problem=self._redact(problem) if problem else None,
+            call_record=record,
+            model_name=self.model_name,
+            provider=self.provider,
+            input_tokens=_int_or_none(usage.get("prompt_tokens")),
+            output_tokens=_int_or_none(usage.get("completion_tokens")),
+            total_tokens=_int_or_none(usage.get("total_tokens")),
+            latency_ms=latency_ms,
+        )
+
+    async def preflight(self) -> None:
+        """One cheap real call; raise PolicyError with a user-facing message if decisions can't work.
+
+        ``GET /v1/models``: unreachable → "Cannot reach …"; 401/403 → key rejected (naming the
+        variable); model missing from the list → "not served …; available: …". Servers without
+        ``/v1/models`` (404/405, or a non-JSON answer) get one tiny chat completion instead.
+        """
+        response = await self._preflight_request("GET", _MODELS_PATH, None)
+        if response.status_code in (401, 403):
+            raise self._fatal_status(response)
+        if response.status_code == 200:
+            ids = self._model_ids(response)
+            if ids is not None:
+                if self.model_name in ids:
+                    return
+                shown = ", ".join(ids[:30]) + (f", … ({len(ids) - 30} more)" if len(ids) > 30 else "")
+                msg = f"Model {self.model_name!r} is not served by {self.base_url}; available: {shown or '(none)'}"
+                raise PolicyError(self._redact(msg))
+        # No usable model list: one tiny completion, judged the same way.
+        ping = {"model": self.model_name, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+        response = await self._preflight_request("POST", _CHAT_PATH, ping)
+        if response.status_code >= 300:
+            if response.status_code == 400 and _looks_like_unknown_model(response):
+                raise PolicyError(
+                    self._redact(
+                        f"Model {self.model_name!r} is not served by {self.base_url}: {_error_message(response)}"
+                    )
+                )
+            raise self._fatal_status(response)
+
+    async def _preflight_request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        """Unreachable → PolicyError at once; 429/5xx retried like decisions; other statuses returned."""
+        last: _Failure | None = None
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await self._send(method, path, body)
+            except _Failure as failure:
+                msg = f"Cannot reach inference server at {self.base_url}: {failure.text}"
+                raise PolicyError(self._redact(msg)) from None
+            status = response.status_code
+            if not (status in _RETRY_STATUSES or status >= 500):
+                return response
+            last = _Failure(f"HTTP {status}: {_error_message(response)}", retryable=True, response=response)
+            if attempt < self.max_retries:
+                await asyncio.sleep(self._backoff(attempt, response))
+        assert last is not None
+        raise PolicyError(
+            self._redact(f"Inference server at {self.base_url} keeps failing on {method} {path}: {last.text}")
+        )
+
+    @staticmethod
+    def _model_ids(response: httpx.Response) -> list[str] | None:
+        try:
+            data = response.json()
+        except ValueError:
+            return None
+        items = data.get("data") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            return None
+        ids = [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id") is not None]
+        return ids if ids or not items else None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> OpenAIChatPolicy:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _looks_like_unknown_model(response: httpx.Response) -> bool:
+    text = response.text.lower()
+    return "model_not_found" in text or ("model" in text and ("does not exist" in text or "not found" in text))
