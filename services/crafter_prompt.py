@@ -47,8 +47,8 @@ SYSTEM_PROMPT = (
     "regenerates only while all three are above zero, otherwise it decays and you die.\n"
     "Strategy: collect wood, place a table, make a wood pickaxe and sword, collect stone, make stone "
     "tools, drink water, eat cows, sleep when energy is low, explore 5-8 moves at a time.\n"
-    "Always answer with exactly one interact_many call of 2-5 actions; do not repeat a sequence that "
-    "did not work.\n"
+    "Always answer with exactly one interact_many call of 1-8 actions (2-5 is usually best); do not "
+    "repeat a sequence that did not work.\n"
     "Actions: " + ", ".join(ACTIONS) + "."
 )
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, InstanceOf
 from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
@@ -22,14 +22,23 @@ from services.trace_db import NotATraceDBError, TraceDBError, detect_flavour, ta
 from services.trace_schema import Flavour, schema_statements
 
 
-class RawJson(BaseModel):
-    """Column text stored verbatim, for fixtures that need malformed or odd JSON."""
+class RawJson:
+    """Column text stored verbatim, for fixtures that need malformed or odd JSON.
 
-    model_config = ConfigDict(frozen=True)
-    text: str
+    A plain class on purpose: a pydantic model with a ``text`` field would swallow ordinary dicts
+    such as ``{"text": observation}`` when validated inside the JSON-column union.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"RawJson({self.text!r})"
 
 
-JsonColumn = RawJson | dict[str, Any] | list[Any] | None
+JsonColumn = InstanceOf[RawJson] | dict[str, Any] | list[Any] | None
 
 
 class LMCall(BaseModel):

@@ -248,12 +248,13 @@ async def test_empty_state_when_no_db(tmp_path: Path) -> None:
         await settle(pilot)
         assert view(app) == "traces-empty"
         text = " ".join(plain(s) for s in app.query_one("#traces-empty").query(Static))
-        assert "No trace DB found" in text and "sft-studio --db PATH" in text and "not built yet" in text
+        assert "No trace DB found" in text and "sft-studio --db PATH" in text
+        assert "sft-studio demo" in text and "sft-studio collect" in text and "not built yet" not in text
         for candidate in CANDIDATES:
             assert str(candidate) in text
         assert plain(app.query_one("#status-db", Label)) == "no trace DB open"
-        assert not app.check_action("refresh_traces", ())
-        assert not app.workers  # nothing to read
+        assert not app.check_action("refresh_traces", ()) and not app.check_action("collect", ())
+        assert not app.workers  # nothing to read, no demo built unless asked
 
 
 def _not_sqlite(tmp: Path) -> Path:

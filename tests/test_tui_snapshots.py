@@ -1,21 +1,29 @@
-"""SVG snapshots of every pane, the empty and error states, and the F1 help (textual 8.2.8 baselines).
+"""SVG snapshots of every pane, the empty and error states, the F1 help, the collect form, the
+collection strip and the first-start demo build (textual 8.2.8 baselines).
 
 Deterministic by construction: 120x40, file watcher off, the DB from ``build_db`` (byte-identical
 for the same arguments) opened by the relative path ``traces/v3/synth_ai.db`` from inside tmp_path,
-and fixed discovery candidates for the empty state. Nothing shows a clock or compute time.
+and fixed discovery candidates for the empty state. Nothing shows a clock or compute time; the
+collector and the demo build are stubs that report one fixed progress and wait to be stopped.
 ``snap_compare`` runs the app itself, so these tests are plain ``def``s.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
+import services.collector as collector_mod
+from services.collector import CollectProgress, CollectResult, CollectSpec
 from services.trace_db import discovery_candidates
 from tests.tracegen import build_db
 from tui.app import SftStudioApp
+from tui.panes.collect_progress import CollectStrip, DemoPartRow
 
 SIZE = (120, 40)
 REL = Path("traces/v3/synth_ai.db")
@@ -78,3 +86,96 @@ def test_planned_pane(db_app: SftStudioApp, key: str, snap_compare) -> None:  # 
 def test_help_modal(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """F1 over the Traces pane: keys table and one entry per pane."""
     assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=["f1"])
+
+
+def test_collect_form(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """c on the Traces pane: the form with its defaults (teacher picked, URL disabled, hints)."""
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=["c"])
+
+
+def test_collect_form_errors(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """openai picked, bad seeds, Enter: the reasons in red under model, URL and seeds; form stays."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        pilot.app.screen.query_one("#collect-seeds", Input).value = "x-y"
+        await pilot.press("right", "right", "enter")
+        await pilot.pause()
+
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+FIXED = CollectProgress(
+    episodes_total=50, episodes_done=20, decisions=1000, tool_call_failures=3, unique_sum=62, elapsed_s=2.0
+)
+
+
+def _wait_until_stopped(should_stop: Callable[[], bool] | None) -> None:
+    while should_stop is not None and not should_stop():
+        time.sleep(0.02)
+
+
+def test_collect_progress_strip(db_app: SftStudioApp, monkeypatch: pytest.MonkeyPatch, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """A running collection: the two-line strip (title, bar at 40 %, figures, x stops) and x in the footer."""
+
+    def stub_collect(
+        spec: CollectSpec,
+        on_progress: Callable[[CollectProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> CollectResult:
+        if on_progress is not None:
+            on_progress(FIXED.model_copy())
+        _wait_until_stopped(should_stop)
+        return CollectResult(progress=FIXED, db=spec.db, session_ids=[], stopped="stopped on request")
+
+    monkeypatch.setattr(collector_mod, "collect", stub_collect)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        pilot.app.simulate_key("enter")
+        strip = pilot.app.query_one(CollectStrip)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if strip.running and "20/50" in strip.figures:
+                break
+        await pilot.pause()
+
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_demo_building(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """First start without a DB: what is built and where, teacher bar at 45/120, random waiting."""
+
+    def stub_build(
+        db: Path, on_progress: Callable[[str, CollectProgress], None], should_stop: Callable[[], bool]
+    ) -> Path:
+        on_progress(
+            "teacher",
+            CollectProgress(episodes_total=120, episodes_done=45, decisions=1350, unique_sum=140, elapsed_s=4.5),
+        )
+        _wait_until_stopped(should_stop)
+        return db
+
+    app = SftStudioApp(
+        db_path=None,
+        watch_interval=None,
+        build_demo=True,
+        demo_fn=stub_build,
+        demo_path=Path("data/demo/traces/v3/synth_ai.db"),
+    )
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        row = pilot.app.query_one("#demo-part-teacher", DemoPartRow)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if row.progress == 45:
+                break
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

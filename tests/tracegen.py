@@ -169,18 +169,18 @@ def quirky_episodes(rng: random.Random, start: int, style: KeyStyle, decisions: 
     ep = make_episode(rng, start, decisions=decisions, style=style)
     first = ep.decisions[0]
     first.rewards.append(
-        EventReward(reward_type="unique_achievement_delta", value=1.0, annotation=RawJson(text="{not json"))
+        EventReward(reward_type="unique_achievement_delta", value=1.0, annotation=RawJson("{not json"))
     )
     if len(ep.decisions) > 1:
         second = ep.decisions[1]
         assert second.env is not None
-        second.env.metadata = RawJson(text='{"turn": 1,')
+        second.env.metadata = RawJson('{"turn": 1,')
         second.rewards.append(
             EventReward(reward_type="unique_achievement_delta", value=1.0,
                         annotation={"new_unique" if style is KeyStyle.REFERENCE else "achievements": ["eat_cow"]})
         )  # fmt: skip
     ep.outcomes.append(
-        Outcome(total_reward=0, achievements_count=0, total_steps=decisions, reward_metadata=RawJson(text="oops"))
+        Outcome(total_reward=0, achievements_count=0, total_steps=decisions, reward_metadata=RawJson("oops"))
     )
     eps.append(ep)
     # 2. no outcome row at all

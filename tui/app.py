@@ -1,8 +1,8 @@
 """The sft-studio terminal app: six panes as tabs, a status line, F1 help and palette commands.
 
-The app only wires things together; each pane owns its work (the Traces pane reads the DB in a
-thread worker). Dependencies come in through the constructor so tests can switch off the file
-watcher and pin what the empty state lists.
+The app only wires things together; each pane owns its work (the Traces pane reads the DB and
+runs collections in thread workers). Dependencies come in through the constructor so tests can
+switch off the file watcher, pin what the empty state lists and stub the demo build.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from services.stats import compute_stats
 from services.trace_db import discovery_candidates
 from tui.help import HelpScreen
+from tui.panes.collect_form import CollectForm, CollectRequest
 from tui.panes.planned import PLANNED, PlannedPaneView
-from tui.panes.traces import DEFAULT_WATCH_S, StatsFn, TracesPane
+from tui.panes.traces import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
 from tui.widgets.status_line import StatusLine
 
 #: (pane id, title) in tab order; key N goes to the N-th pane.
 PANES: tuple[tuple[str, str], ...] = (("traces", "Traces"), *((p.pane_id, p.title) for p in PLANNED))
-TRACES_ACTIONS = frozenset({"refresh_traces", "toggle_auto_refresh"})
+TRACES_ACTIONS = frozenset({"refresh_traces", "toggle_auto_refresh", "collect"})
 
 
 class SftStudioApp(App[None]):
@@ -37,6 +38,8 @@ class SftStudioApp(App[None]):
         Binding("f1", "help", "Help", tooltip="Keys and what each pane does", id="app.help"),
         Binding("r", "refresh_traces", "Refresh", tooltip="Re-read the trace DB now", id="traces.refresh"),
         Binding("a", "toggle_auto_refresh", "Auto-refresh", tooltip="Watch the DB file for changes", id="traces.auto"),
+        Binding("c", "collect", "Collect", tooltip="Record Crafter rollouts into the open DB", id="traces.collect"),
+        Binding("x", "stop_collect", "Stop", tooltip="Stop the collection; finished episodes stay", id="traces.stop"),
         Binding("q", "quit", "Quit", id="app.quit"),
         *(
             Binding(str(n), f"show_pane('{pane_id}')", title, show=False, id=f"app.pane.{pane_id}")
@@ -52,12 +55,17 @@ class SftStudioApp(App[None]):
         watch_interval: float | None = DEFAULT_WATCH_S,
         candidates: Sequence[Path] | None = None,
         stats_fn: StatsFn = compute_stats,
+        build_demo: bool = False,
+        demo_fn: DemoFn | None = None,
+        demo_path: Path | None = None,
     ) -> None:
         """``db_path`` None shows the empty state; ``watch_interval`` None turns auto-refresh off.
 
         ``db_explicit`` (the path came from --db) is kept for the CLI's contract. ``candidates``
         (where the empty state says we looked) defaults to ``discovery_candidates()``; ``stats_fn``
-        lets tests slow down or break the stats computation.
+        lets tests slow down or break the stats computation. ``build_demo`` (with ``db_path`` None)
+        builds the demo DB first and then opens it; ``demo_fn`` and ``demo_path`` replace
+        ``services.demo.build_demo`` and ``demo_db_path()`` (tests).
         """
         super().__init__()
         self.db_path = db_path
@@ -65,12 +73,16 @@ class SftStudioApp(App[None]):
         self.watch_interval = watch_interval
         self.candidates = list(candidates) if candidates is not None else None
         self.stats_fn = stats_fn
+        self.build_demo = build_demo and db_path is None
+        self.demo_fn = demo_fn
+        self.demo_path = demo_path
+        self.last_collect: CollectRequest | None = None
         self.animation_level = "none"
 
     def compose(self) -> ComposeResult:
         candidates = self.candidates
         if candidates is None:  # only the empty state lists them
-            candidates = discovery_candidates() if self.db_path is None else []
+            candidates = discovery_candidates() if self.db_path is None and not self.build_demo else []
         with TabbedContent(initial="traces", id="panes"):
             with TabPane("1 Traces", id="traces"):
                 yield TracesPane(
@@ -78,6 +90,9 @@ class SftStudioApp(App[None]):
                     watch_interval=self.watch_interval,
                     candidates=candidates,
                     stats_fn=self.stats_fn,
+                    build_demo=self.build_demo,
+                    demo_fn=self.demo_fn,
+                    demo_path=self.demo_path,
                     id="traces-pane",
                 )
             for n, pane in enumerate(PLANNED, start=2):
@@ -87,7 +102,10 @@ class SftStudioApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(StatusLine).show_db(None if self.db_path is None else str(self.db_path))
+        if self.build_demo:
+            self.query_one(StatusLine).show_db(str(self.traces.resolved_demo_path()), building=True)
+        else:
+            self.query_one(StatusLine).show_db(None if self.db_path is None else str(self.db_path))
 
     # ------------------------------------------------------------------------------------ actions
 
@@ -114,12 +132,42 @@ class SftStudioApp(App[None]):
         self.traces.toggle_auto_refresh()
         self.notify("Auto-refresh off." if on else "Auto-refresh on: re-reads when the DB file changes.")
 
+    def action_collect(self) -> None:
+        """Open the collect form; while a collection runs, say so instead."""
+        if self.traces.collecting:
+            self.notify(
+                "A collection is already running: press x to stop it, or wait for it to finish.",
+                title="One collection at a time",
+                severity="warning",
+            )
+            return
+        if self.db_path is None or isinstance(self.screen, CollectForm):
+            return
+        self.push_screen(CollectForm(self.db_path, self._form_values()), callback=self._start_collect)
+
+    def _form_values(self) -> dict[str, str] | None:
+        """The last submitted form, so a second collection starts from it."""
+        return None if self.last_collect is None else self.last_collect.as_values()
+
+    def _start_collect(self, request: CollectRequest | None) -> None:
+        if request is None:
+            return
+        self.last_collect = request
+        self.action_show_pane("traces")
+        self.traces.start_collect(request)
+
+    def action_stop_collect(self) -> None:
+        if self.traces.stop_collect():
+            self.notify("Stopping: finished episodes stay in the DB; episodes in flight are dropped.")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Traces keys show (and work) only on the Traces pane; pane keys stay out of the help modal."""
         if action in TRACES_ACTIONS:
             if self.db_path is None or len(self.screen_stack) > 1:
                 return False
             return self.active_pane == "traces"
+        if action == "stop_collect":
+            return len(self.screen_stack) == 1 and self.traces.collecting
         return not (action == "show_pane" and len(self.screen_stack) > 1)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -128,12 +176,31 @@ class SftStudioApp(App[None]):
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
         self.query_one(StatusLine).show_activity(event.text)
 
+    def on_traces_pane_db_opened(self, event: TracesPane.DbOpened) -> None:
+        self.db_path = event.path
+        self.query_one(StatusLine).show_db(str(event.path))
+        self.refresh_bindings()
+
+    def on_traces_pane_collect_state_changed(self, event: TracesPane.CollectStateChanged) -> None:
+        self.refresh_bindings()
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.db_path is not None:
             yield SystemCommand("Traces: refresh", "Re-read the trace DB and recompute the statistics", self._refresh)
             yield SystemCommand(
                 "Traces: toggle auto-refresh", "Re-read by itself when the DB file changes", self._toggle_watch
+            )
+            yield SystemCommand(
+                "Traces: collect rollouts",
+                "Record Crafter episodes (teacher, random or an OpenAI-compatible model) into the open DB (key c)",
+                self._collect,
+            )
+        if self.traces.collecting:
+            yield SystemCommand(
+                "Traces: stop the collection",
+                "Stop recording; finished episodes stay (key x)",
+                self.action_stop_collect,
             )
         for n, (pane_id, title) in enumerate(PANES, start=1):
             yield SystemCommand(f"Go to: {title}", f"Show the {title} pane (key {n})", self._goto(pane_id))
@@ -150,3 +217,7 @@ class SftStudioApp(App[None]):
 
     def _toggle_watch(self) -> None:
         self.action_toggle_auto_refresh()
+
+    def _collect(self) -> None:
+        self.action_show_pane("traces")
+        self.action_collect()

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
+from tui.cli_collect import add_parsers as add_collect_parsers
+from tui.cli_collect import cmd_collect, cmd_demo
 
 VERSION = "0.1.0"
 
@@ -27,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sft-studio {VERSION}")
     parser.add_argument("--db", type=Path, help="trace DB to open (file, or sqld directory)")
+    parser.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="when no trace DB is found, do not build the demo DB on first start (show how to get one)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     stats = sub.add_parser(
@@ -40,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--busy-timeout", type=float, default=5.0, help="seconds to wait for a writer's lock (default 5)"
     )
+    add_collect_parsers(sub)
     return parser
 
 
@@ -81,11 +89,20 @@ def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    """The app on --db, else the DB found, else the demo DB (built by the app on first start)."""
+    from services.demo import demo_db_path, demo_is_complete
     from tui.app import SftStudioApp
 
     explicit = args.db
     path = locate_db(explicit)
-    app = SftStudioApp(db_path=path, db_explicit=explicit is not None)
+    build = False
+    if path is None:
+        demo = demo_db_path()
+        if demo_is_complete(demo) or (demo.exists() and args.no_demo):
+            path = demo
+        else:  # first start, or a first start that was interrupted: (complete and) open the demo
+            build = not args.no_demo
+    app = SftStudioApp(db_path=path, db_explicit=explicit is not None, build_demo=build)
     result = app.run()
     return int(app.return_code or 0) if result is None else 0
 
@@ -97,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "stats":
             return cmd_stats(args, out, err)
+        if args.command == "collect":
+            return cmd_collect(args, out, err)
+        if args.command == "demo":
+            return cmd_demo(out, err)
         return cmd_app(args)
     except KeyboardInterrupt:
         err.print("Interrupted.")

@@ -19,6 +19,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("F1", "This help (Escape closes it)"),
     ("r", "Traces: re-read the trace DB now (also retries after an error)"),
     ("a", "Traces: turn auto-refresh on or off (re-reads when the DB file changes)"),
+    ("c", "Traces: record Crafter rollouts into the open DB (opens a form)"),
+    ("x", "Stop the running collection (finished episodes stay in the DB)"),
     ("ctrl+p", "Command palette: actions by name ('Traces: refresh', 'Go to: Filters', …)"),
     ("tab / shift+tab", "Move focus between tabs, tables and scrolling areas"),
     ("↑ ↓ pgup pgdn", "Move in a table, or scroll the focused pane"),
@@ -28,7 +30,8 @@ KEYS: tuple[tuple[str, str], ...] = (
 TRACES_HELP = (
     "Statistics of the open trace DB: file facts, model usage, outcome and event rewards, how often "
     "each of the 22 Crafter achievements was unlocked, and how many unique achievements sessions reached. "
-    "The DB is opened read-only; figures refresh by themselves when a collector appends."
+    "Figures refresh by themselves when a collector appends, e.g. c: teacher, random or "
+    "OpenAI-compatible rollouts. With no DB found, first start builds and opens a demo DB."
 )
 
 
@@ -55,7 +58,7 @@ class HelpScreen(ModalScreen[None]):
         width: 96;
         max-width: 100%;
         height: auto;
-        max-height: 90%;
+        max-height: 100%;
         border: round $accent;
         border-title-color: $accent;
         border-title-style: bold;

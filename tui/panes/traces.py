@@ -4,32 +4,78 @@ All DB work (opening included: ``TraceDB(path)`` probes the file and can raise) 
 exclusive thread worker; results come back as messages tagged with a generation number, so a slow,
 superseded read can never overwrite a newer one. A timer compares cheap ``os.stat`` fingerprints and
 re-reads only when a writer changed the file, and tables are updated without moving the cursor.
+
+The pane also records into its DB: a collection (or, on first start, the demo build) runs the
+blocking collector in a second thread worker (group "collect"); its progress comes back as messages
+at most ~10 a second, and every episode that lands asks for a re-read, at most one a second and
+never while a read is in flight, so the figures grow live even with auto-refresh off.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Label, LoadingIndicator, Static
+from textual.worker import get_current_worker
 
 from services.stats import TraceStats, compute_stats
 from services.trace_db import TraceDB, TraceDBError
 from tui.panes import traces_view as view
+from tui.panes.collect_form import CollectRequest
+from tui.panes.collect_progress import CollectProgressed, CollectStrip, DemoBuildState, summary_text
 from tui.panes.db_signature import Signature, db_signature
 from tui.panes.traces_states import EmptyState, ErrorState
 from tui.widgets.bars import BarChart
 from tui.widgets.tables import sync_rows
 
+if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
+    from services.collector import CollectProgress, CollectResult, CollectSpec
+
 StatsFn = Callable[[TraceDB], TraceStats]
+#: ``build_demo(db, on_progress(label, progress), should_stop) -> db``, as in ``services.demo``.
+DemoFn = Callable[[Path, Callable[[str, "CollectProgress"], None], Callable[[], bool]], Path]
 DEFAULT_WATCH_S = 2.0
 WORKER_GROUP = "traces-stats"
+COLLECT_GROUP = "collect"
+#: Progress messages from a collection, at most one per this many seconds (per demo part).
+PROGRESS_MIN_S = 0.1
+#: Re-reads asked for by a collection, at most one per this many seconds.
+REFRESH_MIN_S = 1.0
+
+
+def ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr, before a collection needs it.
+
+    The collector builds upcoming worlds in helper processes; the first process start launches the
+    resource tracker, which hands ``sys.stderr.fileno()`` to its child. Inside a running Textual app
+    stderr is captured and that fileno is -1, so the start fails ("bad value(s) in fds_to_keep").
+    Starting the tracker here, with stderr briefly pointing at os.devnull (nothing it might print can
+    reach the screen), avoids that. Runs once per process; a failure only costs the collector speed.
+    """
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        with open(os.devnull, "w") as devnull:
+            sys.stderr = devnull
+            resource_tracker.ensure_running()
+    except Exception:
+        pass
+    finally:
+        sys.stderr = saved
 
 
 class TracesPane(Vertical):
@@ -61,6 +107,40 @@ class TracesPane(Vertical):
             super().__init__()
             self.text = text
 
+    class DbOpened(Message):
+        """The pane now shows ``path`` (the demo DB, once built)."""
+
+        def __init__(self, path: Path) -> None:
+            super().__init__()
+            self.path = path
+
+    class CollectStateChanged(Message):
+        """A collection started or ended (the app shows or hides its stop key)."""
+
+    class CollectFinished(Message):
+        """The collector returned (possibly stopped early, keeping finished episodes)."""
+
+        def __init__(self, result: CollectResult) -> None:
+            super().__init__()
+            self.result = result
+
+    class CollectFailed(Message):
+        """The collection could not run: a CollectError or TraceDBError message (never a traceback)."""
+
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    class DemoBuilt(Message):
+        def __init__(self, path: Path) -> None:
+            super().__init__()
+            self.path = path
+
+    class DemoFailed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
     def __init__(
         self,
         db_path: Path | None,
@@ -69,8 +149,14 @@ class TracesPane(Vertical):
         candidates: Sequence[Path] = (),
         stats_fn: StatsFn = compute_stats,
         busy_timeout_s: float = 5.0,
+        build_demo: bool = False,
+        demo_fn: DemoFn | None = None,
+        demo_path: Path | None = None,
+        refresh_min_s: float = REFRESH_MIN_S,
         id: str | None = None,
     ) -> None:
+        """``build_demo`` (only with ``db_path`` None) builds the demo DB first, with ``demo_fn``
+        (default ``services.demo.build_demo``) into ``demo_path`` (default ``demo_db_path()``)."""
         super().__init__(id=id)
         self.db_path = db_path
         self.candidates = list(candidates)
@@ -83,13 +169,30 @@ class TracesPane(Vertical):
         self._generation = 0
         self._signature: Signature | None = None
         self._timer: Timer | None = None
+        # collections
+        self.building_demo = build_demo and db_path is None
+        self.demo_fn = demo_fn
+        self.demo_path = demo_path
+        self.refresh_min_s = refresh_min_s
+        self.collecting = False
+        self.last_summary: tuple[str, str] | None = None  # (text, severity) of the last collection
+        self._stop = threading.Event()
+        self._landed = 0
+        self._refresh_wanted = False
+        self._refresh_timer: Timer | None = None
+        self._last_read_at = float("-inf")
 
     # ---------------------------------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
-        with ContentSwitcher(initial="traces-empty" if self.db_path is None else "traces-loading"):
+        initial = "traces-empty" if self.db_path is None else "traces-loading"
+        if self.building_demo:
+            initial = "traces-demo"
+        with ContentSwitcher(initial=initial):
             yield EmptyState(self.candidates, id="traces-empty")
             yield ErrorState(id="traces-error")
+            if self.building_demo:
+                yield self._demo_state()
             with Vertical(id="traces-loading"):
                 yield LoadingIndicator()
                 yield Label(id="traces-loading-label", markup=False)
@@ -103,6 +206,7 @@ class TracesPane(Vertical):
                         yield Static(id="traces-reward-note", classes="section note")
                         yield BarChart(id="traces-histogram", classes="section", scale="max")
                     yield BarChart(id="traces-achievements", classes="section", scale="total")
+        yield CollectStrip(id="collect-strip")
 
     def on_mount(self) -> None:
         titles = {
@@ -123,6 +227,11 @@ class TracesPane(Vertical):
         for key, label in view.REWARD_COLUMNS:
             rewards.add_column(view.column_label(key, label), key=key)
         self.query_one("#traces-reward-note").display = False
+        if self.building_demo:
+            self._activity("building…")
+            ensure_resource_tracker()
+            self._build_demo(self.resolved_demo_path())
+            return
         if self.db_path is None:
             return
         self.query_one("#traces-loading-label", Label).update(f"Reading {self.db_path} …")
@@ -138,6 +247,7 @@ class TracesPane(Vertical):
             return
         self._generation += 1
         self.reading = True
+        self._last_read_at = time.monotonic()
         switcher = self.query_one(ContentSwitcher)
         if switcher.current == "traces-stats" and self.stats is not None:
             self.query_one("#traces-header").border_subtitle = "refreshing…"
@@ -192,6 +302,7 @@ class TracesPane(Vertical):
         self.query_one("#traces-header").border_subtitle = ""
         self.query_one(ContentSwitcher).current = "traces-stats"
         self._activity(self._idle_text())
+        self._maybe_refresh()
 
     def on_traces_pane_load_failed(self, event: LoadFailed) -> None:
         event.stop()
@@ -203,6 +314,192 @@ class TracesPane(Vertical):
         self.query_one(ErrorState).show(event.message, event.hint)
         self.query_one(ContentSwitcher).current = "traces-error"
         self._activity("error: press r to retry")
+        self._maybe_refresh()
+
+    # ----------------------------------------------------------------------------------- collecting
+
+    def start_collect(self, request: CollectRequest) -> bool:
+        """Record episodes into the open DB in the background; False if one runs or no DB is open."""
+        if self.collecting or self.building_demo or self.db_path is None:
+            return False
+        from services.collector import CollectSpec
+
+        spec = CollectSpec(db=self.db_path, **request.spec_kwargs())
+        ensure_resource_tracker()
+        self.collecting = True
+        self._stop.clear()
+        self._landed = 0
+        title = f"Collecting {request.policy}" + (f" · {request.model}" if request.model else "") + " rollouts"
+        self.query_one(CollectStrip).start(title, None)
+        self.post_message(self.CollectStateChanged())
+        self._collect(spec)
+        return True
+
+    def stop_collect(self) -> bool:
+        """Ask the running collection to stop; finished episodes stay. False if none runs."""
+        if not self.collecting:
+            return False
+        self._stop.set()
+        self.query_one(CollectStrip).set_stopping(True)
+        return True
+
+    def request_refresh(self) -> None:
+        """Re-read soon because something wrote: at most one read per ``refresh_min_s``, never two at once."""
+        self._refresh_wanted = True
+        self._maybe_refresh()
+
+    def _maybe_refresh(self) -> None:
+        if not self._refresh_wanted or self.db_path is None or self.reading:
+            return  # a read in flight calls this again when it ends
+        wait = self._last_read_at + self.refresh_min_s - time.monotonic()
+        if wait > 0:
+            if self._refresh_timer is None:
+                self._refresh_timer = self.set_timer(wait, self._refresh_due, name="traces-collect-refresh")
+            return
+        self._refresh_wanted = False
+        if db_signature(self.db_path) != self._signature:  # the file watcher may have read it already
+            self.refresh_stats()
+
+    def _refresh_due(self) -> None:
+        self._refresh_timer = None
+        self._maybe_refresh()
+
+    def _progress_poster(self, label: str = "") -> Callable[[CollectProgress], None]:
+        """A progress callback for the collector's thread: copies, throttled, as messages."""
+        last = [float("-inf")]
+
+        def post(progress: CollectProgress) -> None:
+            now = time.monotonic()
+            finished = progress.episodes_done >= progress.episodes_total
+            if now - last[0] >= PROGRESS_MIN_S or finished:
+                last[0] = now
+                self.post_message(CollectProgressed(progress.model_copy(deep=True), label))
+
+        return post
+
+    def _should_stop(self) -> Callable[[], bool]:
+        worker = get_current_worker()
+        return lambda: self._stop.is_set() or worker.is_cancelled
+
+    @work(thread=True, exclusive=True, group=COLLECT_GROUP, exit_on_error=False, name="collect")
+    def _collect(self, spec: CollectSpec) -> None:
+        from services.collector import CollectError, collect
+
+        try:
+            result = collect(spec, self._progress_poster(), self._should_stop())
+        except (CollectError, TraceDBError) as exc:
+            self.post_message(self.CollectFailed(str(exc)))
+        except Exception as exc:  # a bug: say what happened, never show a traceback
+            self.post_message(self.CollectFailed(f"Unexpected error while collecting: {type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(self.CollectFinished(result))
+
+    def on_collect_progressed(self, event: CollectProgressed) -> None:
+        event.stop()
+        if event.label:
+            if self.building_demo:
+                self.query_one(DemoBuildState).show(event.label, event.progress)
+            return
+        if not self.collecting:
+            return
+        self.query_one(CollectStrip).show(event.progress)
+        if event.progress.episodes_done > self._landed:
+            self._landed = event.progress.episodes_done
+            self.request_refresh()
+
+    def on_traces_pane_collect_finished(self, event: CollectFinished) -> None:
+        event.stop()
+        result = event.result
+        self._end_collect()
+        if result.session_ids:
+            self.request_refresh()
+        text = summary_text(result)
+        severity: SeverityLevel = "warning" if result.stopped else "information"
+        self.last_summary = (text, severity)
+        title = "Collection stopped" if result.stopped else "Collection finished"
+        self.notify(text, title=title, severity=severity, timeout=10)
+
+    def on_traces_pane_collect_failed(self, event: CollectFailed) -> None:
+        event.stop()
+        self._end_collect()
+        self.request_refresh()  # an episode may have landed before the failure
+        self.last_summary = (event.message, "error")
+        self.notify(event.message, title="Collection failed", severity="error", timeout=15)
+
+    def _end_collect(self) -> None:
+        self.collecting = False
+        self._stop.clear()
+        self.query_one(CollectStrip).finish()
+        self.post_message(self.CollectStateChanged())
+
+    def on_unmount(self) -> None:
+        self._stop.set()  # a running collector stops at its next decision
+
+    # ----------------------------------------------------------------------------------------- demo
+
+    def resolved_demo_path(self) -> Path:
+        """Where the demo is (being) built: ``demo_path``, else ``services.demo.demo_db_path()``."""
+        if self.demo_path is None:
+            from services.demo import demo_db_path
+
+            self.demo_path = demo_db_path()
+        return self.demo_path
+
+    def _demo_state(self) -> DemoBuildState:
+        from services.demo import demo_parts
+
+        parts = [(p.label, len(p.spec.plan()), p.spec.max_turns) for p in demo_parts(self.resolved_demo_path())]
+        return DemoBuildState(self.resolved_demo_path(), parts, id="traces-demo")
+
+    @work(thread=True, exclusive=True, group=COLLECT_GROUP, exit_on_error=False, name="demo")
+    def _build_demo(self, path: Path) -> None:
+        from services.collector import CollectError
+
+        demo_fn: DemoFn
+        if self.demo_fn is None:
+            from services.demo import build_demo
+
+            demo_fn = build_demo
+        else:
+            demo_fn = self.demo_fn
+        posters: dict[str, Callable[[CollectProgress], None]] = {}
+
+        def on_progress(label: str, progress: CollectProgress) -> None:
+            posters.setdefault(label, self._progress_poster(label))(progress)
+
+        should_stop = self._should_stop()
+        try:
+            built = demo_fn(path, on_progress, should_stop)
+        except (CollectError, TraceDBError) as exc:
+            self.post_message(self.DemoFailed(str(exc)))
+        except Exception as exc:  # a bug: say what happened, never show a traceback
+            self.post_message(self.DemoFailed(f"Unexpected error while building the demo: {type(exc).__name__}: {exc}"))
+        else:
+            if not should_stop():
+                self.post_message(self.DemoBuilt(built))
+
+    def on_traces_pane_demo_built(self, event: DemoBuilt) -> None:
+        event.stop()
+        self.building_demo = False
+        self.db_path = event.path
+        self.post_message(self.DbOpened(event.path))
+        self.query_one("#traces-loading-label", Label).update(f"Reading {self.db_path} …")
+        self.refresh_stats()
+        if self.watching:
+            self._start_timer()
+
+    def on_traces_pane_demo_failed(self, event: DemoFailed) -> None:
+        event.stop()
+        self.building_demo = False
+        self.query_one(ErrorState).show(
+            event.message,
+            "Nothing was opened. Run `sft-studio demo` in a shell to retry the build, or open a DB you have "
+            "with `sft-studio --db PATH`.",
+            title="Cannot build the demo trace DB",
+            retry=False,
+        )
+        self.query_one(ContentSwitcher).current = "traces-error"
+        self._activity("demo build failed")
 
     # ----------------------------------------------------------------------------------------- watch
 

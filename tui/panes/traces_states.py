@@ -39,8 +39,21 @@ class EmptyState(Vertical):
                     ", which sft-studio finds when started in that folder or below it.",
                 ),
                 Content.assemble(
-                    "A demo DB and a built-in collector are planned for a later release: ",
-                    ("not built yet.", "italic $foreground-muted"),
+                    "Build the demo DB (about 200 Crafter episodes played by sft-studio's teacher and a random "
+                    "policy): ",
+                    ("sft-studio demo", "bold $text-accent"),
+                    "; ",
+                    ("sft-studio", "bold $text-accent"),
+                    " then opens it.",
+                ),
+                Content.assemble(
+                    "Record your own rollouts (teacher, random or an OpenAI-compatible model): ",
+                    ("sft-studio collect", "bold $text-accent"),
+                    " writes ",
+                    ("./traces/v3/synth_ai.db", "bold"),
+                    ", found as above; with a DB open, ",
+                    ("c", "bold $text-accent"),
+                    " records more from the app.",
                 ),
             ]
         )
@@ -49,9 +62,11 @@ class EmptyState(Vertical):
 class ErrorState(Vertical):
     """A TraceDBError (or an unexpected one) as message and hint, red-bordered, with how to retry."""
 
+    TITLE = "Cannot read the trace DB"
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="message-panel error-panel")
-        self.border_title = "Cannot read the trace DB"
+        self.border_title = self.TITLE
 
     def compose(self) -> ComposeResult:
         yield Static(id="error-message", markup=False)
@@ -60,14 +75,18 @@ class ErrorState(Vertical):
             Content.assemble(
                 ("Press ", "$foreground-muted"), ("r", "bold $text-accent"), (" to retry.", "$foreground-muted")
             ),
+            id="error-retry",
             classes="para",
         )
 
-    def show(self, message: str, hint: str) -> None:
+    def show(self, message: str, hint: str, *, title: str | None = None, retry: bool = True) -> None:
+        """``retry`` False hides "Press r to retry" (nothing to re-read, e.g. a failed demo build)."""
+        self.border_title = title or self.TITLE
         self.query_one("#error-message", Static).update(Content.styled(message, "bold"))
         hint_widget = self.query_one("#error-hint", Static)
         hint_widget.update(Content(hint))
         hint_widget.display = bool(hint)
+        self.query_one("#error-retry").display = retry
 
     @property
     def message_text(self) -> str:

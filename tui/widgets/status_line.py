@@ -26,10 +26,13 @@ class StatusLine(Horizontal):
         yield Label("no trace DB open", id="status-db", markup=False)
         yield Label("", id="status-activity", markup=False)
 
-    def show_db(self, path: str | None) -> None:
+    def show_db(self, path: str | None, *, building: bool = False) -> None:
+        """The open DB, or (``building``) the demo DB being built at ``path``."""
         label = self.query_one("#status-db", Label)
         if path is None:
             label.update(Content.styled("no trace DB open", "$warning"))
+        elif building:
+            label.update(Content.assemble(("Building the demo DB ", "$foreground-muted"), (path, "$foreground")))
         else:
             label.update(Content.assemble(("Trace DB ", "$foreground-muted"), (path, "$foreground")))
 

@@ -1,0 +1,93 @@
+"""The embedded default: a demo trace DB made by our own policies, in the user data dir.
+
+The README's first command opens the app on something real. The demo DB is recorded by the
+scripted teacher and the random policy under two model names (so filters have something to
+separate), through the same collector and trace writer as any user collection. Building it again
+adds nothing: session ids are fixed per (policy, seed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from platformdirs import user_data_path
+
+if TYPE_CHECKING:  # the collector pulls in crafter: imported only when a demo is built
+    from services.collector import CollectProgress, CollectSpec
+
+DEMO_TEACHER_SEEDS = (0, 119)
+DEMO_RANDOM_SEEDS = (0, 79)
+DEMO_MAX_TURNS = 30
+
+
+def demo_db_path() -> Path:
+    """Where the demo lives; SFT_STUDIO_DATA_DIR overrides the platform's user data dir."""
+    base = os.environ.get("SFT_STUDIO_DATA_DIR")
+    root = Path(base) if base else user_data_path("sft-studio", appauthor=False)
+    return root / "demo" / "traces" / "v3" / "synth_ai.db"
+
+
+COMPLETE_MARKER = ".complete"
+
+
+def demo_is_complete(db: Path | None = None) -> bool:
+    """True once a build finished: an interrupted first start is completed by the next one."""
+    db = db or demo_db_path()
+    return db.exists() and (db.parent / COMPLETE_MARKER).exists()
+
+
+@dataclass(frozen=True)
+class DemoPart:
+    label: str
+    spec: CollectSpec
+
+
+def demo_parts(db: Path) -> list[DemoPart]:
+    from services.collector import CollectSpec
+
+    return [
+        DemoPart(
+            label="teacher",
+            spec=CollectSpec(
+                db=db, policy="teacher", seeds=DEMO_TEACHER_SEEDS, max_turns=DEMO_MAX_TURNS, concurrency=2
+            ),
+        ),
+        DemoPart(
+            label="random",
+            spec=CollectSpec(db=db, policy="random", seeds=DEMO_RANDOM_SEEDS, max_turns=DEMO_MAX_TURNS, concurrency=2),
+        ),
+    ]
+
+
+def build_demo(
+    db: Path | None = None,
+    on_progress: Callable[[str, CollectProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
+    """Create (or complete) the demo DB and return its path; stopping keeps what finished.
+
+    Raises CollectError (or TraceDBError) with the reason when a part fails.
+    """
+    from services.collector import CollectError, collect
+
+    db = db or demo_db_path()
+    for part in demo_parts(db):
+        result = collect(part.spec, _labelled(part.label, on_progress), should_stop)
+        if result.stopped == "stopped on request":
+            return db
+        if result.stopped:
+            raise CollectError(f"The demo's {part.label} part stopped: {result.stopped}")
+    (db.parent / COMPLETE_MARKER).write_text("built by sft-studio demo\n", encoding="utf-8")
+    return db
+
+
+def _labelled(
+    label: str, on_progress: Callable[[str, CollectProgress], None] | None
+) -> Callable[[CollectProgress], None] | None:
+    if on_progress is None:
+        return None
+    return lambda progress: on_progress(label, progress)

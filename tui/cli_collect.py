@@ -1,0 +1,154 @@
+"""`sft-studio collect` and `sft-studio demo`: recording Crafter rollouts from the shell.
+
+Progress is a Rich bar (episodes, decisions/s, mean unique achievements, tool-call failures);
+Ctrl-C stops at once and keeps every finished episode (each is committed on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from services.trace_db import DEFAULT_RELATIVE, TraceDBError, locate_db
+
+if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported only when collecting
+    from services.collector import CollectProgress, CollectResult
+
+
+def seed_range(text: str) -> tuple[int, int]:
+    head, sep, tail = text.strip().partition("-")
+    try:
+        return (int(head), int(tail)) if sep else (int(head), int(head))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must look like START-END (e.g. 0-49), got {text!r}") from None
+
+
+def add_parsers(sub: Any) -> None:
+    c = sub.add_parser(
+        "collect",
+        help="record Crafter rollouts (teacher, random or an OpenAI-compatible model) into a trace DB",
+        description="Play seeded Crafter episodes with a policy and record them as synth-ai tracing_v3 "
+        "sessions. Reruns skip episodes already recorded (same policy, model, seed).",
+    )
+    c.add_argument("--db", type=Path, dest="sub_db", help="trace DB to append to (default: the DB found, "
+                   f"else ./{DEFAULT_RELATIVE})")  # fmt: skip
+    c.add_argument("--policy", default="teacher", help="teacher (scripted), random, or openai (default teacher)")
+    c.add_argument("--model", help="model name (required for openai; recorded in the trace)")
+    c.add_argument("--inference-url", help="OpenAI-compatible base URL, e.g. https://api.groq.com/openai")
+    c.add_argument("--seeds", type=seed_range, default=(0, 49), help="seed range START-END (default 0-49)")
+    c.add_argument("--episodes", type=int, help="number of episodes (default: one per seed)")
+    c.add_argument("--max-turns", type=int, default=50, help="decisions per episode (default 50)")
+    c.add_argument("--concurrency", type=int, default=4, help="episodes in parallel (default 4)")
+    c.add_argument("--reference-keys", action="store_true",
+                   help="write achievements with the reference exporter's keys (new_unique/turned_true)")  # fmt: skip
+    c.add_argument("--tag", default="", help="extra tag in session ids, to record the same seeds again")
+    sub.add_parser(
+        "demo",
+        help="build the demo trace DB (teacher + random policy, ~200 episodes) and print its path",
+        description="Build or complete the demo DB in the user data dir; rerunning adds nothing.",
+    )
+
+
+class _Bar:
+    """A Rich progress bar fed by collector progress callbacks."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>6.0f} dec/s  mean unique {task.fields[unique]:.1f}"),
+            TextColumn("{task.fields[fails]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.last: CollectProgress | None = None
+
+    def update(self, label: str, p: CollectProgress) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=p.episodes_total, rate=0.0, unique=0.0, fails="")
+        fails = f"[yellow]{p.tool_call_failures} bad tool calls[/]" if p.tool_call_failures else ""
+        self.progress.update(
+            self.tasks[label],
+            total=p.episodes_total,
+            completed=p.episodes_done,
+            rate=p.decisions_per_s,
+            unique=p.mean_unique,
+            fails=fails,
+        )
+        self.last = p
+
+
+def _summary(out: Console, result: CollectResult) -> None:
+    p = result.progress
+    out.print(
+        f"Recorded {p.episodes_done} episode(s) ({p.decisions} decisions, {p.decisions_per_s:.0f}/s, "
+        f"mean {p.mean_unique:.2f} unique achievements) into {result.db}"
+        + (f"; skipped {p.episodes_skipped} already recorded" if p.episodes_skipped else "")
+        + (f"; {p.tool_call_failures} decisions without a usable tool call" if p.tool_call_failures else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from services.achievement_keys import KeyStyle
+    from services.collector import CollectError, CollectSpec, collect
+
+    db = args.sub_db or args.db or locate_db(None) or Path.cwd() / DEFAULT_RELATIVE
+    try:
+        spec = CollectSpec(
+            db=db,
+            policy=args.policy,
+            model=args.model,
+            inference_url=args.inference_url,
+            seeds=args.seeds,
+            episodes=args.episodes,
+            max_turns=args.max_turns,
+            concurrency=args.concurrency,
+            key_style=KeyStyle.REFERENCE if args.reference_keys else KeyStyle.TASK_APP,
+            tag=args.tag,
+        )
+    except ValueError:
+        err.print(f"[bold red]Error:[/] unknown policy {args.policy!r}: choose teacher, random or openai.")
+        return 2
+    bar = _Bar(err)
+    try:
+        with bar.progress:
+            result = collect(spec, lambda p: bar.update(spec.policy, p))
+    except (CollectError, TraceDBError) as exc:
+        err.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        kept = bar.last.episodes_done if bar.last else 0
+        err.print(f"Interrupted: {kept} finished episode(s) kept in {db}; episodes in flight were discarded.")
+        return 130
+    _summary(out, result)
+    if result.stopped:
+        err.print(f"[bold red]Stopped early:[/] {result.stopped}", highlight=False, soft_wrap=True)
+        return 1
+    return 0
+
+
+def cmd_demo(out: Console, err: Console) -> int:
+    from services.collector import CollectError
+    from services.demo import build_demo, demo_db_path
+
+    bar = _Bar(err)
+    try:
+        with bar.progress:
+            path = build_demo(on_progress=bar.update)
+    except (CollectError, TraceDBError) as exc:
+        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        err.print(f"Interrupted: the demo DB at {demo_db_path()} keeps what finished; run again to complete it.")
+        return 130
+    out.print(str(path), highlight=False, soft_wrap=True)
+    return 0
