@@ -15,28 +15,31 @@ logs, reprs or call records.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import os
 import random
-import re
 import time
-from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
-from services.crafter_facts import ACTIONS
-from services.crafter_prompt import (
-    INTERACT_MANY_TOOL,
-    MAX_ACTIONS,
-    TOOL_NAME,
-    actions_from_tool_calls,
-    normalise_action,
+from services.action_text import actions_from_text
+from services.crafter_prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
+from services.inference_endpoint import (
+    CHAT_PATH,
+    MAX_BACKOFF_S,
+    MAX_RETRY_AFTER_S,
+    MODELS_PATH,
+    OVERRIDE_KEY_ENV,
+    RETRY_STATUSES,
+    api_key_env_names,
+    api_key_for_url,
+    api_key_source,
+    normalise_base_url,
+    provider_for_url,
+    retry_after_seconds,
 )
 from services.policy_api import PolicyDecision, PolicyError
 from services.secrets import mask_secret, redact
@@ -44,201 +47,19 @@ from services.trace_records import call_record_from_chat
 
 log = logging.getLogger(__name__)
 
-#: Overrides every per-provider key variable.
-OVERRIDE_KEY_ENV = "SFT_STUDIO_INFERENCE_API_KEY"
-#: The longest we wait on one ``Retry-After`` header, and on one computed backoff.
-MAX_RETRY_AFTER_S = 30.0
-MAX_BACKOFF_S = 20.0
-#: Statuses worth retrying (rate limits, timeouts, server errors); 5xx in general too.
-_RETRY_STATUSES = frozenset({408, 425, 429})
-_CHAT_PATH = "/v1/chat/completions"
-_MODELS_PATH = "/v1/models"
-
-
-# --------------------------------------------------------------------------------------------
-# URLs, providers, keys
-
-
-def normalise_base_url(url: str) -> str:
-    """The base URL to which ``/v1/chat/completions`` is appended.
-
-    Strips whitespace, trailing slashes and a trailing ``/v1/chat/completions`` or ``/v1``, so the
-    base (``https://api.groq.com/openai``) and the full URL (``…/openai/v1/chat/completions``)
-    both work. Raises ValueError for anything but an http(s) URL with a host.
-    """
-    text = (url or "").strip()
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"Inference URL must be an http:// or https:// URL with a host, got {text!r} "
-            "(e.g. https://api.groq.com/openai or http://localhost:8000)"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError(f"Inference URL must not carry a query or fragment: {text!r}")
-    base = text.rstrip("/")
-    for suffix in ("/v1/chat/completions", "/v1"):
-        if base.lower().endswith(suffix):
-            base = base[: -len(suffix)].rstrip("/")
-            break
-    return base
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url.strip()).hostname or "").lower()
-
-
-def _host_is(url: str, domain: str) -> bool:
-    host = _host(url)
-    return host == domain or host.endswith("." + domain)
-
-
-def provider_for_url(url: str) -> str:
-    """``groq`` for groq.com, ``openai`` for openai.com, else ``custom`` (vLLM, proxies, ...)."""
-    if _host_is(url, "groq.com"):
-        return "groq"
-    if _host_is(url, "openai.com"):
-        return "openai"
-    return "custom"
-
-
-def api_key_env_names(url: str) -> list[str]:
-    """The environment variables consulted for ``url``'s key, first match wins."""
-    provider = provider_for_url(url)
-    if provider == "openai":
-        names = ["OPENAI_API_KEY"]
-    elif provider == "groq":
-        names = ["GROQ_API_KEY"]
-    else:
-        names = ["SYNTH_API_KEY", "OPENAI_API_KEY"]
-    return [OVERRIDE_KEY_ENV, *names]
-
-
-def api_key_source(url: str, env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
-    """(key, name of the variable it came from) for ``url``; (None, None) when none is set."""
-    env = os.environ if env is None else env
-    for name in api_key_env_names(url):
-        value = (env.get(name) or "").strip()
-        if value:
-            return value, name
-    return None, None
-
-
-def api_key_for_url(url: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The API key for ``url`` from the environment (``env`` defaults to ``os.environ``).
-
-    ``openai.com`` → OPENAI_API_KEY, ``groq.com`` → GROQ_API_KEY, anything else → SYNTH_API_KEY
-    then OPENAI_API_KEY; SFT_STUDIO_INFERENCE_API_KEY overrides all of them.
-    """
-    return api_key_source(url, env)[0]
-
-
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-
-# --------------------------------------------------------------------------------------------
-# Lenient reading of answers without a usable tool call
-
-_THINK_RE = re.compile(r"<think>.*?</think>", re.S | re.I)
-_BRACKET_RE = re.compile(r"\[([^\[\]]{1,600})\]")
-_BULLET_RE = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s*")
-_SNAKE_RE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\bnoop\b")
-_MAX_JSON_STARTS = 64
-
-
-def _actions_from_obj(obj: Any) -> list[str]:
-    if isinstance(obj, list):
-        for item in obj:
-            found = _actions_from_obj(item)
-            if found:
-                return found
-        return []
-    if not isinstance(obj, dict):
-        return []
-    if "tool_calls" in obj and isinstance(obj["tool_calls"], list):
-        return actions_from_tool_calls(obj["tool_calls"])[0]
-    if "actions" in obj or "action" in obj:
-        return actions_from_tool_calls([{"function": {"name": TOOL_NAME, "arguments": obj}}])[0]
-    for key in ("arguments", "parameters", "args", "input"):
-        if key in obj:
-            return actions_from_tool_calls([{"function": {"name": obj.get("name"), "arguments": obj[key]}}])[0]
-    if isinstance(obj.get("function"), dict):
-        return _actions_from_obj(obj["function"])
-    return []
-
-
-def _json_values(text: str) -> list[Any]:
-    decoder = json.JSONDecoder()
-    values: list[Any] = []
-    starts = [m.start() for m in re.finditer(r"\{", text)][:_MAX_JSON_STARTS]
-    end = -1
-    for start in starts:
-        if start < end:
-            continue
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except ValueError:
-            continue
-        values.append(value)
-    return values
-
-
-def _strip_item(item: str) -> str:
-    return item.strip().strip("`'\"*").strip()
-
-
-def actions_from_text(text: str | None) -> list[str]:
-    """Actions read leniently from an answer's text; ``[]`` when nothing looks like actions.
-
-    Tried in order: a JSON object with ``actions`` (or a ``{"name", "arguments"}`` tool call, as in
-    ``<tool_call>`` tags); a bracketed list whose items are all actions; bullet/numbered or
-    comma-separated lines made only of actions; finally canonical snake_case action names anywhere
-    (``move_left``, ``place_table``; bare ``do``/``sleep`` in prose are too ambiguous). Reasoning in
-    ``<think>`` blocks is ignored. At most MAX_ACTIONS are returned.
-    """
-    if not text:
-        return []
-    text = _THINK_RE.sub(" ", text)
-    if "</think>" in text.lower():
-        text = re.split(r"</think>", text, flags=re.I)[-1]
-    for value in _json_values(text):
-        found = _actions_from_obj(value)
-        if found:
-            return found[:MAX_ACTIONS]
-    for match in _BRACKET_RE.finditer(text):
-        items = [_strip_item(i) for i in match.group(1).split(",")]
-        normed = [normalise_action(i) for i in items if i]
-        if normed and all(a is not None for a in normed):
-            return [a for a in normed if a is not None][:MAX_ACTIONS]
-    listed: list[str] = []
-    for line in text.splitlines():
-        body = _strip_item(_BULLET_RE.sub("", line)).rstrip(".;")
-        if not body:
-            continue
-        parts = [_strip_item(p) for p in re.split(r"[,;]|\s+then\s+|\s*->\s*", body)]
-        normed = [normalise_action(p) for p in parts if p]
-        if normed and all(a is not None for a in normed):
-            listed.extend(a for a in normed if a is not None)
-    if listed:
-        return listed[:MAX_ACTIONS]
-    named = [m.group(0) for m in _SNAKE_RE.finditer(text.lower()) if m.group(0) in ACTIONS]
-    return named[:MAX_ACTIONS]
+# Re-exported: callers and tests know these from here.
+__all__ = [
+    "MAX_RETRY_AFTER_S",
+    "OVERRIDE_KEY_ENV",
+    "OpenAIChatPolicy",
+    "actions_from_text",
+    "api_key_env_names",
+    "api_key_for_url",
+    "api_key_source",
+    "normalise_base_url",
+    "provider_for_url",
+    "retry_after_seconds",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,7 +241,7 @@ class OpenAIChatPolicy:
         status = response.status_code
         if 200 <= status < 300:
             return
-        retryable = status in _RETRY_STATUSES or status >= 500
+        retryable = status in RETRY_STATUSES or status >= 500
         raise _Failure(f"HTTP {status}: {_error_message(response)}", retryable=retryable, response=response)
 
     async def _post_with_retries(self, path: str, body: dict[str, Any], *, what: str) -> httpx.Response:
@@ -462,7 +283,7 @@ class OpenAIChatPolicy:
         elif status == 404:
             msg = (
                 f"Model {self.model_name!r} is not served by {self.base_url} "
-                f"(HTTP 404 on {_CHAT_PATH}: {detail}); check the model name and the URL"
+                f"(HTTP 404 on {CHAT_PATH}: {detail}); check the model name and the URL"
             )
         else:
             msg = f"Inference server at {self.base_url} rejected the request (HTTP {status}): {detail}"
@@ -474,10 +295,10 @@ class OpenAIChatPolicy:
         """One decision. Raises PolicyError only when the server cannot be used (see module doc)."""
         started = time.perf_counter()
         body = self.request_body(system_prompt, user_text)
-        response = await self._post_with_retries(_CHAT_PATH, body, what="Inference call")
+        response = await self._post_with_retries(CHAT_PATH, body, what="Inference call")
         if response.status_code == 400 and "token_budget_exceeded" in response.text and self.max_tokens > 16:
             body = {**body, "max_tokens": max(16, self.max_tokens // 2)}
-            response = await self._post_with_retries(_CHAT_PATH, body, what="Inference call")
+            response = await self._post_with_retries(CHAT_PATH, body, what="Inference call")
         latency_ms = int((time.perf_counter() - started) * 1000)
         try:
             data: Any = response.json()
@@ -571,7 +392,7 @@ class OpenAIChatPolicy:
         variable); model missing from the list → "not served …; available: …". Servers without
         ``/v1/models`` (404/405, or a non-JSON answer) get one tiny chat completion instead.
         """
-        response = await self._preflight_request("GET", _MODELS_PATH, None)
+        response = await self._preflight_request("GET", MODELS_PATH, None)
         if response.status_code in (401, 403):
             raise self._fatal_status(response)
         if response.status_code == 200:
@@ -584,7 +405,7 @@ class OpenAIChatPolicy:
                 raise PolicyError(self._redact(msg))
         # No usable model list: one tiny completion, judged the same way.
         ping = {"model": self.model_name, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
-        response = await self._preflight_request("POST", _CHAT_PATH, ping)
+        response = await self._preflight_request("POST", CHAT_PATH, ping)
         if response.status_code >= 300:
             if response.status_code == 400 and _looks_like_unknown_model(response):
                 raise PolicyError(
@@ -604,7 +425,7 @@ class OpenAIChatPolicy:
                 msg = f"Cannot reach inference server at {self.base_url}: {failure.text}"
                 raise PolicyError(self._redact(msg)) from None
             status = response.status_code
-            if not (status in _RETRY_STATUSES or status >= 500):
+            if not (status in RETRY_STATUSES or status >= 500):
                 return response
             last = _Failure(f"HTTP {status}: {_error_message(response)}", retryable=True, response=response)
             if attempt < self.max_retries:
