@@ -17,6 +17,8 @@ from rich.markup import escape
 from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
 from tui.cli_collect import add_parsers as add_collect_parsers
 from tui.cli_collect import cmd_collect, cmd_demo
+from tui.cli_export import add_parsers as add_export_parsers
+from tui.cli_export import cmd_export, cmd_validate
 
 VERSION = "0.1.0"
 
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         "--busy-timeout", type=float, default=5.0, help="seconds to wait for a writer's lock (default 5)"
     )
     add_collect_parsers(sub)
+    add_export_parsers(sub)
     return parser
 
 
@@ -118,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_collect(args, out, err)
         if args.command == "demo":
             return cmd_demo(out, err)
+        if args.command == "export":
+            return cmd_export(args, out, err)
+        if args.command == "validate":
+            return cmd_validate(args, out, err)
         return cmd_app(args)
     except KeyboardInterrupt:
         err.print("Interrupted.")
