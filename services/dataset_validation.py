@@ -57,7 +57,8 @@ def _message_issue(message: Any, index: int) -> str | None:
     return None
 
 
-def _record_issue(record: Any) -> str | None:
+def record_issue(record: Any) -> str | None:
+    """The first problem of one parsed record, or None."""
     if not isinstance(record, dict):
         return "record is not an object"
     messages = record.get("messages")
@@ -104,7 +105,7 @@ def validate_jsonl(path: Path) -> ValidationReport:
             except ValueError as exc:
                 issue: str | None = f"invalid JSON ({exc})"
             else:
-                issue = _record_issue(record)
+                issue = record_issue(record)
             if issue:
                 report.issues.append(f"Line {number}: {issue}")
                 if len(report.issues) >= MAX_ISSUES:

