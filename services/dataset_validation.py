@@ -1,34 +1,92 @@
-"""The checks synth-ai's `train --type sft` CLI runs on a dataset before upload, same messages.
+"""Two dataset checks, each with its source's exact messages.
 
-Running them right after every export (and as `sft-studio validate FILE`) means a file we write is
-known to pass the backend's gate before anyone spends GPU money (synth_backend_api.md §4).
+1. The exporter's own pre-write check (export_trace_sft.py 0.2.10, trace_db.md §8.4): any problem
+   aborts the export and nothing is written. We keep one deliberate difference: list content
+   (OpenAI segments: images, several text parts) is accepted, because synth-ai's upload validator
+   accepts it and the reference's abort throws away a whole export for one image.
+2. The checks synth-ai's ``train --type sft`` CLI runs before upload (synth_backend_api.md §4;
+   ``synth_ai.learning.sft.data`` 0.2.23). Running them after every export, and as
+   ``sft-studio validate FILE``, means a file we write is known to pass the backend's gate before
+   anyone spends GPU money.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field
 
 MAX_ISSUES = 20
+EXPORT_FAILURE_HEADER = "Validation error while exporting dataset:"
+
+# --------------------------------------------------------------------------------------------------
+# 1. The exporter's pre-write check
 
 
-class ValidationReport(BaseModel):
-    path: Path
-    examples: int = 0
-    issues: list[str] = Field(default_factory=list)
+def export_problem(record: Any, *, allow_segments: bool = True) -> str | None:
+    """The first problem of one example in the reference exporter's words (without "row N: ").
 
-    @property
-    def ok(self) -> bool:
-        return not self.issues
+    ``allow_segments=False`` is the reference exactly (list content is "content not string").
+    """
+    messages = record.get("messages") if isinstance(record, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return "missing messages list"
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"message {index} is not an object"
+        if "role" not in message or "content" not in message:
+            return f"message {index} missing role/content"
+        if not isinstance(message["role"], str):
+            return f"message {index} role not string"
+        content = message["content"]
+        if not isinstance(content, str) and not (allow_segments and isinstance(content, list)):
+            return f"message {index} content not string"
+    return None
 
-    def failure_text(self) -> str:
-        """The CLI's failure block: header line, then one ' - Line N: …' per issue."""
-        head = f"{self.path}: Dataset validation failed"
-        head += " (showing first 20 issues):" if len(self.issues) >= MAX_ISSUES else ":"
-        return "\n".join([head, *(f" - {issue}" for issue in self.issues)])
+
+def export_row_problem(record: Any, row: int, *, allow_segments: bool = True) -> str | None:
+    """``row N: <problem>`` for example ``row`` (1-based), as the reference lists it, or None."""
+    problem = export_problem(record, allow_segments=allow_segments)
+    return None if problem is None else f"row {row}: {problem}"
+
+
+def export_problems(records: Iterable[Any], *, allow_segments: bool = True) -> list[str]:
+    """The first problem of each example, at most 20, as the reference collects them."""
+    problems: list[str] = []
+    for row, record in enumerate(records, start=1):
+        problem = export_row_problem(record, row, allow_segments=allow_segments)
+        if problem is not None:
+            problems.append(problem)
+            if len(problems) >= MAX_ISSUES:
+                break
+    return problems
+
+
+def export_failure_text(problems: Sequence[str]) -> str:
+    """The reference's abort message (stderr, exit 1)."""
+    return "\n - ".join([EXPORT_FAILURE_HEADER, *problems])
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. synth-ai's upload validator
+
+
+def _tool_call_issue(call: Any, index: int) -> str | None:
+    if not isinstance(call, dict):
+        return f"tool_call {index} is not an object"
+    name: Any = None
+    function = call.get("function")
+    if isinstance(function, dict):
+        name = function.get("name") if isinstance(function.get("name"), str) else None
+    if name is None and isinstance(call.get("name"), str):
+        name = call["name"]
+    if not isinstance(name, str) or not name.strip():
+        return f"tool_call {index} missing function name"
+    return None
 
 
 def _message_issue(message: Any, index: int) -> str | None:
@@ -36,80 +94,150 @@ def _message_issue(message: Any, index: int) -> str | None:
         return f"message {index} is not an object"
     role = message.get("role")
     if not isinstance(role, str) or not role.strip():
-        return f"message {index} missing role"
+        return f"message {index} has invalid role"
     content = message.get("content")
     if content is not None and not isinstance(content, str | list | dict):
-        return f"message {index} has invalid content"
+        return f"message {index} has unsupported content type {type(content).__name__}"
     tool_calls = message.get("tool_calls")
     if tool_calls is not None:
         if not isinstance(tool_calls, list):
-            return f"message {index} tool_calls is not a list"
+            return f"message {index} tool_calls must be a list"
         for n, call in enumerate(tool_calls):
-            if not isinstance(call, dict):
-                return f"message {index} tool_call {n} is not an object"
-            function = call.get("function")
-            name = function.get("name") if isinstance(function, dict) else call.get("name")
-            if not isinstance(name, str) or not name.strip():
-                return f"tool_call {n} missing function name"
+            issue = _tool_call_issue(call, n)
+            if issue is not None:
+                return issue
     for key in ("name", "reasoning", "raw_content"):
-        if key in message and message[key] is not None and not isinstance(message[key], str):
-            return f"message {index} {key} is not a string"
+        value = message.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"message {index} {key} must be a string if present"
     return None
 
 
-def record_issue(record: Any) -> str | None:
-    """The first problem of one parsed record, or None."""
+def _tool_issue(tool: Any, index: int) -> str | None:
+    if not isinstance(tool, dict):
+        return f"tool {index} is not an object"
+    name = tool.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return f"tool {index} missing name"
+    description = tool.get("description")
+    if description is not None and not isinstance(description, str):
+        return f"tool {index} description must be a string if present"
+    parameters = tool.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        return f"tool {index} parameters must be an object if present"
+    return None
+
+
+def upload_issue(record: Any) -> str | None:
+    """The first problem synth-ai's upload validator finds in one parsed record, or None."""
     if not isinstance(record, dict):
         return "record is not an object"
     messages = record.get("messages")
-    if not isinstance(messages, list):
+    # A string is a Sequence to the CLI: it passes as a list and fails per character.
+    if not isinstance(messages, list | str):
         return "missing messages[] list"
-    if not messages:
+    if len(messages) < 1:
         return "missing messages[] with at least 1 turns"
     for index, message in enumerate(messages):
         issue = _message_issue(message, index)
-        if issue:
+        if issue is not None:
             return issue
     tools = record.get("tools")
     if tools is not None:
-        if not isinstance(tools, list):
-            return "tools is not a list"
-        for n, tool in enumerate(tools):
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"].strip():
-                return f"tool {n} missing name"
-            if tool.get("description") is not None and not isinstance(tool["description"], str):
-                return f"tool {n} description is not a string"
-            if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
-                return f"tool {n} parameters is not an object"
+        if not isinstance(tools, list | str):
+            return "tools must be provided as a list when present"
+        for index, tool in enumerate(tools):
+            issue = _tool_issue(tool, index)
+            if issue is not None:
+                return issue
     metadata = record.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
-        return "metadata is not an object"
+        return "metadata must be an object if present"
     return None
+
+
+def line_issue(text: str) -> str | None:
+    """The upload validator's verdict on one stripped, non-blank line."""
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        record = None  # json.loads decides (it also takes NaN/Infinity) and words the error
+    else:
+        issue = upload_issue(record)
+        if issue is None:
+            return None
+        # orjson reads integers beyond 64 bits as floats; json.loads words "unsupported content type" right.
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON ({exc.msg})"
+    except RecursionError:
+        return "invalid JSON (nested too deeply to read)"
+    return upload_issue(record)
+
+
+class ValidationReport(BaseModel):
+    """What the upload validator says about one file."""
+
+    path: Path
+    examples: int = 0  # non-blank lines checked
+    issues: list[str] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.issues) >= MAX_ISSUES
+
+    def failure_text(self) -> str:
+        """The CLI's failure block: header line, then one ' - Line N: …' per issue."""
+        suffix = f" (showing first {MAX_ISSUES} issues)" if self.truncated else ""
+        return "\n - ".join([f"{self.path}: Dataset validation failed{suffix}:", *self.issues])
+
+    def summary(self) -> str:
+        return f"{self.path}: OK, {self.examples} SFT example(s)"
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    r"""The file's lines as Python's text mode splits them (\n, \r\n and \r all end a line)."""
+    with path.open("rb") as fh:
+        for chunk in fh:  # binary iteration ends a chunk at \n (or at the end of the file)
+            if b"\r" not in chunk:
+                yield chunk
+                continue
+            parts = chunk.replace(b"\r\n", b"\n").split(b"\r")
+            if not parts[-1]:
+                parts.pop()  # the chunk ended with a lone \r: nothing follows it on this line
+            yield from parts
 
 
 def validate_jsonl(path: Path) -> ValidationReport:
     """Check every non-blank line; stop after 20 issues; a file with none is an issue itself."""
     report = ValidationReport(path=path)
-    try:
-        fh = path.open(encoding="utf-8")
-    except OSError as exc:
-        report.issues.append(f"cannot read file: {exc.strerror or exc}")
+    if not path.exists():
+        report.issues.append(f"Dataset not found: {path}")
         return report
-    with fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            report.examples += 1
+    try:
+        for number, raw in enumerate(_lines(path), start=1):
             try:
-                record = json.loads(line)
-            except ValueError as exc:
-                issue: str | None = f"invalid JSON ({exc})"
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                report.issues.append(f"Line {number}: not UTF-8 text (byte {exc.start + 1} of the line)")
+                report.examples += 1
             else:
-                issue = record_issue(record)
-            if issue:
-                report.issues.append(f"Line {number}: {issue}")
-                if len(report.issues) >= MAX_ISSUES:
-                    break
+                if not text:
+                    continue
+                report.examples += 1
+                issue = line_issue(text)
+                if issue is not None:
+                    report.issues.append(f"Line {number}: {issue}")
+            if len(report.issues) >= MAX_ISSUES:
+                break
+    except OSError as exc:
+        report.issues = [f"Cannot read {path}: {exc.strerror or exc}"]
+        return report
     if report.examples == 0 and not report.issues:
         report.issues.append("File contains no SFT examples")
     return report

@@ -3,42 +3,63 @@
 Byte-identical output is the contract (tests/test_export_parity.py runs the 0.2.10 script), so
 this module follows the reference's rules to the letter (shared/reference/trace_db.md §8.3):
 which parts become content, when a message or record is dropped, how tool calls are normalised,
-how turns are numbered. Two deliberate differences, both where the reference crashes or aborts:
-a record whose output JSON is not an object is skipped and counted (the reference raises), and
-list content (images, several text parts) is kept as OpenAI-style segments (the reference's own
-validator aborts the whole export on it; synth-ai's upload validator accepts it).
+how turns are numbered. Where the reference crashes we skip and count instead: a record whose
+output JSON is not an object, a record that is not an object, a non-list ``input_messages``/
+``parts``/``tool_calls``, a turn that int() refuses. List content (images, several text parts) is
+kept as OpenAI-style segments (the reference's own check aborts the whole export on it; synth-ai's
+upload validator accepts it).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-#: (session_id, turn) -> {"unique": [...], "all": [...]} (lists: duplicates survive, as in the reference)
-AchievementMap = dict[tuple[str, int], dict[str, list[str]]]
+#: (session_id, turn) -> (new_unique list, turned_true list); lists: duplicates survive, as in the reference.
+#: A pair of lists rather than a dict: 128k turns of a 10k-session DB take half the memory.
+AchievementMap = dict[tuple[str, int], tuple[list[Any], list[Any]]]
+
+#: One LM event as the exporter reads it: (session_id, metadata, model_name, provider, call_records).
+Row = tuple[str, Any, "str | None", "str | None", Any]
+
+_NO_ACHIEVEMENTS: tuple[list[Any], list[Any]] = ([], [])
+#: The C encoder behind json.dumps(obj, ensure_ascii=False), built once (same bytes as json.dump).
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass
 class ExampleCounters:
-    """What was skipped while building, for the user (the reference skips silently)."""
+    """What was skipped while building, for the user (the reference skips silently or crashes)."""
 
-    non_object_output: int = 0
-    bad_turn: int = 0
-    bad_call_records: int = 0
+    non_object_output: int = 0  # output_text JSON that is not an object (the reference crashes)
+    bad_turn: int = 0  # metadata.turn that int() refuses (the reference skips the row)
+    bad_call_records: int = 0  # call_records not a non-empty JSON list, or a record not an object
+    not_utf8: int = 0  # text that cannot be written as UTF-8 (lone surrogates; the reference crashes)
     image_examples: int = 0
     per_model: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+    def skipped(self) -> dict[str, int]:
+        """Reason -> count, for the reasons that occurred."""
+        reasons = {
+            "output JSON is not an object": self.non_object_output,
+            "turn is not an integer": self.bad_turn,
+            "call_records empty, unreadable or not a list of objects": self.bad_call_records,
+            "text is not valid Unicode (cannot be written as UTF-8)": self.not_utf8,
+        }
+        return {k: v for k, v in reasons.items() if v}
 
-def strict_loads(text: str) -> Any:
+
+def strict_loads(text: str | bytes) -> Any:
     """json.loads, via orjson when it can (3x faster on call records); raises ValueError alike.
 
-    orjson refuses a few inputs json accepts (NaN, lone surrogates, ints over 64 bits): those fall
-    back to json.loads, so the parsed value, and the export's bytes, never depend on which ran.
+    orjson refuses a few inputs json accepts (NaN, Infinity, lone surrogates): those fall back to
+    json.loads. One value differs: an integer beyond 64 bits comes back as a float. Callers that
+    write values out check for that (``build_examples`` re-parses such rows with json.loads).
     """
     try:
         return orjson.loads(text)
@@ -46,18 +67,19 @@ def strict_loads(text: str) -> Any:
         return json.loads(text)
 
 
-def _loads(value: Any) -> Any:
+def _loads(value: Any, exact: bool = False) -> Any:
+    """Parsed JSON, or None for NULL or anything unparsable (the reference's ``_parse_json``)."""
     if value is None:
         return None
     try:
-        return strict_loads(value)
-    except (TypeError, ValueError):
+        return json.loads(value) if exact else strict_loads(value)
+    except (TypeError, ValueError, RecursionError):
         return None
 
 
-def collect_content(parts: Iterable[Any] | None) -> tuple[Any, bool]:
+def collect_content(parts: Any) -> tuple[Any, bool]:
     """Message parts -> (content, has_image): one text part is a plain string, else segments."""
-    if not parts:
+    if not parts or not isinstance(parts, Iterable):
         return "", False
     segments: list[dict[str, Any]] = []
     has_image = False
@@ -113,7 +135,7 @@ def _output_content(content: Any) -> tuple[Any, bool]:
 def normalise_tool_calls(tool_calls: Any) -> list[dict[str, Any]]:
     """OpenAI tool calls with string ids, names and JSON-string arguments (reference rules)."""
     out: list[dict[str, Any]] = []
-    if not tool_calls:
+    if not tool_calls or not isinstance(tool_calls, Iterable):
         return out
     for index, call in enumerate(tool_calls):
         if not isinstance(call, dict):
@@ -129,10 +151,10 @@ def normalise_tool_calls(tool_calls: Any) -> list[dict[str, Any]]:
                 if isinstance(raw, str):
                     try:
                         args = json.loads(raw)
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         args = raw
         if isinstance(args, dict | list):
-            text = json.dumps(args, ensure_ascii=False)
+            text = _encode(args)
         elif isinstance(args, str):
             text = args
         elif args is None:
@@ -144,9 +166,10 @@ def normalise_tool_calls(tool_calls: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _turn_of(metadata: Any, session_id: str, counters: dict[str, int]) -> int | None:
+def _turn_of(meta: Any, session_id: str, counters: dict[str, int]) -> int | None:
     """metadata.turn, else turn_<k> from step_id, else a per-session counter (None: skip the row)."""
-    meta = metadata if isinstance(metadata, dict) else {}
+    if not isinstance(meta, dict):
+        meta = {}
     turn = meta.get("turn")
     if turn is None:
         step_id = meta.get("step_id")
@@ -161,31 +184,44 @@ def _turn_of(metadata: Any, session_id: str, counters: dict[str, int]) -> int | 
         return int(turn)
     try:
         turn = int(turn)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     counters[session_id] = max(counters[session_id], turn + 1)
-    return int(turn)
+    return turn
+
+
+def _metadata(text: Any) -> Any:
+    meta = _loads(text)
+    if isinstance(meta, dict) and isinstance(meta.get("turn"), float):
+        meta = _loads(text, exact=True)  # orjson turns an int beyond 64 bits into a float
+    return meta
 
 
 def build_examples(
-    rows: Iterable[tuple[str, Any, str | None, str | None, Any]],
-    sessions: set[str],
+    rows: Iterable[Row],
+    sessions: Container[str] | None,
     achievements: AchievementMap,
     *,
     allowed_models: set[str] | None,
     limit: int | None,
     counters: ExampleCounters,
-) -> Iterator[dict[str, Any]]:
-    """Yield examples from ``(session_id, metadata, model, provider, call_records)`` rows, in order."""
+) -> Generator[tuple[dict[str, Any], str], None, None]:
+    """Yield ``(record, text)`` per example, in the reference's order; ``text`` is the record as
+    json.dump writes it (no newline), known to encode as UTF-8.
+
+    ``rows`` must come ordered by session_id, id. ``sessions=None`` takes every row (the caller
+    already selected them in SQL).
+    """
     cumulative: dict[str, int] = defaultdict(int)
     turn_counters: dict[str, int] = defaultdict(int)
+    per_model = counters.per_model
     emitted = 0
     for session_id, metadata_text, model, provider, records_text in rows:
-        if session_id not in sessions:
+        if sessions is not None and session_id not in sessions:
             continue
         if allowed_models and model not in allowed_models:
             continue
-        turn = _turn_of(_loads(metadata_text), session_id, turn_counters)
+        turn = _turn_of(_metadata(metadata_text), session_id, turn_counters)
         if turn is None:
             counters.bad_turn += 1
             continue
@@ -193,45 +229,83 @@ def build_examples(
         if not isinstance(records, list) or not records:
             counters.bad_call_records += 1
             continue
-        for record in records:
+        exact: list[Any] | None = None
+        achieved = achievements.get((session_id, turn), _NO_ACHIEVEMENTS)
+        unique = achieved[0]
+        for index, record in enumerate(records):
             example = _example(record, counters)
             if example is None:
                 continue
-            messages, user_image, assistant_image = example
-            achieved = achievements.get((session_id, turn), {"unique": [], "all": []})
-            cumulative[session_id] += len(achieved.get("unique", []))
-            if user_image or assistant_image:
+            out = _record(example, session_id, turn, model, provider, achieved, cumulative[session_id] + len(unique))
+            text = _encode(out)
+            if "e+" in text:
+                # A float printed in exponent form: maybe an integer beyond 64 bits that orjson read
+                # as a float. Rebuild this record from json.loads, which keeps it an integer.
+                if exact is None:
+                    exact = _loads(records_text, exact=True)
+                redone = _example(exact[index], ExampleCounters(), exact=True) if isinstance(exact, list) else None
+                if redone is not None:  # always, in fact: both parsers give the same structure
+                    example = redone
+                    out = _record(
+                        example, session_id, turn, model, provider, achieved, cumulative[session_id] + len(unique)
+                    )
+                    text = _encode(out)
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate (from a JSON escape): cannot be written
+                    counters.not_utf8 += 1
+                    continue
+            cumulative[session_id] += len(unique)
+            if example[1] or example[2]:
                 counters.image_examples += 1
-            counters.per_model[str(model)] += 1
-            yield {
-                "messages": messages,
-                "metadata": {
-                    "session_id": session_id,
-                    "turn": turn,
-                    "model": model,
-                    "provider": provider or "unknown",
-                    "achievements": {
-                        "new_unique": achieved.get("unique", []),
-                        "turned_true": achieved.get("all", []),
-                        "cumulative_unique": cumulative[session_id],
-                    },
-                    "user_has_image": user_image,
-                    "assistant_has_image": assistant_image,
-                    "has_image": user_image or assistant_image,
-                },
-            }
+            per_model[str(model)] += 1
+            yield out, text
             emitted += 1
             if limit is not None and emitted >= limit:
                 return
 
 
-def _example(record: Any, counters: ExampleCounters) -> tuple[list[dict[str, Any]], bool, bool] | None:
+def _record(
+    example: tuple[list[dict[str, Any]], bool, bool],
+    session_id: str,
+    turn: int,
+    model: str | None,
+    provider: str | None,
+    achieved: tuple[list[Any], list[Any]],
+    cumulative: int,
+) -> dict[str, Any]:
+    messages, user_image, assistant_image = example
+    return {
+        "messages": messages,
+        "metadata": {
+            "session_id": session_id,
+            "turn": turn,
+            "model": model,
+            "provider": provider or "unknown",
+            "achievements": {
+                "new_unique": achieved[0],
+                "turned_true": achieved[1],
+                "cumulative_unique": cumulative,
+            },
+            "user_has_image": user_image,
+            "assistant_has_image": assistant_image,
+            "has_image": user_image or assistant_image,
+        },
+    }
+
+
+def _example(
+    record: Any, counters: ExampleCounters, *, exact: bool = False
+) -> tuple[list[dict[str, Any]], bool, bool] | None:
+    """One call record -> (messages, user_has_image, assistant_has_image), or None when skipped."""
     if not isinstance(record, dict):
         counters.bad_call_records += 1
         return None
     messages: list[dict[str, Any]] = []
     user_image = False
-    for message in record.get("input_messages") or []:
+    inputs = record.get("input_messages")
+    for message in inputs if isinstance(inputs, list) else ():
         if not isinstance(message, dict):
             continue
         role = message.get("role", "unknown")
@@ -249,8 +323,8 @@ def _example(record: Any, counters: ExampleCounters) -> tuple[list[dict[str, Any
     parsed: Any = None
     if isinstance(output_text, str) and output_text:
         try:
-            parsed = strict_loads(output_text)
-        except ValueError:
+            parsed = json.loads(output_text) if exact else strict_loads(output_text)
+        except (ValueError, RecursionError):
             parsed = None
     if parsed:
         if not isinstance(parsed, dict):
@@ -268,7 +342,7 @@ def _example(record: Any, counters: ExampleCounters) -> tuple[list[dict[str, Any
     assistant: dict[str, Any] = {"role": "assistant", "content": content_value}
     if tool_calls:
         assistant["tool_calls"] = tool_calls
-    if assistant["content"] in ("", None) and not tool_calls:
+    if (content_value == "" or content_value is None) and not tool_calls:
         return None
     messages.append(assistant)
     if len(messages) < 2:

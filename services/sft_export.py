@@ -1,46 +1,104 @@
-"""SFT export: pick sessions like export_trace_sft.py, stream the examples into an atomic JSONL.
+"""SFT export: stream export_trace_sft.py's examples into an atomic JSONL, with a manifest.
 
-Selection follows the reference's order (trace_db.md §8.2) and reads achievements in both key
-styles. Examples are written while they are produced (memory stays flat on big DBs) into a temp
-file beside the target, fsynced and renamed at the end, so a failed or interrupted export leaves no
-file. Each file gets a manifest that is enough to rebuild it byte for byte.
+Selection and examples follow the reference exactly (``sft_selection``, ``sft_examples``); this
+module adds what a user needs around them. Examples are written as they are produced (memory stays
+flat on big DBs) into temp files beside the targets; only when everything succeeded are they fsynced
+and renamed, so a failed or interrupted export leaves no file and never half-replaces an old one.
+Every file gets a manifest that is enough to rebuild it byte for byte (source DB hash, filter, tool
+version), and ``sizes`` writes the first N examples as separate files with their own manifests.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
+import secrets
 import threading
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
+import orjson
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
-from services.achievement_keys import OUTCOME_KEYS, TURNED_TRUE_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
-from services.dataset_validation import MAX_ISSUES, ValidationReport, record_issue
+from services.dataset_validation import MAX_ISSUES, ValidationReport, export_failure_text
 from services.filter_spec import FilterSpec
-from services.sft_examples import AchievementMap, ExampleCounters, build_examples
-from services.trace_db import TraceDB, TraceDBError
+from services.sft_examples import ExampleCounters
+from services.sft_export_part import (
+    Facts,
+    Lines,
+    PartJob,
+    PartResult,
+    PartStopped,
+    Worker,
+    copy_prefix,
+    rows_query,
+    write_part,
+)
+from services.sft_selection import Selection, gc_paused, raw_connection, select_sessions
+from services.sqlite_stream import stream_query
+from services.trace_db import TraceDB
+
+__all__ = [
+    "DEFAULT_OUTPUT",
+    "NO_EXAMPLES",
+    "NO_SESSIONS",
+    "ExportError",
+    "ExportResult",
+    "ExportStopped",
+    "ExportValidationError",
+    "Selection",
+    "SubsetResult",
+    "export_sft",
+    "file_sha256",
+    "manifest_path",
+    "select_sessions",
+    "subset_path",
+]
 
 TOOL_VERSION = "sft-studio 0.1.0"
 DEFAULT_OUTPUT = Path("ft_data/crafter_traces.jsonl")
-TOKEN_METHOD = "characters of message content and tool-call arguments / 4 (rounded up)"
+TOKEN_METHOD = (
+    "per example: characters of message content (text segments only) plus tool-call arguments, "
+    "divided by 4 and rounded up; summed over examples"
+)
+FORMAT = (
+    "JSONL, one {messages, metadata} object per line (json.dump with ensure_ascii=False, then a newline), "
+    "as synth-ai 0.2.10's examples/warming_up_to_rl/export_trace_sft.py writes it"
+)
+#: A second process writes the second half of exports with at least this many LM events.
+PARALLEL_MIN_EVENTS = 20_000
+WORKER_SHARE = 0.5
+NO_SESSIONS = "No sessions matched the provided filters."
+NO_EXAMPLES = "No rollout steps matched the filters (after session selection)."
 
 
 class ExportError(Exception):
     """The export cannot produce a file; the message matches the reference where it has one."""
 
 
+class ExportValidationError(ExportError):
+    """The exporter's pre-write check failed (the reference's message block); nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(export_failure_text(problems))
+        self.problems = problems
+
+
+class ExportStopped(ExportError):
+    """``should_stop`` said so; nothing was written."""
+
+
 class SubsetResult(BaseModel):
     size: int
     path: Path
     examples: int
+    sessions: int
+    sha256: str
     manifest: Path
 
 
@@ -52,163 +110,34 @@ class ExportResult(BaseModel):
     per_model: dict[str, int]
     token_estimate: int
     sha256: str
+    bytes: int = 0
+    image_examples: int = 0
+    segment_examples: int = 0  # examples with list content, which the reference refuses to export
     notes: list[str] = Field(default_factory=list)
     skipped: dict[str, int] = Field(default_factory=dict)
     validation: ValidationReport
     subsets: list[SubsetResult] = Field(default_factory=list)
 
 
-ProgressFn = Callable[[int, int], None]  # (examples written, eligible sessions)
+#: ``progress(examples written, eligible sessions)`` and ``session_progress(sessions done, eligible sessions)``.
+ProgressFn = Callable[[int, int], None]
+
+# --------------------------------------------------------------------------------------------------
+# Files
 
 
-def _loads(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return None
+def manifest_path(output: Path) -> Path:
+    """``x.jsonl`` -> ``x.manifest.json``."""
+    return output.with_name(output.stem + ".manifest.json")
 
 
-class Selection(BaseModel):
-    """Eligible sessions plus the per-turn achievement map the examples need."""
-
-    sessions: set[str]
-    achievements: dict[str, dict[str, list[str]]]  # "session\x00turn" -> lists (JSON-able form)
-    key_style: KeyStyle
-
-    def achievement_map(self) -> AchievementMap:
-        out: AchievementMap = {}
-        for key, value in self.achievements.items():
-            sid, turn = key.rsplit("\x00", 1)
-            out[(sid, int(turn))] = value
-        return out
-
-
-def select_sessions(db: TraceDB, spec: FilterSpec) -> Selection:
-    """The sessions an export of ``spec`` includes (reference semantics, both key styles)."""
-    missing = db.schema.missing(
-        [("events", "call_records"), ("event_rewards", None), ("outcome_rewards", "reward_metadata")]
-    )
-    if missing:
-        raise TraceDBError(
-            f"This DB ({db.schema.flavour.value} flavour) cannot be exported: it lacks {', '.join(missing)}.",
-            "SFT export needs call records and reward tables (synth-ai 0.2.7 or later).",
-        )
-    keys = KeyStyleCounter()
-    ach: AchievementMap = defaultdict(lambda: {"unique": [], "all": []})
-    unique_sets: dict[str, set[str]] = defaultdict(set)
-    final_sets: dict[str, set[str]] = defaultdict(set)
-    outcome: dict[str, tuple[float, set[str]]] = {}
-    reward_and = " AND er.objective_key = 'reward'" if db.schema.has("event_rewards", "objective_key") else ""
-    outcome_where = " WHERE objective_key = 'reward'" if db.schema.has("outcome_rewards", "objective_key") else ""
-    with db.connect() as conn:
-        for kind, slot, names in (("unique_achievement_delta", "unique", UNIQUE_DELTA_KEYS),
-                                  ("achievement_delta", "all", TURNED_TRUE_KEYS)):  # fmt: skip
-            rows = conn.execute(
-                text(
-                    "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
-                    f"JOIN events ev ON er.event_id = ev.id WHERE er.reward_type = '{kind}' "
-                    f"AND er.reward_value > 0{reward_and} ORDER BY er.id"
-                )
-            )
-            for sid, ann_text, meta_text in rows:
-                annotation = _loads(ann_text) or {}
-                metadata = _loads(meta_text) or {}
-                if not isinstance(annotation, dict) or not isinstance(metadata, dict):
-                    continue
-                turn = metadata.get("turn")
-                if turn is None:
-                    continue
-                values = keys.pick(annotation, names) or []
-                if not isinstance(values, list) or not values:
-                    continue
-                try:
-                    key = (sid, int(turn))
-                except (TypeError, ValueError):
-                    continue
-                ach[key][slot].extend(values)
-                if slot == "unique":
-                    unique_sets[sid].update(v for v in values if isinstance(v, str))
-        for sid, total, meta_text in conn.execute(
-            text(f"SELECT session_id, total_reward, reward_metadata FROM outcome_rewards{outcome_where} ORDER BY id")
-        ):
-            meta = _loads(meta_text)
-            achieved: set[str] = set()
-            if isinstance(meta, dict):
-                listed = keys.pick(meta, OUTCOME_KEYS) or []
-                if isinstance(listed, list):
-                    achieved = {a for a in listed if isinstance(a, str)}
-                    unique_sets[sid].update(achieved)
-                    final_sets[sid].update(achieved)
-            outcome[sid] = (float(total or 0.0), achieved)  # the last row wins, as in the reference
-        totals: dict[str, dict[str | None, float]] = defaultdict(dict)
-        for sid, rtype, total in conn.execute(
-            text(
-                "SELECT session_id, reward_type, COALESCE(SUM(reward_value), 0) FROM event_rewards "
-                f"{'WHERE objective_key = ' + repr('reward') if reward_and else ''} GROUP BY session_id, reward_type"
-            )
-        ):
-            totals[sid][rtype] = float(total or 0.0)
-        dominant: dict[str, tuple[str, str | None, int]] = {}
-        for sid, model, provider, calls in conn.execute(
-            text(
-                "SELECT session_id, model_name, provider, COUNT(*) FROM events "
-                "WHERE event_type = 'cais' AND model_name IS NOT NULL "
-                "GROUP BY session_id, model_name, provider ORDER BY session_id, model_name, provider"
-            )
-        ):
-            current = dominant.get(sid)
-            if current is None or calls > current[2]:
-                dominant[sid] = (model, provider, int(calls))
-
-    models, providers = set(spec.models), set(spec.providers)
-    required, excluded = set(spec.require_achievements), set(spec.exclude_achievements)
-    eligible: set[str] = set()
-    for sid, (model, provider, _calls) in dominant.items():
-        if models and model not in models:
-            continue
-        if providers and (provider or "unknown") not in providers:
-            continue
-        count = len(unique_sets.get(sid, set()) - excluded)
-        if count < spec.min_unique or (spec.max_unique is not None and count > spec.max_unique):
-            continue
-        total, final = outcome.get(sid, (0.0, final_sets.get(sid, set())))
-        if spec.min_outcome_reward is not None and total < spec.min_outcome_reward:
-            continue
-        if spec.max_outcome_reward is not None and total > spec.max_outcome_reward:
-            continue
-        if required and not required.issubset(final):
-            continue
-        if any(totals.get(sid, {}).get(f.reward_type, 0.0) < f.min_total for f in spec.event_rewards):
-            continue
-        eligible.add(sid)
-    return Selection(
-        sessions=eligible,
-        achievements={f"{sid}\x00{turn}": v for (sid, turn), v in ach.items()},
-        key_style=keys.style,
-    )
-
-
-def _stream_rows(db: TraceDB) -> Iterator[tuple[str, Any, str | None, str | None, Any]]:
-    with db.connect() as conn:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.arraysize = 512
-        has_index = cursor.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'idx_event_session_step'"
-        ).fetchone()
-        # Walking the (session_id, timestep_id) index sorts only within a session; otherwise SQLite
-        # sorts every call record (hundreds of MB) through a temp B-tree: 1.9 s instead of 3.4 s.
-        hint = "INDEXED BY idx_event_session_step " if has_index else ""
-        cursor.execute(
-            f"SELECT session_id, metadata, model_name, provider, call_records FROM events {hint}"
-            "WHERE event_type = 'cais' AND call_records IS NOT NULL ORDER BY session_id, id"
-        )
-        while batch := cursor.fetchmany():
-            yield from batch
+def subset_path(output: Path, size: int) -> Path:
+    """``x.jsonl`` -> ``x.n100.jsonl``."""
+    return output.with_name(f"{output.stem}.n{size}{output.suffix}")
 
 
 def file_sha256(path: Path) -> str:
+    """Stream-hash a file (1 MiB reads: a 1.6 GB DB never sits in memory)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -216,41 +145,31 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tokens(record: dict[str, Any]) -> int:
-    chars = 0
-    for message in record["messages"]:
-        content = message.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            chars += sum(len(s.get("text", "")) for s in content if isinstance(s, dict))
-        for call in message.get("tool_calls", ()):
-            chars += len(call["function"]["arguments"])
-    return -(-chars // 4)
-
-
 class _AtomicFile:
-    """A temp file beside ``target``; ``commit`` fsyncs and renames it, ``discard`` removes it."""
+    """A temp file beside ``target`` (created with the umask's permissions, unlike mkstemp's 0600);
+    ``commit`` fsyncs it, ``publish`` renames it over the target, ``discard`` removes it."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        self.tmp = Path(name)
-        self.fh: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self.tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        self.fh: BinaryIO = os.fdopen(fd, "wb", buffering=1 << 20)
         self.hash = hashlib.sha256()
-        self.lines = 0
+        self.size = 0
 
-    def write(self, line: str) -> None:
-        self.fh.write(line)
-        self.hash.update(line.encode("utf-8"))
-        self.lines += 1
+    def write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.hash.update(data)
+        self.size += len(data)
 
     def commit(self) -> str:
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
-        os.replace(self.tmp, self.target)
         return self.hash.hexdigest()
+
+    def publish(self) -> None:
+        os.replace(self.tmp, self.target)
 
     def discard(self) -> None:
         if not self.fh.closed:
@@ -258,22 +177,78 @@ class _AtomicFile:
         self.tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    out = _AtomicFile(path)
+def _fsync_dir(folder: Path) -> None:
     try:
-        out.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-        out.commit()
-    except BaseException:
-        out.discard()
-        raise
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
-def manifest_path(output: Path) -> Path:
-    return output.with_name(output.stem + ".manifest.json")
+def _prepare_targets(output: Path, sizes: list[int], force: bool) -> list[Path]:
+    targets = [output, manifest_path(output)]
+    for n in sizes:
+        targets += [subset_path(output, n), manifest_path(subset_path(output, n))]
+    for path in targets:
+        if path.is_dir():
+            raise ExportError(f"{path} is a folder; choose a file name for the export.")
+    existing = [p for p in targets if p.exists()]
+    if existing and not force:
+        raise ExportError(f"{existing[0]} already exists; pass --force to overwrite it.")
+    parent = output.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ExportError(f"Cannot create the folder {parent}: a file is in the way.") from None
+    except NotADirectoryError:
+        raise ExportError(f"Cannot create the folder {parent}: part of that path is a file.") from None
+    except OSError as exc:
+        raise ExportError(f"Cannot create the folder {parent}: {exc.strerror or exc}.") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"Cannot write into {parent}: permission denied.")
+    return targets
 
 
-def subset_path(output: Path, size: int) -> Path:
-    return output.with_name(f"{output.stem}.n{size}{output.suffix}")
+class _DBHash:
+    """The DB file's sha256, computed on a second thread (hashlib releases the GIL) meanwhile;
+    ``cancel`` ends it early when the export fails."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.value: str | None = None
+        self.error: str | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sft-export-dbhash", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        digest = hashlib.sha256()
+        try:
+            with self.path.open("rb") as fh:
+                while (chunk := fh.read(1 << 20)) and not self.stop.is_set():
+                    digest.update(chunk)
+        except OSError as exc:
+            self.error = f"{exc.strerror or exc}"
+            return
+        if not self.stop.is_set():
+            self.value = digest.hexdigest()
+
+    def result(self) -> str | None:
+        self.thread.join()
+        return self.value
+
+    def cancel(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
 
 
 def export_sft(
@@ -284,165 +259,315 @@ def export_sft(
     force: bool = False,
     sizes: list[int] | None = None,
     progress: ProgressFn | None = None,
+    session_progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
+    workers: int | None = None,
 ) -> ExportResult:
-    """Export ``spec``'s examples from ``db`` to ``output`` (+ manifest, + size subsets)."""
+    """Export ``spec``'s examples from ``db`` to ``output``, plus a manifest and the ``sizes`` subsets.
+
+    Raises ExportError (the reference's messages for no sessions / no examples / the pre-write
+    check), TraceDBError (unreadable DB, a filter the DB cannot answer) or OSError (disk full...);
+    in every failure case no target file is created or changed. ``workers``: None lets the size
+    decide (a second process for big exports), 0 never, 1 whenever there are two sessions.
+    """
     problems = spec.problems()
     if problems:
         field_name, reason = next(iter(problems.items()))
-        raise ExportError(f"Invalid filter: {field_name.replace('_', '-')} {reason}.")
+        raise ExportError(f"Invalid filter: --{field_name.replace('_', '-')} {reason}.")
     sizes = sorted(set(sizes or []))
     if any(n < 1 for n in sizes):
-        raise ExportError("Subset sizes must be positive.")
-    targets = [output, manifest_path(output)]
-    for n in sizes:
-        targets += [subset_path(output, n), manifest_path(subset_path(output, n))]
-    existing = [p for p in targets if p.exists()]
-    if existing and not force:
-        raise ExportError(f"{existing[0]} already exists; pass --force to overwrite it.")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"Cannot create {output.parent}: {exc.strerror or exc}.") from None
-    if output.is_dir():
-        raise ExportError(f"{output} is a directory.")
+        raise ExportError("Subset sizes must be 1 or more.")
+    output = Path(output)
+    _prepare_targets(output, sizes, force)
+    run = _Export(db, spec, output, sizes, should_stop)
+    run.progress, run.session_progress = progress, session_progress
+    with gc_paused():
+        try:
+            return run.run(workers)
+        finally:
+            for f in run.files:
+                f.discard()  # after publication there is nothing left to discard
 
-    db_hash: dict[str, str] = {}
-    hasher = threading.Thread(target=lambda: db_hash.setdefault("sha256", file_sha256(db.path)), daemon=True)
-    hasher.start()  # hashlib releases the GIL: the DB hash runs on the other core meanwhile
 
-    selection = select_sessions(db, spec)
-    if not selection.sessions:
-        raise ExportError("No sessions matched the provided filters.")
-    counters = ExampleCounters()
-    try:
-        main = _AtomicFile(output)
-    except OSError as exc:
-        raise ExportError(f"Cannot write into {output.parent}: {exc.strerror or exc}.") from None
-    subsets = {n: _AtomicFile(subset_path(output, n)) for n in sizes}
-    files = [main, *subsets.values()]
-    sessions_seen: set[str] = set()
-    subset_sessions: dict[int, set[str]] = {n: set() for n in sizes}
-    subset_models: dict[int, dict[str, int]] = {n: defaultdict(int) for n in sizes}
-    subset_tokens: dict[int, int] = dict.fromkeys(sizes, 0)
-    tokens = 0
-    # The upload validator's checks, run on each record as it is written (the file holds exactly
-    # these records), instead of re-reading hundreds of MB afterwards.
-    validation = ValidationReport(path=output)
-    try:
-        examples = build_examples(
-            _stream_rows(db),
-            selection.sessions,
-            selection.achievement_map(),
-            allowed_models=set(spec.models) or None,
-            limit=spec.limit,
-            counters=counters,
-        )
-        for record in examples:
-            line = json.dumps(record, ensure_ascii=False) + "\n"
-            main.write(line)
-            issue = record_issue(record)
-            if issue and len(validation.issues) < MAX_ISSUES:
-                validation.issues.append(f"Line {main.lines}: {issue}")
-            sid = record["metadata"]["session_id"]
-            sessions_seen.add(sid)
-            t = _tokens(record)
-            tokens += t
-            for n, sub in subsets.items():
-                if sub.lines < n:
-                    sub.write(line)
-                    subset_sessions[n].add(sid)
-                    subset_models[n][str(record["metadata"]["model"])] += 1
-                    subset_tokens[n] += t
-            if progress is not None and main.lines % 500 == 0:
-                progress(main.lines, len(selection.sessions))
-            if should_stop is not None and main.lines % 100 == 0 and should_stop():
-                raise ExportError("Export stopped; no file was written.")
-        if main.lines == 0:
-            raise ExportError("No rollout steps matched the filters (after session selection).")
-        sha = main.commit()
-        sub_shas = {n: sub.commit() for n, sub in subsets.items()}
-    except BaseException:
-        for f in files:
-            f.discard()
-        raise
-    hasher.join()
-    if progress is not None:
-        progress(main.lines, len(selection.sessions))
+def _uri(db: TraceDB) -> str:
+    """The read-only URI TraceDB opened (a worker process opens the same)."""
+    return f"file:{quote(str(db.path.resolve()))}?{'immutable=1' if db.immutable else 'mode=ro'}"
 
-    notes = []
-    if selection.key_style in (KeyStyle.TASK_APP, KeyStyle.MIXED):
-        notes.append(
-            "This DB uses the task app's achievement keys: synth-ai's export_trace_sft.py would write "
-            "empty achievements and match no --min-unique/--require-achievement filter here; "
-            "sft-studio read them as if renamed to the reference keys."
+
+def split_point(ordered: list[str], weights: dict[str, int], limit: int | None, workers: int | None) -> int:
+    """Where the worker's part starts in ``ordered`` (``len(ordered)``: no worker)."""
+    if workers == 0 or len(ordered) < 2:
+        return len(ordered)
+    total = sum(weights.get(s, 0) for s in ordered)
+    if workers is None:
+        big = total >= PARALLEL_MIN_EVENTS and (os.cpu_count() or 1) >= 2
+        if not big or (limit is not None and limit <= total * (1 - WORKER_SHARE)):
+            return len(ordered)  # small, or the first part alone reaches the limit
+    target = total * (1 - WORKER_SHARE)
+    done = 0
+    for i, sid in enumerate(ordered[:-1]):
+        done += weights.get(sid, 0)
+        if done >= target:
+            return i + 1
+    return len(ordered) - 1
+
+
+class _Export:
+    """One export run: the parts (here, and in a worker for big exports), subsets, manifests."""
+
+    def __init__(
+        self, db: TraceDB, spec: FilterSpec, output: Path, sizes: list[int], should_stop: Callable[[], bool] | None
+    ) -> None:
+        self.db, self.spec, self.output, self.sizes, self.should_stop = db, spec, output, sizes, should_stop
+        self.progress: ProgressFn | None = None
+        self.session_progress: ProgressFn | None = None
+        self.files: list[_AtomicFile] = []
+        self.part_file: _AtomicFile | None = None  # the worker's part: never published
+        self.lock = threading.Lock()
+        self.done = [(0, 0), (0, 0)]  # (sessions, examples) per part
+        self.total = 0
+        self.last_report = 0.0
+
+    def _new_file(self, target: Path) -> _AtomicFile:
+        f = _AtomicFile(target)
+        self.files.append(f)
+        return f
+
+    def _report(self, part: int, sessions: int, examples: int) -> None:
+        with self.lock:
+            self.done[part] = (sessions, examples)
+            now = time.monotonic()
+            if now - self.last_report < 0.1:
+                return
+            self.last_report = now
+            s = self.done[0][0] + self.done[1][0]
+            e = self.done[0][1] + self.done[1][1]
+        if self.session_progress is not None:
+            self.session_progress(s, self.total)
+        if self.progress is not None:
+            self.progress(e, self.total)
+
+    def run(self, workers: int | None) -> ExportResult:
+        db_hash = _DBHash(self.db.path)
+        try:
+            return self._run(workers, db_hash)
+        except BaseException:
+            db_hash.cancel()
+            raise
+
+    def _run(self, workers: int | None, db_hash: _DBHash) -> ExportResult:
+        db, spec, output = self.db, self.spec, self.output
+        selection = select_sessions(db, spec)
+        if not selection.sessions:
+            raise ExportError(NO_SESSIONS)
+        ordered = sorted(selection.sessions)
+        self.total = len(ordered)
+        models = sorted(set(spec.models))
+        split = split_point(ordered, selection.weights, spec.limit, workers)
+        narrow = split < len(ordered) or len(ordered) < selection.candidates
+        uri, timeout = _uri(db), db.busy_timeout_s
+        main = self._new_file(output)
+        job0 = PartJob(uri, ordered[:split], selection.achievements, models, spec.limit, narrow, timeout)
+        job1: PartJob | None = None
+        worker: Worker | None = None
+        part_file = self.part_file = None
+        if split < len(ordered):
+            theirs = set(ordered[split:])
+            achievements = {k: v for k, v in selection.achievements.items() if k[0] in theirs}
+            job1 = PartJob(uri, ordered[split:], achievements, models, spec.limit, True, timeout)
+            part_file = self.part_file = self._new_file(output.with_name(output.name + ".part"))
+            part_file.fh.close()  # the worker writes it; this side owns the name and removes it
+            worker = Worker(job1, part_file.tmp, partial(self._report, 1))
+        try:
+            r0 = self._part(0, job0, main)
+            parts = [(r0, r0.lines)]
+            if job1 is not None and worker is not None and part_file is not None:
+                if spec.limit is not None and r0.examples >= spec.limit:
+                    worker.stop()
+                else:
+                    r1 = worker.result(self.should_stop)
+                    if r1 is None:  # the worker failed: write its part here, right after ours
+                        if spec.limit is not None:
+                            job1.limit = spec.limit - r0.examples
+                        r1 = self._part(1, job1, main)
+                        parts.append((r1, r1.lines))
+                    else:
+                        used = r1.lines if spec.limit is None else min(r1.lines, spec.limit - r0.examples)
+                        if not r0.problems and not r1.problems:
+                            with part_file.tmp.open("rb") as src:
+                                copy_prefix(src, sum(r1.line_bytes[:used]), main.write)
+                        parts.append((r1, used))
+        except PartStopped:
+            raise ExportStopped("Export stopped; no file was written.") from None
+        finally:
+            if worker is not None:
+                worker.stop()
+        problems = self._problems(parts)
+        if problems:
+            raise ExportValidationError(problems)
+        lines = Lines(parts)
+        if lines.count == 0:
+            raise ExportError(NO_EXAMPLES)
+        if self.session_progress is not None:
+            self.session_progress(self.total, self.total)
+        if self.progress is not None:
+            self.progress(lines.count, self.total)
+        return self._finish(selection, db_hash, main, parts, lines)
+
+    def _part(self, part: int, job: PartJob, main: _AtomicFile) -> PartResult:
+        """Write ``job``'s part into ``main`` here, reading on a helper thread."""
+        query = rows_query(job.sessions if job.narrow else None, job.models)
+        rows = stream_query(partial(raw_connection, self.db), query)
+        return write_part(rows, job, main.write, on_progress=partial(self._report, part), should_stop=self.should_stop)
+
+    def _problems(self, parts: list[tuple[PartResult, int]]) -> list[str]:
+        """The pre-write check's problems, numbered over the whole export (the limit applied)."""
+        out: list[str] = []
+        offset = 0
+        for result, _used in parts:
+            for row, problem in result.problems:
+                if self.spec.limit is None or offset + row <= self.spec.limit:
+                    out.append(f"row {offset + row}: {problem}")
+            offset += result.examples
+        return out[:MAX_ISSUES]
+
+    @staticmethod
+    def _issues(parts: list[tuple[PartResult, int]]) -> list[tuple[int, str]]:
+        """The upload validator's issues as (line in the file, message)."""
+        out: list[tuple[int, str]] = []
+        offset = 0
+        for result, used in parts:
+            out += [(offset + line, issue) for line, issue in result.issues if line <= used]
+            offset += used
+        return out
+
+    def _finish(
+        self,
+        selection: Selection,
+        db_hash: _DBHash,
+        main: _AtomicFile,
+        parts: list[tuple[PartResult, int]],
+        lines: Lines,
+    ) -> ExportResult:
+        output = self.output
+        counters = ExampleCounters()
+        for index, (result, used) in enumerate(parts):
+            if index == 0 or used:  # a worker part cut away by the limit skipped nothing of the file
+                for name in ("non_object_output", "bad_turn", "bad_call_records", "not_utf8"):
+                    setattr(counters, name, getattr(counters, name) + getattr(result.counters, name))
+        main.fh.flush()
+        subsets: dict[int, _AtomicFile] = {}
+        with main.tmp.open("rb") as src:
+            for size in self.sizes:
+                src.seek(0)
+                subsets[size] = sub = self._new_file(subset_path(output, size))
+                copy_prefix(src, lines.facts(size).size, sub.write)
+        shas = {f.target: f.commit() for f in [main, *subsets.values()]}
+        full = lines.facts(lines.count)
+        notes = [*selection.notes]
+        if full.segment_examples:
+            notes.append(
+                f"{full.segment_examples} example(s) have list content (images or several text parts), kept as "
+                "OpenAI-style segments: synth-ai's upload validator accepts them; export_trace_sft.py would have "
+                "refused to write the whole file."
+            )
+        skipped = {**selection.skipped, **counters.skipped()}
+        source = _source(self.db, db_hash, selection)
+        entries: list[tuple[_AtomicFile, Facts, int | None]] = [(main, full, None)]
+        entries += [(subsets[n], lines.facts(n), n) for n in self.sizes]
+        all_issues = self._issues(parts)
+
+        def issues(n: int) -> list[str]:
+            return [f"Line {line}: {issue}" for line, issue in all_issues if line <= n][:MAX_ISSUES]
+
+        for f, facts, first_n in entries:
+            m = self._new_file(manifest_path(f.target))
+            body = _manifest(f, shas[f.target], facts, first_n, self, source, notes, skipped, issues(facts.examples))
+            m.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+            m.commit()
+        for f in self.files:  # data first, manifests last: a manifest never describes a missing file
+            if f is not self.part_file:
+                f.publish()
+        _fsync_dir(output.parent)
+        return ExportResult(
+            output=output,
+            manifest=manifest_path(output),
+            examples=full.examples,
+            sessions=full.sessions,
+            per_model=full.per_model,
+            token_estimate=full.tokens,
+            sha256=shas[output],
+            bytes=full.size,
+            image_examples=full.image_examples,
+            segment_examples=full.segment_examples,
+            notes=notes,
+            skipped=skipped,
+            validation=ValidationReport(path=output, examples=full.examples, issues=issues(full.examples)),
+            subsets=[
+                SubsetResult(
+                    size=n,
+                    path=subsets[n].target,
+                    examples=lines.facts(n).examples,
+                    sessions=lines.facts(n).sessions,
+                    sha256=shas[subsets[n].target],
+                    manifest=manifest_path(subsets[n].target),
+                )
+                for n in self.sizes
+            ],
         )
-    skipped = {k: v for k, v in (("non-object output JSON", counters.non_object_output),
-                                 ("non-integer turn", counters.bad_turn),
-                                 ("unreadable call_records", counters.bad_call_records)) if v}  # fmt: skip
-    if counters.image_examples:
-        notes.append(
-            f"{counters.image_examples} example(s) carry images as content segments (the reference aborts "
-            "the whole export on them; synth-ai's upload validator accepts them)."
-        )
-    source = {
+
+
+def _source(db: TraceDB, db_hash: _DBHash, selection: Selection) -> dict[str, Any]:
+    stat = os.stat(db.path)
+    sha = db_hash.result()
+    return {
         "path": str(db.path.resolve()),
-        "size_bytes": db.size_bytes(),
-        "mtime": datetime.fromtimestamp(db.path.stat().st_mtime, UTC).isoformat(),
-        "sha256": db_hash.get("sha256", ""),
+        "size_bytes": stat.st_size,
+        "mtime": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
+        "sha256": sha,
+        "sha256_error": db_hash.error,
+        "flavour": db.schema.flavour.value,
+        "achievement_key_style": selection.key_style.value,
     }
 
-    def manifest(path: Path, sha: str, examples: int, sessions: int, per_model: dict[str, int], tok: int,
-                 size: int | None) -> Path:  # fmt: skip
-        target = manifest_path(path)
-        write_json_atomic(
-            target,
-            {
-                "file": path.name,
-                "sha256": sha,
-                "source_db": source,
-                "filter": spec.model_dump(mode="json"),
-                "subset_of": output.name if size is not None else None,
-                "first_n_examples": size,
-                "counts": {"examples": examples, "sessions": sessions, "per_model": dict(per_model)},
-                "token_estimate": tok,
-                "token_estimate_method": TOKEN_METHOD,
-                "key_style": selection.key_style.value,
-                "notes": notes,
-                "tool": TOOL_VERSION,
-                "created_at": datetime.now(UTC).isoformat(),
-            },
-        )
-        return target
 
-    main_manifest = manifest(output, sha, main.lines, len(sessions_seen), counters.per_model, tokens, None)
-    subset_results = [
-        SubsetResult(
-            size=n,
-            path=subset_path(output, n),
-            examples=subsets[n].lines,
-            manifest=manifest(
-                subset_path(output, n),
-                sub_shas[n],
-                subsets[n].lines,
-                len(subset_sessions[n]),
-                subset_models[n],
-                subset_tokens[n],
-                n,
-            ),
-        )
-        for n in sizes
-    ]
-    return ExportResult(
-        output=output,
-        manifest=main_manifest,
-        examples=main.lines,
-        sessions=len(sessions_seen),
-        per_model=dict(counters.per_model),
-        token_estimate=tokens,
-        sha256=sha,
-        notes=notes,
-        skipped=skipped,
-        validation=validation.model_copy(update={"examples": main.lines}),
-        subsets=subset_results,
-    )
+def _manifest(
+    f: _AtomicFile,
+    sha: str,
+    facts: Facts,
+    size: int | None,
+    run: _Export,
+    source: dict[str, Any],
+    notes: list[str],
+    skipped: dict[str, int],
+    issues: list[str],
+) -> dict[str, Any]:
+    """What the file is and how to rebuild it: ``filter`` on ``source_db`` with ``tool`` gives these
+    exact bytes (for a subset the filter's limit is N: the subset is the first N examples)."""
+    spec = run.spec
+    rebuild = spec if size is None else spec.model_copy(update={"limit": min(size, spec.limit or size)})
+    return {
+        "file": f.target.name,
+        "sha256": sha,
+        "bytes": facts.size,
+        "format": FORMAT,
+        "subset_of": None if size is None else {"file": run.output.name, "first_n_examples": size},
+        "counts": {
+            "examples": facts.examples,
+            "sessions": facts.sessions,
+            "per_model": facts.per_model,
+            "image_examples": facts.image_examples,
+            "segment_examples": facts.segment_examples,
+        },
+        "token_estimate": facts.tokens,
+        "token_estimate_method": TOKEN_METHOD,
+        "source_db": source,
+        "filter": rebuild.model_dump(mode="json"),
+        "achievement_keys": "reference keys (new_unique / turned_true / achievements); task-app keys "
+        "(achievements / final_achievements) read as if renamed to them",
+        "skipped": skipped,
+        "notes": notes,
+        "upload_validation": {"ok": not issues, "issues": issues},
+        "tool": TOOL_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

@@ -20,6 +20,7 @@ from services.stats import compute_stats
 from services.trace_db import discovery_candidates
 from tui.help import HelpScreen
 from tui.panes.collect_form import CollectForm, CollectRequest
+from tui.panes.filters import FiltersPane
 from tui.panes.planned import PLANNED, PlannedPaneView
 from tui.panes.traces import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
 from tui.widgets.status_line import StatusLine
@@ -27,6 +28,7 @@ from tui.widgets.status_line import StatusLine
 #: (pane id, title) in tab order; key N goes to the N-th pane.
 PANES: tuple[tuple[str, str], ...] = (("traces", "Traces"), *((p.pane_id, p.title) for p in PLANNED))
 TRACES_ACTIONS = frozenset({"refresh_traces", "toggle_auto_refresh", "collect"})
+FILTERS_ACTIONS = frozenset({"filters_export", "filters_save_preset", "filters_load_preset"})
 
 
 class SftStudioApp(App[None]):
@@ -40,6 +42,9 @@ class SftStudioApp(App[None]):
         Binding("a", "toggle_auto_refresh", "Auto-refresh", tooltip="Watch the DB file for changes", id="traces.auto"),
         Binding("c", "collect", "Collect", tooltip="Record Crafter rollouts into the open DB", id="traces.collect"),
         Binding("x", "stop_collect", "Stop", tooltip="Stop the collection; finished episodes stay", id="traces.stop"),
+        Binding("e", "filters_export", "Export", tooltip="Export matching examples as SFT JSONL", id="filters.export"),
+        Binding("s", "filters_save_preset", "Save preset", tooltip="Save the filter as a preset", id="filters.save"),
+        Binding("l", "filters_load_preset", "Load preset", tooltip="Load a saved filter preset", id="filters.load"),
         Binding("q", "quit", "Quit", id="app.quit"),
         *(
             Binding(str(n), f"show_pane('{pane_id}')", title, show=False, id=f"app.pane.{pane_id}")
@@ -58,6 +63,7 @@ class SftStudioApp(App[None]):
         build_demo: bool = False,
         demo_fn: DemoFn | None = None,
         demo_path: Path | None = None,
+        filters_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """``db_path`` None shows the empty state; ``watch_interval`` None turns auto-refresh off.
 
@@ -65,7 +71,8 @@ class SftStudioApp(App[None]):
         (where the empty state says we looked) defaults to ``discovery_candidates()``; ``stats_fn``
         lets tests slow down or break the stats computation. ``build_demo`` (with ``db_path`` None)
         builds the demo DB first and then opens it; ``demo_fn`` and ``demo_path`` replace
-        ``services.demo.build_demo`` and ``demo_db_path()`` (tests).
+        ``services.demo.build_demo`` and ``demo_db_path()`` (tests). ``filters_kwargs`` go to the
+        Filters pane (tests: a slowed preview function, a short debounce, a presets folder).
         """
         super().__init__()
         self.db_path = db_path
@@ -77,6 +84,7 @@ class SftStudioApp(App[None]):
         self.demo_fn = demo_fn
         self.demo_path = demo_path
         self.last_collect: CollectRequest | None = None
+        self.filters_kwargs = dict(filters_kwargs or {})
         self.animation_level = "none"
 
     def compose(self) -> ComposeResult:
@@ -97,7 +105,10 @@ class SftStudioApp(App[None]):
                 )
             for n, pane in enumerate(PLANNED, start=2):
                 with TabPane(f"{n} {pane.title}", id=pane.pane_id):
-                    yield PlannedPaneView(pane)
+                    if pane.pane_id == "filters":
+                        yield FiltersPane(self.db_path, id="filters-pane", **self.filters_kwargs)
+                    else:
+                        yield PlannedPaneView(pane)
         yield StatusLine(id="status-line")
         yield Footer()
 
@@ -112,6 +123,10 @@ class SftStudioApp(App[None]):
     @property
     def traces(self) -> TracesPane:
         return self.query_one(TracesPane)
+
+    @property
+    def filters(self) -> FiltersPane:
+        return self.query_one(FiltersPane)
 
     @property
     def active_pane(self) -> str:
@@ -160,18 +175,33 @@ class SftStudioApp(App[None]):
         if self.traces.stop_collect():
             self.notify("Stopping: finished episodes stay in the DB; episodes in flight are dropped.")
 
+    def action_filters_export(self) -> None:
+        self.filters.open_export()
+
+    def action_filters_save_preset(self) -> None:
+        self.filters.open_save_preset()
+
+    def action_filters_load_preset(self) -> None:
+        self.filters.open_load_preset()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Traces keys show (and work) only on the Traces pane; pane keys stay out of the help modal."""
         if action in TRACES_ACTIONS:
             if self.db_path is None or len(self.screen_stack) > 1:
                 return False
             return self.active_pane == "traces"
+        if action in FILTERS_ACTIONS:
+            if self.db_path is None or len(self.screen_stack) > 1:
+                return False
+            return self.active_pane == "filters"
         if action == "stop_collect":
             return len(self.screen_stack) == 1 and self.traces.collecting
         return not (action == "show_pane" and len(self.screen_stack) > 1)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        if self.active_pane == "filters":
+            self.filters.activate()
 
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
         self.query_one(StatusLine).show_activity(event.text)
@@ -179,6 +209,9 @@ class SftStudioApp(App[None]):
     def on_traces_pane_db_opened(self, event: TracesPane.DbOpened) -> None:
         self.db_path = event.path
         self.query_one(StatusLine).show_db(str(event.path))
+        self.filters.set_db(event.path)
+        if self.active_pane == "filters":
+            self.filters.activate()
         self.refresh_bindings()
 
     def on_traces_pane_collect_state_changed(self, event: TracesPane.CollectStateChanged) -> None:
@@ -202,6 +235,18 @@ class SftStudioApp(App[None]):
                 "Stop recording; finished episodes stay (key x)",
                 self.action_stop_collect,
             )
+        if self.db_path is not None:
+            yield SystemCommand(
+                "Filters: export",
+                "Export the matching examples as SFT JSONL with a manifest (key e)",
+                self._palette_export,
+            )
+            yield SystemCommand(
+                "Filters: save preset", "Save the filter into configs/filters/<name>.toml (key s)", self._save_preset
+            )
+            yield SystemCommand(
+                "Filters: load preset", "Load a filter from configs/filters/ (key l)", self._load_preset
+            )
         for n, (pane_id, title) in enumerate(PANES, start=1):
             yield SystemCommand(f"Go to: {title}", f"Show the {title} pane (key {n})", self._goto(pane_id))
         yield SystemCommand(
@@ -217,6 +262,18 @@ class SftStudioApp(App[None]):
 
     def _toggle_watch(self) -> None:
         self.action_toggle_auto_refresh()
+
+    def _palette_export(self) -> None:
+        self.action_show_pane("filters")
+        self.action_filters_export()
+
+    def _save_preset(self) -> None:
+        self.action_show_pane("filters")
+        self.action_filters_save_preset()
+
+    def _load_preset(self) -> None:
+        self.action_show_pane("filters")
+        self.action_filters_load_preset()
 
     def _collect(self) -> None:
         self.action_show_pane("traces")

@@ -17,6 +17,8 @@ from rich.markup import escape
 from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
 from tui.cli_collect import add_parsers as add_collect_parsers
 from tui.cli_collect import cmd_collect, cmd_demo
+from tui.cli_count import add_parsers as add_count_parsers
+from tui.cli_count import cmd_count
 from tui.cli_export import add_parsers as add_export_parsers
 from tui.cli_export import cmd_export, cmd_validate
 
@@ -51,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_collect_parsers(sub)
     add_export_parsers(sub)
+    add_count_parsers(sub)
     return parser
 
 
@@ -125,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_export(args, out, err)
         if args.command == "validate":
             return cmd_validate(args, out, err)
+        if args.command == "count":
+            return cmd_count(args, out, err)
         return cmd_app(args)
     except KeyboardInterrupt:
         err.print("Interrupted.")

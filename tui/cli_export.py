@@ -1,8 +1,10 @@
-"""`sft-studio export` (every flag of synth-ai's export_trace_sft.py, plus --force/--sizes) and
-`sft-studio validate`.
+"""`sft-studio export` (every flag of synth-ai's export_trace_sft.py, plus --force/--sizes/--preset)
+and `sft-studio validate`.
 
-Messages, streams and exit codes follow the reference where it has them; where it prompts or
-crashes we print a clear error instead (never an interactive prompt, never a traceback).
+Stdout and stderr lines, and exit codes, are the reference's wherever it has them (so scripts that
+wrap export_trace_sft.py keep working); what we add goes to stderr after its last line. Where the
+reference prompts (no DB found) or crashes we print a clear error instead: never a prompt, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -10,19 +12,26 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
-from services.trace_db import TraceDB, TraceDBError, locate_db
+from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
+
+if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
+    from services.filter_spec import FilterSpec
+
+USAGE_ERROR = 2
 
 
 def add_parsers(sub: Any) -> None:
     e = sub.add_parser(
         "export",
-        help="export filtered sessions as chat-format SFT JSONL (flags of synth-ai's export_trace_sft.py)",
-        description="Export SFT examples like synth-ai 0.2.10's export_trace_sft.py (same flags, same bytes), "
-        "atomically, with a manifest beside the file.",
+        help="export filtered sessions as chat-format SFT JSONL (the flags of synth-ai's export_trace_sft.py)",
+        description="Export SFT examples like synth-ai 0.2.10's export_trace_sft.py: same flags, same bytes "
+        "on reference-key DBs, task-app achievement keys read too. Written atomically, with a manifest "
+        "(<name>.manifest.json) beside the file, then checked with synth-ai's upload validator.",
     )
     e.add_argument("--db", type=Path, dest="sub_db", help="trace DB (default: discovered like the reference)")
     e.add_argument("--output", type=Path, help="destination JSONL (default ft_data/crafter_traces.jsonl)")
@@ -34,86 +43,212 @@ def add_parsers(sub: Any) -> None:
                    help="ignored for --min/--max-unique (repeatable)")  # fmt: skip
     e.add_argument("--require-achievement", action="append", dest="required_achievements",
                    help="required outcome achievement (repeatable)")  # fmt: skip
-    e.add_argument("--min-outcome-reward", type=float, default=None)
-    e.add_argument("--max-outcome-reward", type=float, default=None)
+    e.add_argument("--min-outcome-reward", type=float, default=None, help="minimum total outcome reward")
+    e.add_argument("--max-outcome-reward", type=float, default=None, help="maximum total outcome reward")
     e.add_argument("--event-reward", action="append", dest="event_reward_filters",
-                   help="reward_type[:min_total] (repeatable)")  # fmt: skip
-    e.add_argument("--limit", type=int, default=None, help="maximum number of examples")
-    e.add_argument("--force", action="store_true", help="overwrite an existing output and its manifest")
-    e.add_argument("--sizes", help="also write the first N examples for each N, e.g. 100,500,1000")
-    v = sub.add_parser("validate", help="check an SFT JSONL like synth-ai's train CLI does before upload")
+                   help="reward_type[:min_total] in event_rewards (repeatable)")  # fmt: skip
+    e.add_argument("--limit", type=int, default=None, help="maximum number of examples (1 or more)")
+    e.add_argument("--preset", type=Path, help="TOML filter preset; flags given here override its values")
+    e.add_argument("--sizes", help="also write the first N examples as <stem>.nN.jsonl, e.g. 100,500,1000")
+    e.add_argument("--force", action="store_true", help="overwrite existing output files and manifests")
+    v = sub.add_parser(
+        "validate",
+        help="check an SFT JSONL with synth-ai's upload validator (same messages)",
+        description="Run the checks `synth-ai train --type sft` runs before upload. Exit 0 when the file "
+        "passes, 1 with synth-ai's failure block otherwise.",
+    )
     v.add_argument("file", type=Path)
 
 
-def _spec(args: argparse.Namespace, err: Console) -> Any:
+def _error(err: Console, message: str, hint: str = "") -> None:
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        err.print(hint, markup=False, highlight=False, soft_wrap=True)
+
+
+def _plain(console: Console, text: str) -> None:
+    """A line exactly as the reference prints it, on the console's stream (no markup, no wrapping)."""
+    print(text, file=sys.stderr if console.stderr else sys.stdout, flush=True)
+
+
+def parse_sizes(text: str | None) -> list[int]:
+    """``"100,500,1000"`` -> [100, 500, 1000]; ValueError with the reason otherwise."""
+    if not text:
+        return []
+    sizes = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        try:
+            n = int(item)
+        except ValueError:
+            raise ValueError(f"--sizes takes whole numbers separated by commas, got {item.strip()!r}") from None
+        if n < 1:
+            raise ValueError(f"--sizes values must be 1 or more, got {n}")
+        sizes.append(n)
+    return sizes
+
+
+def _preset(args: argparse.Namespace, err: Console) -> dict[str, Any] | int:
+    """The preset's filter values ({} without --preset); an exit code on error."""
+    if args.preset is None:
+        return {}
+    try:
+        from services.filter_presets import load_preset
+    except ImportError:
+        _error(err, "--preset is not available in this build (services.filter_presets is missing).")
+        return USAGE_ERROR
+    try:
+        return load_preset(args.preset).model_dump()
+    except Exception as exc:  # PresetError names the file and the reason
+        _error(err, f"Cannot use preset {args.preset}: {exc}")
+        return USAGE_ERROR
+
+
+def _spec(args: argparse.Namespace, base: dict[str, Any], err: Console) -> FilterSpec | int:
+    """The filter: the preset's values, overridden by the flags given; an exit code on error."""
     from services.filter_spec import FilterSpec, FilterSpecError, parse_event_reward
 
     try:
-        event_rewards = [f for s in args.event_reward_filters or [] if (f := parse_event_reward(s)) is not None]
+        events = [f for s in args.event_reward_filters or [] if (f := parse_event_reward(s)) is not None]
     except FilterSpecError as exc:
-        print(exc.message, file=sys.stderr)
+        _plain(err, exc.message)  # the reference's message and exit code
+        return 1
+    flags = {
+        "models": args.models,
+        "providers": args.providers,
+        "min_unique": args.min_unique,
+        "max_unique": args.max_unique,
+        "exclude_achievements": args.exclude_achievements,
+        "require_achievements": args.required_achievements,
+        "min_outcome_reward": args.min_outcome_reward,
+        "max_outcome_reward": args.max_outcome_reward,
+        "event_rewards": events if args.event_reward_filters else None,
+        "limit": args.limit,
+    }
+    spec = FilterSpec.model_validate({**base, **{k: v for k, v in flags.items() if v is not None}})
+    problems = spec.problems()
+    if problems:
+        for field, reason in problems.items():
+            _error(err, f"--{field.replace('_', '-')} {reason}.")
+        return USAGE_ERROR
+    return spec
+
+
+def _find_db(args: argparse.Namespace, out: Console, err: Console) -> Path | None:
+    explicit = args.sub_db or args.db
+    if explicit is not None:
+        return Path(explicit)
+    found = locate_db(None)
+    if found is None:  # the reference would block on an interactive prompt here
+        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False, soft_wrap=True)
+        for c in discovery_candidates():
+            _plain(err, f"  {c}")
+        _plain(err, "Pass one with --db PATH.")
         return None
-    return FilterSpec(
-        models=args.models or [],
-        providers=args.providers or [],
-        min_unique=args.min_unique if args.min_unique is not None else 0,
-        max_unique=args.max_unique,
-        exclude_achievements=args.exclude_achievements or [],
-        require_achievements=args.required_achievements or [],
-        min_outcome_reward=args.min_outcome_reward,
-        max_outcome_reward=args.max_outcome_reward,
-        event_rewards=event_rewards,
-        limit=args.limit,
-    )
+    _plain(out, f"Found trace database: {found}")
+    return found
 
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.sft_export import DEFAULT_OUTPUT, ExportError, export_sft
+    from services.sft_export import (
+        DEFAULT_OUTPUT,
+        NO_EXAMPLES,
+        NO_SESSIONS,
+        ExportError,
+        ExportValidationError,
+        export_sft,
+    )
 
-    db_path = args.sub_db or args.db
+    db_path = _find_db(args, out, err)
     if db_path is None:
-        db_path = locate_db(None)
-        if db_path is None:
-            print("No trace database found (looked for traces/v3/synth_ai.db from here upward); "
-                  "pass --db PATH.", file=sys.stderr)  # fmt: skip
-            return 1
-        print(f"Found trace database: {db_path}")
-    if not Path(db_path).exists():
-        print(f"Database not found: {db_path}", file=sys.stderr)
         return 1
-    output = args.output
+    if not db_path.exists():
+        _plain(err, f"Database not found: {db_path}")
+        return 1
+    output: Path = args.output
     if output is None:
         output = DEFAULT_OUTPUT
-        print(f"Output will be written to: {output.resolve()}")
-    if args.min_unique is None:
-        print("Minimum unique achievements filter: 0 (all traces)")
-    spec = _spec(args, err)
-    if spec is None:
-        return 1
+        _plain(out, f"Output will be written to: {output.resolve()}")
+    base = _preset(args, err)
+    if isinstance(base, int):
+        return base
+    if args.min_unique is None and not base.get("min_unique"):
+        _plain(out, "Minimum unique achievements filter: 0 (all traces)")
     try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()] if args.sizes else []
-    except ValueError:
-        print(f"--sizes must be comma-separated whole numbers, got {args.sizes!r}", file=sys.stderr)
-        return 1
+        sizes = parse_sizes(args.sizes)
+    except ValueError as exc:
+        _error(err, str(exc))
+        return USAGE_ERROR
+    spec = _spec(args, base, err)
+    if isinstance(spec, int):
+        return spec
     try:
-        with TraceDB(db_path) as db:
-            result = export_sft(db, spec, output, force=args.force, sizes=sizes)
-    except (ExportError, TraceDBError) as exc:
-        print(str(exc), file=sys.stderr)
+        with TraceDB(db_path) as db, _Bar(err) as bar:
+            result = export_sft(db, spec, output, force=args.force, sizes=sizes, session_progress=bar.update)
+    except ExportError as exc:
+        if isinstance(exc, ExportValidationError) or str(exc) in (NO_SESSIONS, NO_EXAMPLES):
+            _plain(err, str(exc))  # the reference's message, as it prints it
+        else:
+            _error(err, str(exc), "No file was written.")
         return 1
-    print(f"Wrote {result.examples} examples from {result.sessions} session(s) -> {output.resolve()}", file=sys.stderr)
+    except TraceDBError as exc:
+        if exc.message.startswith("Database not found"):
+            _plain(err, exc.message)
+        else:
+            _error(err, exc.message, exc.hint)
+        return 1
+    except OSError as exc:
+        _error(err, f"Cannot write the export: {exc.strerror or exc}.", "No file was written.")
+        return 1
+    _plain(err, f"Wrote {result.examples} examples from {result.sessions} session(s) -> {output.resolve()}")
+    _plain(err, f"Manifest: {result.manifest.resolve()} (sha256 {result.sha256[:12]}, ~{result.token_estimate} tokens)")
+    for sub in result.subsets:
+        _plain(err, f"Subset: first {sub.examples} examples -> {sub.path.resolve()}")
     for note in result.notes:
-        err.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
-    for what, n in result.skipped.items():
-        err.print(f"skipped {n} record(s): {what}", highlight=False, soft_wrap=True, markup=False)
-    for subset in result.subsets:
-        err.print(f"subset n={subset.size}: {subset.examples} examples -> {subset.path}", highlight=False,
-                  soft_wrap=True, markup=False)  # fmt: skip
-    err.print(f"manifest: {result.manifest}", highlight=False, soft_wrap=True, markup=False)
-    if not result.validation.ok:
-        print(result.validation.failure_text(), file=sys.stderr)
-        return 1
+        _plain(err, f"Note: {note}")
+    for reason, count in result.skipped.items():
+        _plain(err, f"Skipped {count}: {reason}")
+    if result.validation.ok:
+        _plain(err, "synth-ai upload validation: OK")
+    else:  # the file is what the reference writes; say it will not upload as is
+        _plain(err, "Warning: synth-ai's upload validator will refuse this file:")
+        _plain(err, result.validation.failure_text())
     return 0
+
+
+class _Bar:
+    """A Rich bar (sessions done / total) on a terminal; nothing otherwise (logs stay clean)."""
+
+    def __init__(self, err: Console) -> None:
+        self.progress: Any = None
+        self.task: Any = None
+        if err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+
+    def __enter__(self) -> _Bar:
+        if self.progress is not None:
+            self.progress.start()
+            self.task = self.progress.add_task("Selecting sessions", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        self.progress.update(self.task, description="Exporting sessions", completed=done, total=total)
 
 
 def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -121,7 +256,7 @@ def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     report = validate_jsonl(args.file)
     if report.ok:
-        out.print(f"{args.file}: OK, {report.examples} SFT example(s)", highlight=False, soft_wrap=True)
+        _plain(out, report.summary())
         return 0
-    print(report.failure_text(), file=sys.stderr)
+    _plain(err, report.failure_text())
     return 1

@@ -21,6 +21,9 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("a", "Traces: turn auto-refresh on or off (re-reads when the DB file changes)"),
     ("c", "Traces: record Crafter rollouts into the open DB (opens a form)"),
     ("x", "Stop the running collection (finished episodes stay in the DB)"),
+    ("e", "Filters: export SFT JSONL with a manifest (asks before overwriting)"),
+    ("s / l", "Filters: save the filter as a preset / load one (configs/filters/)"),
+    ("Escape", "Filters: leave the form, so e, s and l are keys again"),
     ("ctrl+p", "Command palette: actions by name ('Traces: refresh', 'Go to: Filters', …)"),
     ("tab / shift+tab", "Move focus between tabs, tables and scrolling areas"),
     ("↑ ↓ pgup pgdn", "Move in a table, or scroll the focused pane"),
@@ -35,9 +38,21 @@ TRACES_HELP = (
 )
 
 
+FILTERS_HELP = (
+    "Choose which sessions become SFT data, with the reference exporter's flags: models, providers, "
+    "min/max unique achievements, excluded and required achievements, outcome reward range, event rewards "
+    "(TYPE[:MIN]) and a limit. The preview (sessions, examples, estimated tokens, the funnel of what each "
+    "filter removed, breakdowns) follows as you type; an invalid field says why and the last valid preview "
+    "stays. e exports with a manifest and validation; s and l save and load presets."
+)
+
+
 def pane_rows() -> list[tuple[str, Content]]:
     rows = [("1 Traces", Content(TRACES_HELP))]
     for n, pane in enumerate(PLANNED, start=2):
+        if pane.pane_id == "filters":
+            rows.append((f"{n} {pane.title}", Content(FILTERS_HELP)))
+            continue
         rows.append((f"{n} {pane.title}", Content.assemble(("Not built yet. ", "$text-warning"), " ".join(pane.plans))))
     return rows
 

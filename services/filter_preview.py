@@ -1,0 +1,235 @@
+"""The live count preview: what an export of a filter would write, answered from a SessionIndex.
+
+Every figure is what ``sft_export`` would produce with the same spec (same sessions, same examples,
+same token estimate), plus the "why": a funnel of sessions removed per filter in the exporter's
+order, breakdowns by model and achievement, and the unique-count histogram of the kept sessions.
+Nothing here raises on bad input: problems come back as field -> reason, for a form to show.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from services.achievement_keys import KeyStyle
+from services.crafter_facts import ACHIEVEMENTS
+from services.filter_presets import parse_filter
+from services.filter_spec import FilterSpec
+from services.session_index import SessionIndex
+
+__all__ = ["Preview", "parse_filter", "preview", "validate_achievement_names"]
+
+TOKEN_METHOD = (
+    "sum over examples of ceil(characters / 4), characters = message text plus tool-call arguments "
+    "(the export manifest's estimate)"
+)
+
+
+class FunnelStep(BaseModel):
+    """Sessions one filter removed from those still in before it."""
+
+    key: str  # FilterSpec field ("candidates" for the first row; "event_reward:TYPE" per event filter)
+    label: str
+    removed: int
+    remaining: int
+
+
+class ModelRow(BaseModel):
+    """Kept sessions with this dominant (model, provider), and the examples they give."""
+
+    model: str | None
+    provider: str
+    sessions: int
+    examples: int
+
+
+class AchievementRow(BaseModel):
+    """Kept sessions whose unique-achievement set holds ``name``."""
+
+    name: str
+    sessions: int
+    share: float  # of the kept sessions (0.0 when none is kept)
+
+
+class Preview(BaseModel):
+    """Counts for one filter, as an export would write them."""
+
+    ok: bool  # no problems: the exporter would accept this spec
+    problems: dict[str, str] = Field(default_factory=dict)  # field -> reason
+    #: required/excluded names that no session in this DB (nor Crafter) has -> closest known name or "".
+    unknown_achievements: dict[str, str] = Field(default_factory=dict)
+    sessions_in_db: int
+    candidates: int  # sessions with a dominant model
+    eligible_sessions: int  # pass every session filter
+    sessions_written: int  # with at least one example written (the exporter's "from K session(s)")
+    examples: int  # written, after --model and --limit
+    examples_before_limit: int
+    characters: int
+    estimated_tokens: int
+    token_method: str = TOKEN_METHOD
+    funnel: list[FunnelStep]
+    by_model: list[ModelRow]
+    examples_by_event_model: dict[str, int]  # the LM events' own model, as the export manifest counts
+    by_achievement: list[AchievementRow]  # the 22 Crafter names, then any other name in the DB
+    unique_histogram: dict[int, int]  # unique count (after excluded names) -> kept sessions
+    key_style: KeyStyle
+    #: The DB stores achievements under the task app's keys: synth-ai's own exporter would see none
+    #: (no session passes --min-unique >= 1 or --require-achievement there).
+    task_app_keys: bool
+    image_examples: int
+    #: Examples with list (segment) content: written by sft-studio, but synth-ai's exporter aborts on them.
+    segment_examples: int
+    export_error: str | None  # what the export would fail with, or None
+    notes: list[str] = Field(default_factory=list)
+    elapsed_ms: float = 0.0
+
+
+def validate_achievement_names(names: Iterable[str], known: Iterable[str] = ACHIEVEMENTS) -> dict[str, str]:
+    """Unknown names -> the closest known name ("" when none is close), to catch typos that would
+    silently match nothing."""
+    pool = list(dict.fromkeys(known))
+    known_set = set(pool)
+    out: dict[str, str] = {}
+    for name in names:
+        if name in known_set or name in out:
+            continue
+        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+        out[name] = close[0] if close else ""
+    return out
+
+
+def preview(index: SessionIndex, spec: FilterSpec) -> Preview:
+    """What ``export_sft(db, spec)`` would write, from the index alone (a few ms on 10k sessions)."""
+    started = time.perf_counter()
+    problems = spec.problems()
+    sel = index.select(spec)
+    kept = sel.eligible
+    n_kept = int(np.count_nonzero(kept))
+    positions = sel.examples
+
+    funnel = []
+    before = index.candidates
+    for step in sel.steps:
+        remaining = int(np.count_nonzero(step.kept))
+        funnel.append(FunnelStep(key=step.key, label=step.label, removed=before - remaining, remaining=remaining))
+        before = remaining
+    funnel[0].removed = max(0, index.sessions_total - index.candidates)
+
+    ex_sessions = index.ex_session[positions]
+    sessions_written = int(np.count_nonzero(np.diff(ex_sessions))) + 1 if len(ex_sessions) else 0
+
+    n_prov = max(1, len(index.providers))
+    pair = index.sess_model.astype(np.int64) * n_prov + index.sess_provider
+    size = len(index.models) * n_prov
+    sess_per_pair = np.bincount(pair[kept], minlength=size)
+    ex_per_pair = np.bincount(pair[ex_sessions], minlength=size)
+    by_model = [
+        ModelRow(
+            model=_text(index.models[p // n_prov]),
+            provider=index.providers[p % n_prov],
+            sessions=int(sess_per_pair[p]),
+            examples=int(ex_per_pair[p]),
+        )
+        for p in np.flatnonzero(sess_per_pair)
+    ]
+    by_model.sort(key=lambda r: (-r.sessions, -r.examples, str(r.model), r.provider))
+    per_event_model = np.bincount(index.ex_model[positions], minlength=len(index.event_models))
+    examples_by_event_model = {
+        str(index.event_models[m]): int(per_event_model[m]) for m in np.flatnonzero(per_event_model)
+    }
+
+    reached = index.unique[kept].sum(axis=0)
+    by_achievement = [
+        AchievementRow(name=str(name), sessions=int(reached[j]), share=float(reached[j]) / n_kept if n_kept else 0.0)
+        for j, name in enumerate(index.achievement_names)
+    ]
+    counts = index.unique_counts(spec.exclude_achievements)[kept]
+    hist = np.bincount(counts) if len(counts) else np.zeros(0, dtype=np.int64)
+    unique_histogram = {int(k): int(hist[k]) for k in np.flatnonzero(hist)}
+
+    examples = len(positions)
+    export_error = None
+    schema_problems = _schema_problems(index, spec)
+    if problems:
+        field, reason = next(iter(problems.items()))
+        export_error = f"Invalid filter: {field.replace('_', '-')} {reason}."
+    elif schema_problems:
+        export_error = next(iter(schema_problems.values()))
+    elif n_kept == 0:
+        export_error = "No sessions matched the provided filters."
+    elif examples == 0:
+        export_error = "No rollout steps matched the filters (after session selection)."
+
+    known = [n for n in index.achievement_names if isinstance(n, str)]
+    unknown = validate_achievement_names([*spec.require_achievements, *spec.exclude_achievements], known)
+    problems = {**problems, **{k: v for k, v in schema_problems.items() if k not in problems}}
+    segment_examples = index.segment_examples(positions)
+    task_app = index.key_style in (KeyStyle.TASK_APP, KeyStyle.MIXED)
+    notes = _notes(index, task_app, segment_examples)
+    return Preview(
+        ok=not problems,
+        problems=problems,
+        unknown_achievements=unknown,
+        sessions_in_db=index.sessions_total,
+        candidates=index.candidates,
+        eligible_sessions=n_kept,
+        sessions_written=sessions_written,
+        examples=examples,
+        examples_before_limit=sel.examples_before_limit,
+        characters=int(index.ex_chars[positions].sum()),
+        estimated_tokens=int(index.ex_tokens[positions].sum()),
+        funnel=funnel,
+        by_model=by_model,
+        examples_by_event_model=examples_by_event_model,
+        by_achievement=by_achievement,
+        unique_histogram=unique_histogram,
+        key_style=index.key_style,
+        task_app_keys=task_app,
+        image_examples=index.image_examples(positions),
+        segment_examples=segment_examples,
+        export_error=export_error,
+        notes=notes,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _schema_problems(index: SessionIndex, spec: FilterSpec) -> dict[str, str]:
+    """Filters this DB cannot serve (the exporter refuses them: MissingSchemaError), field -> why."""
+    out: dict[str, str] = {}
+    unavailable = index.unavailable
+    if spec.event_rewards and "event_rewards" in unavailable:
+        out["event_rewards"] = unavailable["event_rewards"]
+    for name in ("min_outcome_reward", "max_outcome_reward"):
+        if getattr(spec, name) is not None and "outcome_reward" in unavailable:
+            out[name] = unavailable["outcome_reward"]
+    if spec.require_achievements and "require_achievements" in unavailable:
+        out["require_achievements"] = unavailable["require_achievements"]
+    return out
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _notes(index: SessionIndex, task_app: bool, segment_examples: int) -> list[str]:
+    notes = []
+    if task_app:
+        notes.append(
+            "This DB uses the task app's achievement keys: synth-ai's export_trace_sft.py sees no achievements "
+            "here (no session passes --min-unique 1 or --require-achievement); sft-studio reads them as if "
+            "renamed to the reference keys."
+        )
+    if segment_examples:
+        notes.append(
+            f"{segment_examples} example(s) have list content (images or several text parts): sft-studio writes "
+            "them as segments; synth-ai's exporter would refuse to write any file."
+        )
+    notes += index.schema_notes
+    for what, n in index.skipped.items():
+        notes.append(f"{n} LM record(s) give no example ({what}).")
+    return notes

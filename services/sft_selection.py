@@ -1,0 +1,338 @@
+"""Which sessions an SFT export includes: export_trace_sft.py's selection, fast, in both key styles.
+
+Same rules and order as the reference (trace_db.md §7, §8.2). Task-app keys are read as if they had
+been renamed to the reference's (``achievement_keys``), so a task-app DB selects what the reference
+selects on the same DB with its keys renamed. Where the reference crashes (non-object JSON, a turn
+int() refuses, missing tables) we skip and count, or say precisely what the DB lacks.
+
+Speed: the two grouped scans (dominant model per session, event-reward totals) run on worker
+threads with their own connections (SQLite releases the GIL) while this thread reads and parses the
+achievement rows; rows come through the DBAPI cursor, not SQLAlchemy's per-row machinery.
+"""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection
+
+from services.achievement_keys import OUTCOME_KEYS, TURNED_TRUE_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
+from services.filter_spec import FilterSpec
+from services.sft_examples import AchievementMap, _loads
+from services.sqlite_stream import stream_query
+from services.trace_db import MissingSchemaError, TraceDB
+
+TASK_APP_NOTE = (
+    "This DB uses the task app's achievement keys (achievements / final_achievements). synth-ai's "
+    "export_trace_sft.py reads none of them: it would write empty achievement lists, count 0 unique "
+    "achievements per session and match nothing with --min-unique >= 1 or --require-achievement. "
+    "sft-studio read them as if renamed to the reference keys."
+)
+
+#: What each part of the export reads; a missing one degrades that part (or fails, when a filter needs it).
+_NEEDS_EXAMPLES: list[tuple[str, str | None]] = [
+    ("events", "call_records"),
+    ("events", "metadata"),
+    ("events", "model_name"),
+]
+
+_DOMINANT_SQL = (
+    "SELECT session_id, model_name, provider, COUNT(*) FROM events "
+    "WHERE event_type = 'cais' AND model_name IS NOT NULL "
+    "GROUP BY session_id, model_name, provider ORDER BY session_id, model_name, provider"
+)
+
+
+@dataclass
+class Selection:
+    """Eligible sessions plus the per-turn achievement lists the examples carry."""
+
+    sessions: set[str]
+    candidates: int  # sessions with a dominant model (the only ones that can export)
+    #: session -> LM events with a model name (how much work its examples are)
+    weights: dict[str, int]
+    achievements: AchievementMap
+    key_style: KeyStyle
+    notes: list[str] = field(default_factory=list)
+    #: reason -> rows skipped while reading achievements and outcomes (the reference crashes on them).
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _dbapi(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, sqlite3.Connection):
+        raise TypeError(f"expected an sqlite3 connection, got {type(raw).__name__}")
+    return raw
+
+
+def _fetch_all(db: TraceDB, sql: str) -> list[Any]:
+    """All rows of ``sql`` on a connection of its own (for a worker thread)."""
+    with db.connect() as conn:
+        return _dbapi(conn).execute(sql).fetchall()
+
+
+def _execute(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> sqlite3.Cursor:
+    return conn.execute(sql, params)
+
+
+@contextmanager
+def raw_connection(db: TraceDB) -> Iterator[sqlite3.Connection]:
+    """A DBAPI connection of ``db`` (read-only), for ``stream_query``."""
+    with db.connect() as conn:
+        yield _dbapi(conn)
+
+
+_gc_lock = threading.Lock()
+_gc_state = {"pausers": 0, "restore": False}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Cyclic GC off while an export or selection runs. Both build hundreds of thousands of
+    acyclic containers (parsed JSON, achievement lists) next to a large live map, and every gen-2
+    pass would walk all of it (3 s of a 12 s export). Nothing here makes cycles: refcounting frees
+    it all. Nested and concurrent uses restore GC when the last one ends."""
+    with _gc_lock:
+        if _gc_state["pausers"] == 0:
+            _gc_state["restore"] = gc.isenabled()
+            gc.disable()
+        _gc_state["pausers"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_state["pausers"] -= 1
+            if _gc_state["pausers"] == 0 and _gc_state["restore"]:
+                gc.enable()
+
+
+def _exact_values(text: Any, names: tuple[str, str]) -> Any:
+    """The achievement list as json.loads reads it: orjson reads integers beyond 64 bits as floats,
+    and these values are written out."""
+    exact = _loads(text, exact=True)
+    if not isinstance(exact, dict):
+        return None
+    ref_key, app_key = names
+    return exact[ref_key] if ref_key in exact else exact.get(app_key)
+
+
+def _missing_error(db: TraceDB, what: str, missing: list[str]) -> MissingSchemaError:
+    return MissingSchemaError(
+        f"{what} needs {', '.join(missing)}, which this DB ({db.schema.flavour.value} flavour) lacks.",
+        "It was written by a synth-ai version older than 0.2.7; record new traces, or drop that filter.",
+    )
+
+
+def check_schema(db: TraceDB, spec: FilterSpec) -> list[str]:
+    """Notes on what this DB cannot provide; MissingSchemaError when the export or a filter needs it."""
+    missing = db.schema.missing(_NEEDS_EXAMPLES)
+    if missing:
+        raise _missing_error(db, "SFT export (examples come from LM call records)", missing)
+    notes: list[str] = []
+    schema = db.schema
+    if not schema.has("event_rewards"):
+        if spec.event_rewards:
+            raise _missing_error(db, "The event-reward filter", ["event_rewards"])
+        notes.append("No event_rewards table: examples carry no per-turn achievements.")
+    if not schema.has("outcome_rewards"):
+        if spec.min_outcome_reward is not None or spec.max_outcome_reward is not None or spec.require_achievements:
+            raise _missing_error(db, "The outcome-reward and required-achievement filters", ["outcome_rewards"])
+        notes.append("No outcome_rewards table: every session counts as outcome reward 0.0.")
+    elif not schema.has("outcome_rewards", "reward_metadata"):
+        if spec.require_achievements:
+            raise _missing_error(db, "The required-achievement filter", ["outcome_rewards.reward_metadata"])
+        notes.append("No outcome_rewards.reward_metadata column: final achievements are not counted.")
+    if schema.has("outcome_rewards", "objective_key") or schema.has("event_rewards", "objective_key"):
+        notes.append("Rewards are read for objective 'reward' only (objective_key column present).")
+    return notes
+
+
+def select_sessions(db: TraceDB, spec: FilterSpec) -> Selection:
+    """The sessions an export of ``spec`` includes (reference rules and order, both key styles)."""
+    with gc_paused():
+        return _select(db, spec)
+
+
+def _select(db: TraceDB, spec: FilterSpec) -> Selection:
+    notes = check_schema(db, spec)
+    schema = db.schema
+    reward_objective = " AND er.objective_key = 'reward'" if schema.has("event_rewards", "objective_key") else ""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sft-select") as pool:
+        dominant_rows = pool.submit(_fetch_all, db, _DOMINANT_SQL)
+        totals_rows: Future[list[Any]] | None = None
+        if spec.event_rewards:
+            # The reference's statement as written: SUM's float result depends on the row order.
+            where = " WHERE objective_key = 'reward'" if reward_objective else ""
+            totals_rows = pool.submit(
+                _fetch_all,
+                db,
+                "SELECT session_id, reward_type, COUNT(*) AS events, COALESCE(SUM(reward_value), 0) AS total_value "
+                f"FROM event_rewards{where} GROUP BY session_id, reward_type",
+            )
+        keys = KeyStyleCounter()
+        skipped: dict[str, int] = defaultdict(int)
+        achievements: AchievementMap = {}
+        strings: dict[str, str] = {}
+        unique_sets: dict[str, set[Any]] = defaultdict(set)
+        outcome: dict[str, tuple[float, set[str]]] = {}
+        if schema.has("event_rewards"):
+            for reward_type, slot, names in (
+                ("unique_achievement_delta", 0, UNIQUE_DELTA_KEYS),
+                ("achievement_delta", 1, TURNED_TRUE_KEYS),
+            ):
+                sql = (
+                    "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
+                    "JOIN events ev ON er.event_id = ev.id "
+                    f"WHERE er.reward_type = ? AND er.reward_value > 0{reward_objective} ORDER BY er.id"
+                )
+                rows = stream_query(partial(raw_connection, db), partial(_execute, sql, (reward_type,)))
+                _read_achievement_rows(rows, slot, names, keys, achievements, unique_sets, skipped, strings)
+        if schema.has("outcome_rewards"):
+            with db.connect() as conn:
+                _read_outcomes(db, _dbapi(conn), keys, unique_sets, outcome, skipped)
+        dominant: dict[str, tuple[str, str | None, int]] = {}
+        weights: dict[str, int] = defaultdict(int)
+        for sid, model, provider, calls in dominant_rows.result():
+            weights[sid] += calls
+            current = dominant.get(sid)
+            if current is None or calls > current[2]:  # ties keep the first group, as the reference's
+                dominant[sid] = (model, provider, calls)
+        totals: dict[str, dict[Any, float]] = defaultdict(dict)
+        if totals_rows is not None:
+            for sid, reward_type, _events, total in totals_rows.result():
+                totals[sid][reward_type] = float(total or 0.0)
+
+    eligible = _eligible(spec, dominant, unique_sets, outcome, totals)
+    style = keys.style
+    if style in (KeyStyle.TASK_APP, KeyStyle.MIXED):
+        notes.insert(0, TASK_APP_NOTE)
+    return Selection(
+        sessions=eligible,
+        candidates=len(dominant),
+        weights=dict(weights),
+        achievements=achievements,
+        key_style=style,
+        notes=notes,
+        skipped={k: v for k, v in skipped.items() if v},
+    )
+
+
+def _read_achievement_rows(
+    rows: Any,
+    slot: int,
+    names: tuple[str, str],
+    keys: KeyStyleCounter,
+    achievements: AchievementMap,
+    unique_sets: dict[str, set[Any]],
+    skipped: dict[str, int],
+    strings: dict[str, str],
+) -> None:
+    """Per-turn lists (slot 0: new_unique, 1: turned_true) and, from slot 0, the sessions' unique sets.
+
+    ``strings`` shares one object per distinct session id and achievement name: every row's parse
+    makes new ones, and 300k rows of copies cost tens of MB on a 10k-session DB.
+    """
+    for sid, annotation_text, metadata_text in rows:
+        annotation = _loads(annotation_text) or {}
+        metadata = _loads(metadata_text) or {}
+        if not isinstance(annotation, dict) or not isinstance(metadata, dict):
+            skipped["achievement row whose annotation or event metadata is not a JSON object"] += 1
+            continue
+        turn = metadata.get("turn")
+        if turn is None:
+            continue
+        values = keys.pick(annotation, names) or []
+        if not isinstance(values, list) or not values:
+            continue
+        if any(isinstance(v, float) for v in values):
+            values = _exact_values(annotation_text, names) or values
+        if isinstance(turn, float):
+            turn = (_loads(metadata_text, exact=True) or {}).get("turn")
+        try:
+            turn = int(turn)  # type: ignore[arg-type]  # anything JSON: int() decides
+        except (TypeError, ValueError, OverflowError):
+            skipped["achievement row whose turn is not an integer"] += 1
+            continue
+        sid = strings.setdefault(sid, sid)
+        values = [strings.setdefault(v, v) if type(v) is str else v for v in values]
+        lists = achievements.get((sid, turn))
+        if lists is None:
+            lists = achievements[(sid, turn)] = ([], [])
+        lists[slot].extend(values)
+        if slot == 0:
+            unique_sets[sid].update(v for v in values if v is None or isinstance(v, str | int | float))
+
+
+def _read_outcomes(
+    db: TraceDB,
+    raw: sqlite3.Connection,
+    keys: KeyStyleCounter,
+    unique_sets: dict[str, set[Any]],
+    outcome: dict[str, tuple[float, set[str]]],
+    skipped: dict[str, int],
+) -> None:
+    """Outcome rows in table order: achievements join the unique sets; the last row per session wins."""
+    schema = db.schema
+    meta_col = "reward_metadata" if schema.has("outcome_rewards", "reward_metadata") else "NULL"
+    where = " WHERE objective_key = 'reward'" if schema.has("outcome_rewards", "objective_key") else ""
+    for sid, total, meta_text in raw.execute(
+        f"SELECT session_id, total_reward, {meta_col} FROM outcome_rewards{where} ORDER BY id"
+    ):
+        meta = _loads(meta_text)
+        achieved: set[str] = set()
+        if isinstance(meta, dict):
+            listed = keys.pick(meta, OUTCOME_KEYS) or []
+            if isinstance(listed, list):
+                achieved = {a for a in listed if isinstance(a, str)}
+                unique_sets[sid].update(achieved)
+        try:
+            reward = float(total or 0.0)
+        except (TypeError, ValueError):
+            skipped["outcome row whose total_reward is not a number"] += 1
+            reward = 0.0
+        outcome[sid] = (reward, achieved)
+
+
+def _eligible(
+    spec: FilterSpec,
+    dominant: dict[str, tuple[str, str | None, int]],
+    unique_sets: dict[str, set[Any]],
+    outcome: dict[str, tuple[float, set[str]]],
+    totals: dict[str, dict[Any, float]],
+) -> set[str]:
+    """The reference's checks, in its order (trace_db.md §8.2)."""
+    models, providers = set(spec.models), set(spec.providers)
+    required, excluded = set(spec.require_achievements), set(spec.exclude_achievements)
+    lo_reward, hi_reward = spec.min_outcome_reward, spec.max_outcome_reward
+    no_outcome: tuple[float, set[str]] = (0.0, set())
+    eligible: set[str] = set()
+    for sid, (model, provider, _calls) in dominant.items():
+        if models and model not in models:
+            continue
+        if providers and (provider or "unknown") not in providers:
+            continue
+        unique = unique_sets.get(sid)
+        count = len(unique - excluded if excluded else unique) if unique else 0
+        if count < spec.min_unique or (spec.max_unique is not None and count > spec.max_unique):
+            continue
+        total, final = outcome.get(sid, no_outcome)
+        if lo_reward is not None and total < lo_reward:
+            continue
+        if hi_reward is not None and total > hi_reward:
+            continue
+        if required and not required.issubset(final):
+            continue
+        session_totals = totals.get(sid, {})
+        if any(session_totals.get(f.reward_type, 0.0) < f.min_total for f in spec.event_rewards):
+            continue
+        eligible.add(sid)
+    return eligible

@@ -1,0 +1,178 @@
+"""`sft-studio count`: what `export` would write for a filter, without writing it.
+
+Same filter flags as synth-ai's export_trace_sft.py (plus ``--preset FILE``; flags given on the
+command line replace the preset's values). Prints Rich tables (counts, funnel, by model, by
+achievement, unique-count histogram) or ``--json``. Bad input is a one-line message and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from services.trace_db import TraceDB, TraceDBError, locate_db
+
+if TYPE_CHECKING:  # numpy and the index come in only when counting
+    from services.filter_preview import Preview
+    from services.filter_spec import FilterSpec
+
+
+def add_parsers(sub: Any) -> None:
+    c = sub.add_parser(
+        "count",
+        help="count the sessions and examples an export would write (same filter flags as export)",
+        description="Preview an SFT export: sessions, examples and estimated tokens for a filter, with the "
+        "sessions each filter removes. Nothing is written.",
+    )
+    c.add_argument("--db", type=Path, dest="sub_db", help="trace DB (default: discovered like the reference)")
+    c.add_argument("--preset", type=Path, help="filter preset (TOML, e.g. configs/filters/NAME.toml)")
+    c.add_argument("--model", action="append", dest="models", help="dominant model (repeatable)")
+    c.add_argument("--provider", action="append", dest="providers", help="dominant provider (repeatable)")
+    c.add_argument("--min-unique", type=int, default=None, help="minimum unique achievements per session")
+    c.add_argument("--max-unique", type=int, default=None, help="maximum unique achievements per session")
+    c.add_argument("--exclude-achievement", action="append", dest="exclude_achievements",
+                   help="ignored for --min/--max-unique (repeatable)")  # fmt: skip
+    c.add_argument("--require-achievement", action="append", dest="required_achievements",
+                   help="required outcome achievement (repeatable)")  # fmt: skip
+    c.add_argument("--min-outcome-reward", type=float, default=None)
+    c.add_argument("--max-outcome-reward", type=float, default=None)
+    c.add_argument("--event-reward", action="append", dest="event_reward_filters",
+                   help="reward_type[:min_total] (repeatable)")  # fmt: skip
+    c.add_argument("--limit", type=int, default=None, help="maximum number of examples")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _spec(args: argparse.Namespace) -> FilterSpec | None:
+    """The preset (if any) with the command-line flags laid over it; None after printing why not."""
+    from services.filter_presets import PresetError, load_preset
+    from services.filter_spec import FilterSpec, FilterSpecError, parse_event_reward
+
+    base = FilterSpec()
+    if args.preset is not None:
+        try:
+            base = load_preset(args.preset)
+        except PresetError as exc:
+            print(str(exc), file=sys.stderr)
+            return None
+    try:
+        rewards = [f for s in args.event_reward_filters or [] if (f := parse_event_reward(s)) is not None]
+    except FilterSpecError as exc:
+        print(exc.message, file=sys.stderr)
+        return None
+    given: dict[str, Any] = {
+        "models": args.models,
+        "providers": args.providers,
+        "min_unique": args.min_unique,
+        "max_unique": args.max_unique,
+        "exclude_achievements": args.exclude_achievements,
+        "require_achievements": args.required_achievements,
+        "min_outcome_reward": args.min_outcome_reward,
+        "max_outcome_reward": args.max_outcome_reward,
+        "event_rewards": rewards if args.event_reward_filters else None,
+        "limit": args.limit,
+    }
+    spec = base.model_copy(update={k: v for k, v in given.items() if v is not None})
+    problems = spec.problems()
+    if problems:
+        field, reason = next(iter(problems.items()))
+        print(f"Invalid filter: {field.replace('_', '-')} {reason}.", file=sys.stderr)
+        return None
+    return spec
+
+
+def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from services.filter_preview import preview
+    from services.session_index import SessionIndex
+
+    spec = _spec(args)
+    if spec is None:
+        return 1
+    db_path = args.sub_db or args.db or locate_db(None)
+    if db_path is None:
+        print("No trace database found (looked for traces/v3/synth_ai.db from here upward); pass --db PATH.",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    if not Path(db_path).exists():
+        print(f"Database not found: {db_path}", file=sys.stderr)
+        return 1
+    try:
+        with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
+            index = SessionIndex.build(db)
+    except TraceDBError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    result = preview(index, spec)
+    if args.json:
+        data = {"db": str(db_path), "index_build_s": round(index.build_seconds, 3), **result.model_dump(mode="json")}
+        import json
+
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        _print(out, str(db_path), index.build_seconds, result)
+    return 0
+
+
+def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
+    out.print(f"[bold]Export preview[/] of {escape(db)}", highlight=False, soft_wrap=True)
+    counts = Table(show_header=False)
+    counts.add_column("what")
+    counts.add_column("value", justify="right")
+    counts.add_row("sessions in DB", f"{p.sessions_in_db:,}")
+    counts.add_row("with LM calls (candidates)", f"{p.candidates:,}")
+    counts.add_row("eligible sessions", f"[bold]{p.eligible_sessions:,}[/]")
+    counts.add_row("sessions written", f"{p.sessions_written:,}")
+    limited = f" (of {p.examples_before_limit:,}, --limit)" if p.examples_before_limit != p.examples else ""
+    counts.add_row("examples", f"[bold]{p.examples:,}[/]{limited}")
+    counts.add_row("estimated tokens", f"{p.estimated_tokens:,}")
+    out.print(counts)
+    out.print(f"[dim]Tokens: {escape(p.token_method)}.[/]", soft_wrap=True)
+    out.print(f"[dim]Index built in {build_s:.2f} s; this preview took {p.elapsed_ms:.1f} ms.[/]", soft_wrap=True)
+
+    funnel = Table(title="Funnel (exporter order)", title_justify="left")
+    funnel.add_column("filter")
+    funnel.add_column("removed", justify="right")
+    funnel.add_column("remaining", justify="right")
+    for step in p.funnel:
+        funnel.add_row(escape(step.label), f"{step.removed:,}", f"{step.remaining:,}")
+    out.print(funnel)
+
+    models = Table(title="By dominant model", title_justify="left")
+    for col in ("model", "provider", "sessions", "examples"):
+        models.add_column(col, justify="right" if col in ("sessions", "examples") else "left")
+    for row in p.by_model:
+        models.add_row(escape(str(row.model)), escape(row.provider), f"{row.sessions:,}", f"{row.examples:,}")
+    out.print(models)
+
+    ach = Table(title="By achievement (share of eligible sessions)", title_justify="left")
+    ach.add_column("achievement")
+    ach.add_column("sessions", justify="right")
+    ach.add_column("share", justify="right")
+    ach.add_column("")
+    for a in p.by_achievement:
+        ach.add_row(escape(a.name), f"{a.sessions:,}", f"{a.share:.0%}", "█" * round(a.share * 20))
+    out.print(ach)
+
+    hist = Table(title="Unique achievements per eligible session", title_justify="left")
+    hist.add_column("unique", justify="right")
+    hist.add_column("sessions", justify="right")
+    hist.add_column("")
+    top = max(p.unique_histogram.values(), default=0)
+    for k, n in sorted(p.unique_histogram.items()):
+        hist.add_row(str(k), f"{n:,}", "█" * max(1, round(n / top * 30)) if top else "")
+    out.print(hist)
+
+    for field, reason in p.problems.items():
+        out.print(f"[red]problem:[/] {escape(field.replace('_', '-'))}: {escape(reason)}", soft_wrap=True)
+    for name, suggestion in p.unknown_achievements.items():
+        hint = f" (did you mean {escape(suggestion)}?)" if suggestion else ""
+        out.print(f"[yellow]warning:[/] no session has achievement {escape(name)}{hint}")
+    if p.export_error:
+        out.print(f"[yellow]export would stop:[/] {escape(p.export_error)}")
+    for note in p.notes:
+        out.print(f"[dim]note: {escape(note)}[/]")
