@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.trace_db import TraceDB, TraceDBError, locate_db
+from tui.cli_filter_flags import add_filter_flags
 
 if TYPE_CHECKING:  # numpy and the index come in only when counting
     from services.filter_preview import Preview
@@ -30,21 +31,7 @@ def add_parsers(sub: Any) -> None:
         description="Preview an SFT export: sessions, examples and estimated tokens for a filter, with the "
         "sessions each filter removes. Nothing is written.",
     )
-    c.add_argument("--db", type=Path, dest="sub_db", help="trace DB (default: discovered like the reference)")
-    c.add_argument("--preset", type=Path, help="filter preset (TOML, e.g. configs/filters/NAME.toml)")
-    c.add_argument("--model", action="append", dest="models", help="dominant model (repeatable)")
-    c.add_argument("--provider", action="append", dest="providers", help="dominant provider (repeatable)")
-    c.add_argument("--min-unique", type=int, default=None, help="minimum unique achievements per session")
-    c.add_argument("--max-unique", type=int, default=None, help="maximum unique achievements per session")
-    c.add_argument("--exclude-achievement", action="append", dest="exclude_achievements",
-                   help="ignored for --min/--max-unique (repeatable)")  # fmt: skip
-    c.add_argument("--require-achievement", action="append", dest="required_achievements",
-                   help="required outcome achievement (repeatable)")  # fmt: skip
-    c.add_argument("--min-outcome-reward", type=float, default=None)
-    c.add_argument("--max-outcome-reward", type=float, default=None)
-    c.add_argument("--event-reward", action="append", dest="event_reward_filters",
-                   help="reward_type[:min_total] (repeatable)")  # fmt: skip
-    c.add_argument("--limit", type=int, default=None, help="maximum number of examples")
+    add_filter_flags(c)
     c.add_argument("--json", action="store_true", help="machine-readable output")
 
 

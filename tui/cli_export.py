@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
+from tui.cli_filter_flags import add_filter_flags
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
     from services.filter_spec import FilterSpec
@@ -33,22 +34,8 @@ def add_parsers(sub: Any) -> None:
         "on reference-key DBs, task-app achievement keys read too. Written atomically, with a manifest "
         "(<name>.manifest.json) beside the file, then checked with synth-ai's upload validator.",
     )
-    e.add_argument("--db", type=Path, dest="sub_db", help="trace DB (default: discovered like the reference)")
+    add_filter_flags(e)
     e.add_argument("--output", type=Path, help="destination JSONL (default ft_data/crafter_traces.jsonl)")
-    e.add_argument("--model", action="append", dest="models", help="dominant model (repeatable)")
-    e.add_argument("--provider", action="append", dest="providers", help="dominant provider (repeatable)")
-    e.add_argument("--min-unique", type=int, default=None, help="minimum unique achievements per session")
-    e.add_argument("--max-unique", type=int, default=None, help="maximum unique achievements per session")
-    e.add_argument("--exclude-achievement", action="append", dest="exclude_achievements",
-                   help="ignored for --min/--max-unique (repeatable)")  # fmt: skip
-    e.add_argument("--require-achievement", action="append", dest="required_achievements",
-                   help="required outcome achievement (repeatable)")  # fmt: skip
-    e.add_argument("--min-outcome-reward", type=float, default=None, help="minimum total outcome reward")
-    e.add_argument("--max-outcome-reward", type=float, default=None, help="maximum total outcome reward")
-    e.add_argument("--event-reward", action="append", dest="event_reward_filters",
-                   help="reward_type[:min_total] in event_rewards (repeatable)")  # fmt: skip
-    e.add_argument("--limit", type=int, default=None, help="maximum number of examples (1 or more)")
-    e.add_argument("--preset", type=Path, help="TOML filter preset; flags given here override its values")
     e.add_argument("--sizes", help="also write the first N examples as <stem>.nN.jsonl, e.g. 100,500,1000")
     e.add_argument("--force", action="store_true", help="overwrite existing output files and manifests")
     v = sub.add_parser(
