@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.trace_db import TraceDB, TraceDBError, locate_db
-from tui.cli_filter_flags import add_filter_flags
+from tui.cli_filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # numpy and the index come in only when counting
     from services.filter_preview import Preview
@@ -38,7 +38,7 @@ def add_parsers(sub: Any) -> None:
 def _spec(args: argparse.Namespace) -> FilterSpec | None:
     """The preset (if any) with the command-line flags laid over it; None after printing why not."""
     from services.filter_presets import PresetError, load_preset
-    from services.filter_spec import FilterSpec, FilterSpecError, parse_event_reward
+    from services.filter_spec import FilterSpec, FilterSpecError
 
     base = FilterSpec()
     if args.preset is not None:
@@ -48,23 +48,10 @@ def _spec(args: argparse.Namespace) -> FilterSpec | None:
             print(str(exc), file=sys.stderr)
             return None
     try:
-        rewards = [f for s in args.event_reward_filters or [] if (f := parse_event_reward(s)) is not None]
+        spec = base.model_copy(update=flag_overrides(args))
     except FilterSpecError as exc:
         print(exc.message, file=sys.stderr)
         return None
-    given: dict[str, Any] = {
-        "models": args.models,
-        "providers": args.providers,
-        "min_unique": args.min_unique,
-        "max_unique": args.max_unique,
-        "exclude_achievements": args.exclude_achievements,
-        "require_achievements": args.required_achievements,
-        "min_outcome_reward": args.min_outcome_reward,
-        "max_outcome_reward": args.max_outcome_reward,
-        "event_rewards": rewards if args.event_reward_filters else None,
-        "limit": args.limit,
-    }
-    spec = base.model_copy(update={k: v for k, v in given.items() if v is not None})
     problems = spec.problems()
     if problems:
         field, reason = next(iter(problems.items()))

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
-from tui.cli_filter_flags import add_filter_flags
+from tui.cli_filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
     from services.filter_spec import FilterSpec
@@ -94,26 +94,14 @@ def _preset(args: argparse.Namespace, err: Console) -> dict[str, Any] | int:
 
 def _spec(args: argparse.Namespace, base: dict[str, Any], err: Console) -> FilterSpec | int:
     """The filter: the preset's values, overridden by the flags given; an exit code on error."""
-    from services.filter_spec import FilterSpec, FilterSpecError, parse_event_reward
+    from services.filter_spec import FilterSpec, FilterSpecError
 
     try:
-        events = [f for s in args.event_reward_filters or [] if (f := parse_event_reward(s)) is not None]
+        overrides = flag_overrides(args)
     except FilterSpecError as exc:
         _plain(err, exc.message)  # the reference's message and exit code
         return 1
-    flags = {
-        "models": args.models,
-        "providers": args.providers,
-        "min_unique": args.min_unique,
-        "max_unique": args.max_unique,
-        "exclude_achievements": args.exclude_achievements,
-        "require_achievements": args.required_achievements,
-        "min_outcome_reward": args.min_outcome_reward,
-        "max_outcome_reward": args.max_outcome_reward,
-        "event_rewards": events if args.event_reward_filters else None,
-        "limit": args.limit,
-    }
-    spec = FilterSpec.model_validate({**base, **{k: v for k, v in flags.items() if v is not None}})
+    spec = FilterSpec.model_validate({**base, **overrides})
     problems = spec.problems()
     if problems:
         for field, reason in problems.items():

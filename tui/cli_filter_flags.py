@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_filter_flags(p: argparse.ArgumentParser) -> None:
@@ -22,3 +23,26 @@ def add_filter_flags(p: argparse.ArgumentParser) -> None:
                    help="reward_type[:min_total] in event_rewards (repeatable)")  # fmt: skip
     p.add_argument("--limit", type=int, default=None, help="maximum number of examples (1 or more)")
     p.add_argument("--preset", type=Path, help="TOML filter preset; flags given here override its values")
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """FilterSpec fields from the flags actually given (a preset supplies the rest).
+
+    Raises FilterSpecError for a bad --event-reward, with the reference's message.
+    """
+    from services.filter_spec import parse_event_reward
+
+    events = [f for s in args.event_reward_filters or [] if (f := parse_event_reward(s)) is not None]
+    given = {
+        "models": args.models,
+        "providers": args.providers,
+        "min_unique": args.min_unique,
+        "max_unique": args.max_unique,
+        "exclude_achievements": args.exclude_achievements,
+        "require_achievements": args.required_achievements,
+        "min_outcome_reward": args.min_outcome_reward,
+        "max_outcome_reward": args.max_outcome_reward,
+        "event_rewards": events if args.event_reward_filters else None,
+        "limit": args.limit,
+    }
+    return {k: v for k, v in given.items() if v is not None}
