@@ -17,6 +17,8 @@ from rich.markup import escape
 from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
 from tui.cli_collect import add_parsers as add_collect_parsers
 from tui.cli_collect import cmd_collect, cmd_demo
+from tui.cli_config import add_parsers as add_config_parsers
+from tui.cli_config import cmd_config
 from tui.cli_count import add_parsers as add_count_parsers
 from tui.cli_count import cmd_count
 from tui.cli_export import add_parsers as add_export_parsers
@@ -54,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     add_collect_parsers(sub)
     add_export_parsers(sub)
     add_count_parsers(sub)
+    add_config_parsers(sub)
     return parser
 
 
@@ -130,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(args, out, err)
         if args.command == "count":
             return cmd_count(args, out, err)
+        if args.command == "config":
+            return cmd_config(args, out, err)
         return cmd_app(args)
     except KeyboardInterrupt:
         err.print("Interrupted.")

@@ -1,0 +1,303 @@
+"""A TOML config being edited: exact round trip, one-value edits, undo, safe saves.
+
+tomlkit keeps comments, key order, blank lines and inline tables, so loading and saving an
+untouched file gives the same bytes and a form edit changes only that value's text. Saving is
+atomic (temp file + rename in the same folder, mode kept) and keeps one ``.bak`` of what was on
+disk; a file changed or deleted on disk since it was loaded is detected before anything is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+from tomlkit.container import Container
+from tomlkit.items import Item, Table, Whitespace
+
+
+class ConfigFileError(Exception):
+    """A config cannot be read or written; the message says why, and nothing was changed."""
+
+
+class DiskChanged(ConfigFileError):
+    """The file on disk is no longer what we loaded: reload, overwrite, or save as a new file."""
+
+
+class EditError(ValueError):
+    """An edit cannot be applied (the text is not valid TOML, or the value is not a TOML value)."""
+
+
+@dataclass(frozen=True)
+class DiskStamp:
+    exists: bool
+    sha256: str | None
+
+    @classmethod
+    def of(cls, path: Path) -> DiskStamp:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return cls(False, None)
+        except OSError as exc:
+            raise ConfigFileError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+        return cls(True, hashlib.sha256(data).hexdigest())
+
+
+def read_config_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigFileError(f"{path} does not exist.") from exc
+    except IsADirectoryError as exc:
+        raise ConfigFileError(f"{path} is a folder, not a TOML file.") from exc
+    except OSError as exc:
+        raise ConfigFileError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{path} is not UTF-8 text (byte {exc.start}).") from exc
+
+
+def literal(text: str) -> Item:
+    """A TOML value from its literal spelling (``1e-5`` stays ``1e-5``, ``"H100"``, ``true``)."""
+    try:
+        return tomlkit.parse(f"v = {text.strip()}\n")["v"]  # type: ignore[no-any-return]
+    except tomlkit.exceptions.ParseError as exc:
+        raise EditError(f"{text.strip()!r} is not a TOML value") from exc
+
+
+def parse_document(text: str) -> tomlkit.TOMLDocument:
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise EditError(f"Invalid TOML at line {exc.line}, column {exc.col}: fix the raw text first") from exc
+
+
+def _split(dotted: str) -> list[str]:
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        raise EditError("empty key path")
+    return parts
+
+
+def get_value(doc: tomlkit.TOMLDocument, dotted: str) -> Any:
+    node: Any = doc
+    for part in _split(dotted):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node.unwrap() if hasattr(node, "unwrap") else node
+
+
+def set_item(doc: tomlkit.TOMLDocument, dotted: str, value: Item | Any) -> None:
+    """Set one value, creating missing tables (each new table ends with a blank line)."""
+    *tables, key = _split(dotted)
+    node: Container | Table = doc
+    for part in tables:
+        child = node.get(part)
+        if child is None:
+            table = tomlkit.table()
+            node.append(part, table)
+            child = node[part]
+        if not isinstance(child, Table | Container) and not hasattr(child, "append"):
+            raise EditError(f"{part} in {dotted} is a value, not a table")
+        node = child
+    item = value if isinstance(value, Item) else tomlkit.item(value)
+    if key in node:
+        node[key] = item
+        return
+    body = node.value if isinstance(node, Table) else node
+    if isinstance(node, Table) and not body.body and tables:
+        node.append(key, item)
+        node.append(None, tomlkit.nl())  # a new table ends with a blank line, like its neighbours
+        return
+    # New keys go before a table's trailing blank lines, not after them.
+    index = len(body.body)
+    while index > 0 and isinstance(body.body[index - 1][1], Whitespace):
+        index -= 1
+    if index == len(body.body) or isinstance(node, Container):
+        node.append(key, item)
+    else:
+        body._insert_at(index, key, item)
+
+
+def remove_item(doc: tomlkit.TOMLDocument, dotted: str) -> bool:
+    *tables, key = _split(dotted)
+    node: Any = doc
+    for part in tables:
+        if part not in node:
+            return False
+        node = node[part]
+    if key not in node:
+        return False
+    del node[key]
+    return True
+
+
+class ConfigDocument:
+    """One config file and its unsaved edits (plain text is the single source of truth)."""
+
+    def __init__(self, path: Path, text: str, stamp: DiskStamp) -> None:
+        self.path = path
+        self.saved_text = text
+        self.text = text
+        self.stamp = stamp
+        self._undo: list[str] = []
+        self._redo: list[str] = []
+
+    @classmethod
+    def load(cls, path: Path) -> ConfigDocument:
+        text = read_config_text(path)
+        return cls(path, text, DiskStamp(True, hashlib.sha256(text.encode("utf-8")).hexdigest()))
+
+    @classmethod
+    def new(cls, path: Path, text: str) -> ConfigDocument:
+        """A document not yet on disk (a sweep cell, a save-as target)."""
+        return cls(path, text, DiskStamp(False, None))
+
+    @property
+    def dirty(self) -> bool:
+        return self.text != self.saved_text or not self.stamp.exists
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def set_text(self, text: str) -> None:
+        if text != self.text:
+            self._undo.append(self.text)
+            self._redo.clear()
+            self.text = text
+
+    def set_value(self, dotted: str, value: Item | Any) -> None:
+        doc = parse_document(self.text)
+        set_item(doc, dotted, value)
+        self.set_text(doc.as_string())
+
+    def set_literal(self, dotted: str, text: str) -> None:
+        self.set_value(dotted, literal(text))
+
+    def remove_value(self, dotted: str) -> None:
+        doc = parse_document(self.text)
+        if remove_item(doc, dotted):
+            self.set_text(doc.as_string())
+
+    def value(self, dotted: str) -> Any:
+        try:
+            return get_value(parse_document(self.text), dotted)
+        except EditError:
+            return None
+
+    def undo(self) -> bool:
+        if not self._undo:
+            return False
+        self._redo.append(self.text)
+        self.text = self._undo.pop()
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        self._undo.append(self.text)
+        self.text = self._redo.pop()
+        return True
+
+    def revert(self) -> None:
+        """Drop every unsaved edit (undoable)."""
+        self.set_text(self.saved_text)
+
+    def diff(self) -> str:
+        """Unified diff from the file on disk to the edited text ("" when they match)."""
+        try:
+            on_disk = read_config_text(self.path) if self.path.exists() else ""
+        except ConfigFileError:
+            on_disk = self.saved_text
+        lines = difflib.unified_diff(
+            on_disk.splitlines(keepends=True),
+            self.text.splitlines(keepends=True),
+            fromfile=f"{self.path.name} (on disk)",
+            tofile=f"{self.path.name} (edited)",
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+    def disk_state(self) -> str:
+        """ "same", "changed" or "deleted" compared with what was loaded (or last saved)."""
+        now = DiskStamp.of(self.path)
+        if not self.stamp.exists:
+            return "same" if not now.exists else "changed"
+        if not now.exists:
+            return "deleted"
+        return "same" if now.sha256 == self.stamp.sha256 else "changed"
+
+    def reload(self) -> None:
+        """Re-read the file from disk; unsaved edits are dropped (undo brings them back)."""
+        text = read_config_text(self.path)
+        self.stamp = DiskStamp(True, hashlib.sha256(text.encode("utf-8")).hexdigest())
+        self.saved_text = text
+        self.set_text(text)
+
+    def save(self, *, overwrite: bool = False) -> Path:
+        """Write atomically; refuse (``DiskChanged``) when the disk moved on, unless ``overwrite``."""
+        state = self.disk_state()
+        if state != "same" and not overwrite:
+            what = "was deleted" if state == "deleted" else "was changed by something else"
+            raise DiskChanged(f"{self.path} {what} since it was loaded: reload, overwrite, or save as a new file.")
+        atomic_write(self.path, self.text, backup=True)
+        self.saved_text = self.text
+        self.stamp = DiskStamp(True, hashlib.sha256(self.text.encode("utf-8")).hexdigest())
+        return self.path
+
+    def save_as(self, path: Path, *, overwrite: bool = False) -> Path:
+        if path.exists() and not overwrite:
+            raise ConfigFileError(f"{path} already exists: choose another name or overwrite it.")
+        atomic_write(path, self.text, backup=path.exists())
+        self.path = path
+        self.saved_text = self.text
+        self.stamp = DiskStamp(True, hashlib.sha256(self.text.encode("utf-8")).hexdigest())
+        return path
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
+    """Temp file + fsync + rename in the target's folder; the old bytes go to ``<name>.bak``.
+
+    A read-only target is refused (a rename would silently replace it), and any failure leaves
+    the original file exactly as it was.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigFileError(f"Cannot save {path}: folder {folder} does not exist.")
+    mode: int | None = None
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise ConfigFileError(f"Cannot save {path}: the file is read-only. Save it under another name.")
+        mode = path.stat().st_mode & 0o777
+    data = text.encode("utf-8")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ConfigFileError(f"Cannot save {path}: {exc.strerror or exc}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o644)
+        if backup and path.exists():
+            bak = backup_path(path)
+            bak.write_bytes(path.read_bytes())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigFileError(f"Cannot save {path}: {exc.strerror or exc}; the file on disk is unchanged.") from exc

@@ -1,0 +1,180 @@
+"""`sft-studio config validate|payload|sweep`: the Configs pane's work without a screen.
+
+``validate`` exits 1 when synth-ai 0.2.23 would refuse a file or the backend would (no GPU type),
+and prints warnings either way. ``payload`` prints the exact JSON body the job-create request
+would carry (placeholder file ids). ``sweep`` writes one config per axis value (or, with
+``--dry-run``, only shows them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from services.config_sweep import AXIS_HELP, Axis, SweepError, plan_sweep, write_sweep
+from services.sft_config_check import ConfigReport, Level, Source, check_file
+from services.sft_payload import PayloadUnavailable, payload_json, preview_payload
+
+_STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
+
+
+def add_parsers(sub: Any) -> None:
+    config = sub.add_parser(
+        "config",
+        help="validate SFT configs, show the exact job payload, generate sweeps",
+        description="Work with LoRA/QLoRA/FFT SFT configs (TOML) for the synth-ai 0.2.23 train CLI.",
+    )
+    inner = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    validate = inner.add_parser(
+        "validate",
+        help="check configs as synth-ai 0.2.23 would, plus what it silently drops",
+        description="Exit status 1 if any file would be refused (by the synth-ai CLI or the backend).",
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--dataset", type=Path, help="training JSONL to check the config against")
+    validate.add_argument("--quiet", action="store_true", help="errors only")
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+
+    payload = inner.add_parser(
+        "payload",
+        help="print the exact JSON body POSTed to /learning/jobs",
+        description="Placeholder file ids stand in for the uploads. By default the body includes "
+        "sft-studio's beyond-CLI LoRA extras; --cli-exact prints synth-ai 0.2.23's body exactly.",
+    )
+    payload.add_argument("file", type=Path, metavar="FILE")
+    payload.add_argument("--dataset", type=Path, help="training JSONL (else [job].data)")
+    payload.add_argument("--cli-exact", action="store_true", help="exactly what synth-ai 0.2.23 sends (no extras)")
+
+    sweep = inner.add_parser(
+        "sweep",
+        help="one config per value of one axis",
+        description="Axes: " + "; ".join(f"{axis.value}: {text}" for axis, text in AXIS_HELP.items()),
+    )
+    sweep.add_argument("base", type=Path, metavar="BASE")
+    sweep.add_argument("--axis", required=True, choices=[a.value for a in Axis])
+    sweep.add_argument("--values", required=True, help="comma-separated values, e.g. 4,8,16,64")
+    sweep.add_argument(
+        "--hold-global-batch",
+        action="store_true",
+        help="keep per-device batch × accumulation × GPUs equal to the base's",
+    )
+    sweep.add_argument("--out", type=Path, help="folder for the cells (default configs/sweeps/<base>-<axis>/)")
+    sweep.add_argument("--dry-run", action="store_true", help="show the cells, write nothing")
+    sweep.add_argument("--overwrite", action="store_true", help="replace cells that already exist")
+
+
+def _print_findings(report: ConfigReport, out: Console, *, quiet: bool) -> None:
+    for finding in report.findings:
+        if quiet and finding.level is not Level.ERROR:
+            continue
+        if finding.source is Source.CLI and report.cli_error and finding.message in report.cli_error:
+            continue  # already printed as the CLI's own message
+        where = f"{finding.path or '(file)'}" + (f" (line {finding.line})" if finding.line else "")
+        out.print(
+            f"  [{_STYLE[finding.level]}]{finding.level.value}[/] [dim]{escape(finding.source.value)}[/] "
+            f"{escape(where)}: {escape(finding.message)}",
+            highlight=False,
+        )
+
+
+def cmd_config(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.config_command == "validate":
+        return _validate(args, out)
+    if args.config_command == "payload":
+        return _payload(args, out, err)
+    return _sweep(args, out, err)
+
+
+def _validate(args: argparse.Namespace, out: Console) -> int:
+    failed = 0
+    results = []
+    for path in args.files:
+        report = check_file(path, dataset=args.dataset, require_dataset=args.dataset is not None)
+        failed += not report.submittable
+        if args.json:
+            results.append(
+                {
+                    "file": str(path),
+                    "cli_accepts": report.cli_accepts,
+                    "submittable": report.submittable,
+                    "cli_error": report.cli_error,
+                    "findings": [f.model_dump(mode="json") for f in report.findings],
+                }
+            )
+            continue
+        verdict = "[green]ok[/]" if report.submittable else "[bold red]refused[/]"
+        who = ""
+        if not report.cli_accepts:
+            who = " (synth-ai 0.2.23 would stop here)"
+        elif not report.submittable:
+            who = " (synth-ai accepts it; the backend or sft-studio would not)"
+        out.print(f"{escape(str(path))}: {verdict}{who}", highlight=False)
+        if report.cli_error:
+            out.print("  [red]" + escape(report.cli_error).replace("\n", "\n  ") + "[/]", highlight=False)
+        _print_findings(report, out, quiet=args.quiet)
+    if args.json:
+        out.print_json(json.dumps(results))
+    return 1 if failed else 0
+
+
+def _payload(args: argparse.Namespace, out: Console, err: Console) -> int:
+    report = check_file(args.file, dataset=args.dataset, require_dataset=True)
+    try:
+        body = preview_payload(report, cli_exact=args.cli_exact)
+    except PayloadUnavailable as exc:
+        err.print(f"[bold red]No payload:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    for finding in report.errors:
+        err.print(f"[bold red]error[/] {escape(finding.path)}: {escape(finding.message)}", highlight=False)
+    # Plain print so the output is exactly the JSON (pipe it to a file or jq).
+    print(payload_json(body))
+    if report.extras and not args.cli_exact:
+        err.print(
+            "[dim]beyond the CLI (honoured by backends that support them): "
+            + ", ".join(f"hyperparameters.{k}" for k in report.extras)
+            + "[/]",
+            highlight=False,
+        )
+    return 1 if report.errors else 0
+
+
+def _sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
+    try:
+        plan = plan_sweep(args.base, args.axis, args.values, out_dir=args.out, hold_global_batch=args.hold_global_batch)
+    except SweepError as exc:
+        err.print(f"[bold red]Sweep refused:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    table = Table(title=f"{plan.axis.value} sweep of {plan.base.name} → {plan.out_dir}", title_justify="left")
+    for column in ("file", "value", "global batch", "accum.", "examples", "status"):
+        table.add_column(column)
+    for cell in plan.cells:
+        status = "[red]" + escape("; ".join(cell.problems)) + "[/]" if cell.problems else "new"
+        if not cell.problems and cell.errors:
+            status = "[red]invalid: " + escape(cell.errors[0]) + "[/]"
+        elif not cell.problems and cell.exists:
+            status = "[yellow]exists[/]"
+        table.add_row(
+            escape(cell.path.name),
+            escape(cell.value),
+            str(cell.global_batch or "–"),
+            str(cell.gradient_accumulation_steps or "–"),
+            str(cell.examples or "–"),
+            status,
+        )
+    out.print(table)
+    if args.dry_run:
+        out.print("[dim]--dry-run: nothing written.[/]")
+        return 0 if plan.writable else 1
+    try:
+        written = write_sweep(plan, overwrite=args.overwrite)
+    except SweepError as exc:
+        err.print(f"[bold red]Nothing written:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    out.print(f"Wrote {len(written) - 1} configs and {escape(written[-1].name)} to {escape(str(plan.out_dir))}")
+    return 0
