@@ -151,6 +151,7 @@ class ConfigDocument:
         self.stamp = stamp
         self._undo: list[str] = []
         self._redo: list[str] = []
+        self._group: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> ConfigDocument:
@@ -170,16 +171,20 @@ class ConfigDocument:
     def can_undo(self) -> bool:
         return bool(self._undo)
 
-    def set_text(self, text: str) -> None:
-        if text != self.text:
+    def set_text(self, text: str, *, group: str | None = None) -> None:
+        """Replace the text; consecutive edits with the same ``group`` are one undo step."""
+        if text == self.text:
+            return
+        if group is None or group != self._group:
             self._undo.append(self.text)
-            self._redo.clear()
-            self.text = text
+        self._group = group
+        self._redo.clear()
+        self.text = text
 
-    def set_value(self, dotted: str, value: Item | Any) -> None:
+    def set_value(self, dotted: str, value: Item | Any, *, group: str | None = None) -> None:
         doc = parse_document(self.text)
         set_item(doc, dotted, value)
-        self.set_text(doc.as_string())
+        self.set_text(doc.as_string(), group=group)
 
     def set_literal(self, dotted: str, text: str) -> None:
         self.set_value(dotted, literal(text))
@@ -200,6 +205,7 @@ class ConfigDocument:
             return False
         self._redo.append(self.text)
         self.text = self._undo.pop()
+        self._group = None
         return True
 
     def redo(self) -> bool:
@@ -207,6 +213,7 @@ class ConfigDocument:
             return False
         self._undo.append(self.text)
         self.text = self._redo.pop()
+        self._group = None
         return True
 
     def revert(self) -> None:

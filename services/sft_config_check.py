@@ -171,6 +171,17 @@ def _algorithm_error(algo: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _algorithm_path(algo: dict[str, Any] | None) -> str:
+    """The key to fix: the first of type/method/variety that no supported combination starts with."""
+    if algo is None:
+        return "algorithm"
+    key = (_norm(algo.get("type")), _norm(algo.get("method")), _norm(algo.get("variety")))
+    for depth, name in enumerate(("type", "method", "variety"), start=1):
+        if not any(s[:depth] == key[:depth] for s in _SUPPORTED[1:]):
+            return f"algorithm.{name}"
+    return "algorithm"
+
+
 def _positive_int(value: Any, key: str) -> int:
     message = f"hyperparameters.{key} must be an integer greater than zero"
     if isinstance(value, bool):
@@ -326,7 +337,7 @@ def _check_mapping(
     data = model.dump()
     algo_error = _algorithm_error(model.algorithm.model_dump() if model.algorithm else None)
     if algo_error:
-        check.cli_stop(algo_error, "algorithm")
+        check.cli_stop(algo_error, _algorithm_path(model.algorithm.model_dump() if model.algorithm else None))
         variety = _norm(raw.get("algorithm", {}).get("variety")) if isinstance(raw.get("algorithm"), dict) else ""
         if variety in {"qlora", "peft"}:
             check.add(

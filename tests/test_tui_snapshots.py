@@ -79,7 +79,7 @@ def test_error_state_not_sqlite(in_tmp: Path, snap_compare) -> None:  # type: ig
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
-@pytest.mark.parametrize("key", ["3", "4", "5", "6"], ids=["configs", "jobs", "eval", "runs"])
+@pytest.mark.parametrize("key", ["4", "5", "6"], ids=["jobs", "eval", "runs"])
 def test_planned_pane(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Each not-yet-built pane: what it will do and 'Not built yet', no fake content."""
     assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=[key])
@@ -255,3 +255,82 @@ def test_filters_export_summary(db_app: SftStudioApp, snap_compare) -> None:  # 
         await pilot.pause()
 
     assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+# ------------------------------------------------------------------------------------- Configs pane
+
+_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+BAD_CONFIG = """# A config with mistakes synth-ai 0.2.23 would refuse, and one the backend would.
+[algorithm]
+type = "offline"
+method = "sft"
+variety = "qlora"
+
+[job]
+model = "Qwen/Qwen3-0.6B"
+
+[training]
+mode = "lora"
+use_qlora = true
+
+[hyperparameters]
+n_epochs = 0
+train_kind = "peft"
+per_device_batch = 2
+gradient_accumulation_steps = 32
+learning_rate = 5e-6
+warmup_ratio = 2
+weight_decay = 0.01
+lora_rank = 8
+"""
+
+
+@pytest.fixture
+def configs_app(in_tmp: Path) -> SftStudioApp:
+    (in_tmp / "configs").mkdir()
+    for name in ("crafter_lora_qwen0p6b.toml", "crafter_fft_qwen0p6b.toml"):
+        (in_tmp / "configs" / name).write_bytes((_CONFIGS / name).read_bytes())
+    (in_tmp / "configs" / "broken_qlora.toml").write_text(BAD_CONFIG)
+    return SftStudioApp(db_path=None, watch_interval=None, candidates=[])
+
+
+def _open_config(name: str, tab: str | None = None) -> Callable[[Pilot[None]], object]:
+    async def run(pilot: Pilot[None]) -> None:
+        from tui.panes.configs import ConfigsPane
+
+        await pilot.press("3")
+        await pilot.pause()
+        pane = pilot.app.query_one(ConfigsPane)
+        pane.open(Path("configs") / name)
+        await pilot.pause()
+        if tab:
+            pane.action_tab(tab)
+            await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run
+
+
+def test_configs_pane_valid_lora(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The shipped LoRA config: accepted, global batch, the form with help per key."""
+    assert snap_compare(configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml"))
+
+
+def test_configs_pane_errors(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """qlora refused by synth-ai, n_epochs 0 and warmup 2 at their fields, no [compute] (backend)."""
+    assert snap_compare(configs_app, terminal_size=SIZE, run_before=_open_config("broken_qlora.toml"))
+
+
+def test_configs_pane_payload(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The exact job body for the shipped LoRA config, placeholder file ids."""
+    assert snap_compare(
+        configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-payload")
+    )
+
+
+def test_configs_pane_sweep_preview(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """LoRA-rank sweep 4/8/16/64 of the shipped LoRA config: files, global batch, status."""
+    assert snap_compare(
+        configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-sweep")
+    )

@@ -20,6 +20,7 @@ from services.stats import compute_stats
 from services.trace_db import discovery_candidates
 from tui.help import HelpScreen
 from tui.panes.collect_form import CollectForm, CollectRequest
+from tui.panes.configs import ConfigsPane
 from tui.panes.filters import FiltersPane
 from tui.panes.planned import PLANNED, PlannedPaneView
 from tui.panes.traces import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
@@ -64,6 +65,7 @@ class SftStudioApp(App[None]):
         demo_fn: DemoFn | None = None,
         demo_path: Path | None = None,
         filters_kwargs: dict[str, Any] | None = None,
+        configs_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """``db_path`` None shows the empty state; ``watch_interval`` None turns auto-refresh off.
 
@@ -72,7 +74,8 @@ class SftStudioApp(App[None]):
         lets tests slow down or break the stats computation. ``build_demo`` (with ``db_path`` None)
         builds the demo DB first and then opens it; ``demo_fn`` and ``demo_path`` replace
         ``services.demo.build_demo`` and ``demo_db_path()`` (tests). ``filters_kwargs`` go to the
-        Filters pane (tests: a slowed preview function, a short debounce, a presets folder).
+        Filters pane (tests: a slowed preview function, a short debounce, a presets folder);
+        ``configs_kwargs`` to the Configs pane (tests: its folder).
         """
         super().__init__()
         self.db_path = db_path
@@ -85,6 +88,7 @@ class SftStudioApp(App[None]):
         self.demo_path = demo_path
         self.last_collect: CollectRequest | None = None
         self.filters_kwargs = dict(filters_kwargs or {})
+        self.configs_kwargs = dict(configs_kwargs or {})
         self.animation_level = "none"
 
     def compose(self) -> ComposeResult:
@@ -107,6 +111,8 @@ class SftStudioApp(App[None]):
                 with TabPane(f"{n} {pane.title}", id=pane.pane_id):
                     if pane.pane_id == "filters":
                         yield FiltersPane(self.db_path, id="filters-pane", **self.filters_kwargs)
+                    elif pane.pane_id == "configs":
+                        yield ConfigsPane(id="configs-pane", **self.configs_kwargs)
                     else:
                         yield PlannedPaneView(pane)
         yield StatusLine(id="status-line")
@@ -202,6 +208,8 @@ class SftStudioApp(App[None]):
         self.refresh_bindings()
         if self.active_pane == "filters":
             self.filters.activate()
+        elif self.active_pane == "configs":
+            self.query_one(ConfigsPane).activate()
 
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
         self.query_one(StatusLine).show_activity(event.text)
@@ -212,6 +220,8 @@ class SftStudioApp(App[None]):
         self.filters.set_db(event.path)
         if self.active_pane == "filters":
             self.filters.activate()
+        elif self.active_pane == "configs":
+            self.query_one(ConfigsPane).activate()
         self.refresh_bindings()
 
     def on_traces_pane_collect_state_changed(self, event: TracesPane.CollectStateChanged) -> None:

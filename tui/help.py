@@ -24,6 +24,10 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("e", "Filters: export SFT JSONL with a manifest (asks before overwriting)"),
     ("s / l", "Filters: save the filter as a preset / load one (configs/filters/)"),
     ("Escape", "Filters: leave the form, so e, s and l are keys again"),
+    ("ctrl+s", "Configs: save (shows the diff; atomic, keeps a .bak; detects changes on disk)"),
+    ("ctrl+z / ctrl+y", "Configs: undo / redo unsaved edits (the raw editor has its own ctrl+z)"),
+    ("ctrl+o / ctrl+r", "Configs: open a config by path / reload the file from disk"),
+    ("F2 … F6", "Configs: Form, Raw TOML, Payload, Diff, Sweep (w writes the sweep)"),
     ("ctrl+p", "Command palette: actions by name ('Traces: refresh', 'Go to: Filters', …)"),
     ("tab / shift+tab", "Move focus between tabs, tables and scrolling areas"),
     ("↑ ↓ pgup pgdn", "Move in a table, or scroll the focused pane"),
@@ -46,12 +50,23 @@ FILTERS_HELP = (
     "stays. e exports with a manifest and validation; s and l save and load presets."
 )
 
+CONFIGS_HELP = (
+    "Edit LoRA/QLoRA/FFT SFT configs (configs/*.toml) as a form (typed fields, help per key) or as raw "
+    "TOML; both stay in sync. Every change is checked exactly as synth-ai 0.2.23's train CLI checks it, plus "
+    "what it silently drops (weight_decay, LoRA rank, ...) and what the backend refuses (no gpu_type). "
+    "Payload shows the exact JSON body of the job; Diff shows unsaved edits; Sweep writes one config per "
+    "value of an axis (LoRA rank, learning rate, method, sequence length, batch, GPUs, dataset size)."
+)
+
 
 def pane_rows() -> list[tuple[str, Content]]:
     rows = [("1 Traces", Content(TRACES_HELP))]
     for n, pane in enumerate(PLANNED, start=2):
         if pane.pane_id == "filters":
             rows.append((f"{n} {pane.title}", Content(FILTERS_HELP)))
+            continue
+        if pane.pane_id == "configs":
+            rows.append((f"{n} {pane.title}", Content(CONFIGS_HELP)))
             continue
         rows.append((f"{n} {pane.title}", Content.assemble(("Not built yet. ", "$text-warning"), " ".join(pane.plans))))
     return rows

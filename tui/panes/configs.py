@@ -1,0 +1,489 @@
+"""The Configs pane: pick a TOML config, edit it as a form or as raw TOML, see what will be sent.
+
+The document's text is the single source of truth. A form edit rewrites one value through
+tomlkit and the raw view follows; a raw edit (debounced) re-fills the form. After every change
+the config is re-checked as synth-ai 0.2.23 would check it (a few milliseconds for a config file,
+so it runs inline), errors and warnings appear at their field and in the Problems list, and the
+payload and diff views follow. Saving shows the diff first, is atomic and keeps a ``.bak``; a
+file changed or deleted on disk is detected before writing. Unsaved edits of every opened file
+are kept while you switch between files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.timer import Timer
+from textual.widgets import Label, OptionList, Static, Switch, TabbedContent, TabPane, TextArea
+from textual.widgets.option_list import Option
+
+from services.config_document import ConfigDocument, ConfigFileError, DiskChanged
+from services.sft_config_check import ConfigReport, Finding, Level, Source, check_text
+from services.sft_config_fields import BY_PATH
+from services.sft_payload import PayloadUnavailable, payload_json, preview_payload
+from tui.panes.config_dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
+from tui.panes.config_form import ConfigForm
+from tui.panes.config_sweep_view import SweepView
+
+CONFIG_DIR = Path("configs")
+RAW_DEBOUNCE_S = 0.3
+MAX_CONFIG_BYTES = 1_000_000
+MARK = {Level.ERROR: "✗", Level.WARNING: "!", Level.INFO: "·"}
+_LEVEL_STYLE = {Level.ERROR: "bold $text-error", Level.WARNING: "bold $text-warning", Level.INFO: "$text-muted"}
+
+
+def list_configs(folder: Path) -> list[Path]:
+    """SFT configs under ``folder`` (filter presets in ``configs/filters`` are not SFT configs)."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.rglob("*.toml") if "filters" not in p.relative_to(folder).parts[:1]]
+    return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), str(p)))
+
+
+class ConfigsPane(Vertical):
+    """Files on the left; Form / Raw TOML / Payload / Diff / Sweep on the right; problems below."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", tooltip="Save (shows the diff first)"),
+        Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last unsaved edit"),
+        Binding("ctrl+y", "redo", "Redo", show=False),
+        Binding("ctrl+o", "open_path", "Open…", tooltip="Open a config by path"),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Re-read the file from disk"),
+        Binding("f2", "tab('cfg-form')", "Form", show=False),
+        Binding("f3", "tab('cfg-raw')", "Raw", show=False),
+        Binding("f4", "tab('cfg-payload')", "Payload", show=False),
+        Binding("f5", "tab('cfg-diff')", "Diff", show=False),
+        Binding("f6", "tab('cfg-sweep')", "Sweep", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ConfigsPane { height: 1fr; }
+    ConfigsPane #cfg-main { height: 1fr; }
+    ConfigsPane #cfg-side { width: 33; height: 1fr; border: round $primary 60%; border-title-color: $text-primary; }
+    ConfigsPane #cfg-side:focus-within { border: round $accent; }
+    ConfigsPane #cfg-files { height: 1fr; border: none; }
+    ConfigsPane #cfg-side-hint { color: $text-muted; height: auto; }
+    ConfigsPane #cfg-editor { width: 1fr; height: 1fr; }
+    ConfigsPane #cfg-title { height: auto; padding: 0 1; background: $boost; }
+    ConfigsPane #cfg-title.-error { color: $text-error; }
+    ConfigsPane #cfg-tabs { height: 1fr; }
+    ConfigsPane #cfg-tabs > ContentSwitcher { height: 1fr; }
+    ConfigsPane TabPane { padding: 0; height: 1fr; }
+    ConfigsPane #cfg-raw { height: 1fr; border: none; }
+    ConfigsPane #cfg-payload-bar { height: auto; padding: 0 1; }
+    ConfigsPane #cfg-payload-bar Switch { width: auto; height: 1; border: none; padding: 0; }
+    ConfigsPane #cfg-payload-note { width: 1fr; color: $text-muted; padding-left: 1; }
+    ConfigsPane #cfg-payload { height: 1fr; border: none; }
+    ConfigsPane #cfg-diff-box { height: 1fr; padding: 0 1; }
+    ConfigsPane #cfg-problems {
+        height: 8;
+        border: round $primary 60%;
+        border-title-color: $text-primary;
+        border-title-style: bold;
+    }
+    ConfigsPane #cfg-problems:focus { border: round $accent; }
+    """
+
+    def __init__(self, config_dir: Path = CONFIG_DIR, *, cwd: Path | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.config_dir = config_dir
+        self.cwd = cwd
+        self.paths: list[Path] = []
+        self.docs: dict[Path, ConfigDocument] = {}
+        self.doc: ConfigDocument | None = None
+        self.report: ConfigReport | None = None
+        self.cli_exact = False
+        self._raw_timer: Timer | None = None
+        self._shown_findings: list[Finding] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="cfg-main"):
+            with Vertical(id="cfg-side") as side:
+                side.border_title = "Configs"
+                yield OptionList(id="cfg-files")
+                yield Static("Enter open · ctrl+o open a path", id="cfg-side-hint", markup=False)
+            with Vertical(id="cfg-editor"):
+                yield Static("No config open.", id="cfg-title", markup=False)
+                with TabbedContent(id="cfg-tabs", initial="cfg-form-tab"):
+                    with TabPane("Form F2", id="cfg-form-tab"):
+                        yield ConfigForm(id="cfg-form-view")
+                    with TabPane("Raw TOML F3", id="cfg-raw-tab"):
+                        yield TextArea.code_editor("", language="toml", id="cfg-raw", soft_wrap=False)
+                    with TabPane("Payload F4", id="cfg-payload-tab"):
+                        with Horizontal(id="cfg-payload-bar"):
+                            yield Switch(id="cfg-cli-exact", animate=False)
+                            yield Label("exactly synth-ai 0.2.23's body (no sft-studio extras)", id="cfg-payload-note")
+                        yield TextArea("", language="json", read_only=True, id="cfg-payload", soft_wrap=True)
+                    with TabPane("Diff F5", id="cfg-diff-tab"), VerticalScroll(id="cfg-diff-box"):
+                        yield Static("No unsaved changes.", id="cfg-diff")
+                    with TabPane("Sweep F6", id="cfg-sweep-tab"):
+                        yield SweepView(id="cfg-sweep")
+                yield OptionList(id="cfg-problems")
+
+    def on_mount(self) -> None:
+        self.query_one("#cfg-problems").border_title = "Problems"
+        self.rescan()
+        if self.paths:
+            self.open(self.paths[0])
+
+    def activate(self) -> None:
+        """The pane was shown: put the focus in it, so its keys (ctrl+s, F2…F6) work at once."""
+        focused = self.screen.focused
+        if focused is None or self not in focused.ancestors:
+            self.query_one("#cfg-files", OptionList).focus()
+
+    # ----------------------------------------------------------------------------------- files
+
+    def rescan(self) -> None:
+        found = list_configs(self.config_dir)
+        extra = [p for p in self.docs if p not in found]
+        self.paths = found + extra
+        self._render_files()
+
+    def _render_files(self) -> None:
+        files = self.query_one("#cfg-files", OptionList)
+        highlighted = files.highlighted
+        files.clear_options()
+        for index, path in enumerate(self.paths):
+            doc = self.docs.get(path)
+            mark = "● " if doc is not None and doc.dirty else "  "
+            try:
+                label = str(path.relative_to(self.config_dir))
+            except ValueError:
+                label = str(path)
+            files.add_option(Option(mark + label, id=str(index)))
+        if self.paths:
+            current = self.paths.index(self.doc.path) if self.doc and self.doc.path in self.paths else highlighted
+            files.highlighted = current if current is not None else 0
+        if not self.paths:
+            self.query_one("#cfg-title", Static).update(
+                f"No configs in {self.config_dir}/: press ctrl+o to open one by path."
+            )
+
+    @on(OptionList.OptionSelected, "#cfg-files")
+    def _file_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        index = int(event.option.id or 0)
+        if 0 <= index < len(self.paths):
+            self.open(self.paths[index])
+
+    def open(self, path: Path) -> bool:
+        """Show ``path`` (its unsaved edits, if it was open before); False after explaining why not."""
+        doc = self.docs.get(path)
+        if doc is None:
+            try:
+                if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+                    raise ConfigFileError(f"{path} is over 1 MB: not an SFT config.")
+                doc = ConfigDocument.load(path)
+            except (ConfigFileError, OSError) as exc:
+                self.app.notify(str(exc), title="Cannot open", severity="error")
+                return False
+            self.docs[path] = doc
+        self.doc = doc
+        if path not in self.paths:
+            self.paths.append(path)
+        self._render_files()
+        self._refresh(source=None)
+        if self.report and any(f.source is Source.TOML for f in self.report.errors):
+            self.action_tab("cfg-raw")
+        return True
+
+    # ---------------------------------------------------------------------------------- refresh
+
+    def _refresh(self, source: str | None) -> None:
+        """Re-check the document and bring every view in line; ``source`` is the view edited."""
+        doc = self.doc
+        if doc is None:
+            return
+        self.report = check_text(doc.text, doc.path, cwd=self.cwd)
+        if source != "raw":
+            raw = self.query_one("#cfg-raw", TextArea)
+            if raw.text != doc.text:
+                where = raw.cursor_location
+                raw.load_text(doc.text)
+                last = max(raw.document.line_count - 1, 0)
+                raw.cursor_location = (min(where[0], last), where[1])
+        form = self.query_one(ConfigForm)
+        form.show_document(doc.text)
+        form.show_findings(self.report.findings)
+        self._show_problems(self.report)
+        self._show_payload()
+        self._show_diff()
+        self._show_title()
+        self._render_files()
+        sweep = self.query_one(SweepView)
+        if self.query_one("#cfg-tabs", TabbedContent).active == "cfg-sweep-tab":
+            sweep.set_base(doc.path if doc.stamp.exists else None, dirty=doc.dirty)
+
+    def _show_title(self) -> None:
+        doc, report = self.doc, self.report
+        if doc is None or report is None:
+            return
+        parts = [str(doc.path)]
+        if doc.dirty:
+            parts.append("● unsaved")
+        state = doc.disk_state() if doc.stamp.exists else "new"
+        if state == "changed":
+            parts.append("changed on disk")
+        elif state == "deleted":
+            parts.append("deleted on disk")
+        if report.cli_accepts:
+            parts.append("✓ synth-ai 0.2.23 accepts")
+        else:
+            parts.append("✗ synth-ai 0.2.23 refuses")
+        errors, warnings = len(report.errors), len(report.warnings)
+        parts.append(f"{errors} error{'s' * (errors != 1)} · {warnings} warning{'s' * (warnings != 1)}")
+        if report.global_batch:
+            parts.append(f"global batch {report.global_batch}")
+        title = self.query_one("#cfg-title", Static)
+        title.update("  ·  ".join(parts))
+        title.set_class(not report.submittable, "-error")
+
+    def _show_problems(self, report: ConfigReport) -> None:
+        problems = self.query_one("#cfg-problems", OptionList)
+        order = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
+        findings = sorted(report.findings, key=lambda f: (order[f.level], f.line or 0))
+        self._shown_findings = findings
+        problems.clear_options()
+        for index, finding in enumerate(findings):
+            where = finding.path or "file"
+            if finding.line:
+                where += f" (line {finding.line})"
+            message = " ".join(finding.message.split())
+            head = f"{MARK[finding.level]} {where}"
+            text = Content(f"{head}\u00a0({finding.source.value}): {message}").stylize(
+                _LEVEL_STYLE[finding.level], 0, len(head)
+            )
+            problems.add_option(Option(text, id=str(index)))
+        errors = len(report.errors)
+        warnings = len(report.warnings)
+        problems.border_title = (
+            f"Problems · {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+        )
+        problems.border_subtitle = "Enter jumps to the field"
+
+    def _show_payload(self) -> None:
+        report = self.report
+        view = self.query_one("#cfg-payload", TextArea)
+        note = self.query_one("#cfg-payload-note", Label)
+        if report is None:
+            return
+        try:
+            body = preview_payload(report, cli_exact=self.cli_exact)
+        except PayloadUnavailable as exc:
+            view.load_text(
+                f"// No payload: synth-ai 0.2.23 stops with\n// {str(exc).replace(chr(10), chr(10) + '// ')}"
+            )
+            note.update("exactly synth-ai 0.2.23's body (no sft-studio extras)")
+            return
+        view.load_text(payload_json(body))
+        if self.cli_exact or not report.extras:
+            note.update("exactly what synth-ai 0.2.23 POSTs to /learning/jobs (file ids are placeholders)")
+        else:
+            extras = ", ".join(report.extras)
+            note.update(f"synth-ai's body + sft-studio extras: {extras} (honoured by backends that support them)")
+
+    def _show_diff(self) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        diff = doc.diff()
+        target = self.query_one("#cfg-diff", Static)
+        target.update(diff_renderable(diff) if diff else "No unsaved changes: the file on disk matches.")
+
+    # ----------------------------------------------------------------------------------- edits
+
+    @on(ConfigForm.FieldEdited)
+    def _field_edited(self, event: ConfigForm.FieldEdited) -> None:
+        event.stop()
+        doc = self.doc
+        if doc is None:
+            return
+        try:
+            if event.value is None:
+                doc.remove_value(event.path)
+            else:
+                doc.set_value(event.path, event.value, group=event.path)
+        except ValueError as exc:
+            self.app.notify(str(exc), title="Edit not applied", severity="error")
+            return
+        self._refresh(source="form")
+
+    @on(TextArea.Changed, "#cfg-raw")
+    def _raw_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        if self.doc is None or event.text_area.text == self.doc.text:
+            return
+        if self._raw_timer is not None:
+            self._raw_timer.stop()
+        self._raw_timer = self.set_timer(RAW_DEBOUNCE_S, self._commit_raw)
+
+    def _commit_raw(self) -> None:
+        self._raw_timer = None
+        if self.doc is None:
+            return
+        self.doc.set_text(self.query_one("#cfg-raw", TextArea).text)
+        self._refresh(source="raw")
+
+    def flush_raw(self) -> None:
+        """Apply a pending raw edit now (before saving, undoing or switching files)."""
+        if self._raw_timer is not None:
+            self._raw_timer.stop()
+            self._raw_timer = None
+        if self.doc is not None and self.query_one("#cfg-raw", TextArea).text != self.doc.text:
+            self._commit_raw()
+
+    @on(Switch.Changed, "#cfg-cli-exact")
+    def _exact_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        self.cli_exact = event.value
+        self._show_payload()
+
+    @on(OptionList.OptionSelected, "#cfg-problems")
+    def _problem_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        index = int(event.option.id or 0)
+        if not 0 <= index < len(self._shown_findings):
+            return
+        finding = self._shown_findings[index]
+        if finding.path in BY_PATH:
+            self.action_tab("cfg-form")
+            self.query_one(ConfigForm).focus_field(finding.path)
+        elif finding.line:
+            self.action_tab("cfg-raw")
+            raw = self.query_one("#cfg-raw", TextArea)
+            raw.cursor_location = (finding.line - 1, 0)
+            raw.focus()
+
+    @on(TabbedContent.TabActivated, "#cfg-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        event.stop()
+        if event.pane.id == "cfg-sweep-tab" and self.doc is not None:
+            self.query_one(SweepView).set_base(self.doc.path if self.doc.stamp.exists else None, dirty=self.doc.dirty)
+        elif event.pane.id == "cfg-diff-tab":
+            self._show_diff()
+
+    @on(SweepView.Written)
+    def _sweep_written(self, event: SweepView.Written) -> None:
+        event.stop()
+        self.rescan()
+        self.app.notify(f"Wrote {len(event.paths) - 1} sweep configs and sweep.json.", title="Sweep")
+
+    # --------------------------------------------------------------------------------- actions
+
+    def action_tab(self, tab: str) -> None:
+        """Switch the editor view: ``tab`` is one of TABS (form, raw, payload, diff, sweep)."""
+        self.query_one("#cfg-tabs", TabbedContent).active = f"{tab}-tab"
+
+    def action_undo(self) -> None:
+        self.flush_raw()
+        if self.doc is not None and self.doc.undo():
+            self._refresh(source=None)
+        else:
+            self.app.notify("Nothing to undo.", timeout=2)
+
+    def action_redo(self) -> None:
+        if self.doc is not None and self.doc.redo():
+            self._refresh(source=None)
+
+    def action_reload(self) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        try:
+            doc.reload()
+        except ConfigFileError as exc:
+            self.app.notify(str(exc), title="Cannot reload", severity="error")
+            return
+        self._refresh(source=None)
+        self.app.notify(f"Reloaded {doc.path} (ctrl+z brings your edits back).")
+
+    def action_open_path(self) -> None:
+        self.app.push_screen(
+            PathDialog("Open config", f"{self.config_dir}/", "A TOML file; it joins the list on the left."),
+            callback=self._open_answer,
+        )
+
+    def _open_answer(self, path: Path | None) -> None:
+        if path is not None:
+            self.open(path)
+
+    def action_save(self) -> None:
+        self.flush_raw()
+        doc, report = self.doc, self.report
+        if doc is None or report is None:
+            return
+        toml_errors = [f for f in report.errors if f.source is Source.TOML]
+        if toml_errors:
+            self.app.notify(toml_errors[0].message + " Nothing was saved.", title="Invalid TOML", severity="error")
+            return
+        state = doc.disk_state() if doc.stamp.exists else "same"
+        if state != "same":
+            self.app.push_screen(ConflictDialog(doc.path, state), callback=self._conflict_answer)
+            return
+        if not doc.dirty:
+            self.app.notify("No unsaved changes.", timeout=2)
+            return
+        note = ""
+        if not report.submittable:
+            note = "This config would be refused at submit time (see Problems); you can still save it."
+        self.app.push_screen(SaveDialog(doc.path, doc.diff(), note), callback=self._save_answer)
+
+    def _save_answer(self, save: bool | None) -> None:
+        if save:
+            self._write(overwrite=False)
+
+    def _write(self, *, overwrite: bool) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        try:
+            doc.save(overwrite=overwrite)
+        except DiskChanged:
+            self.app.push_screen(ConflictDialog(doc.path, doc.disk_state()), callback=self._conflict_answer)
+            return
+        except ConfigFileError as exc:
+            self.app.notify(str(exc), title="Not saved", severity="error")
+            return
+        self.app.notify(f"Saved {doc.path} (previous version in {doc.path.name}.bak).", title="Saved")
+        self._refresh(source=None)
+
+    def _conflict_answer(self, answer: str | None) -> None:
+        if answer == "reload":
+            self.action_reload()
+        elif answer == "overwrite":
+            self._write(overwrite=True)
+        elif answer == "save_as":
+            self._ask_save_as()
+
+    def _ask_save_as(self) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        suggestion = doc.path.with_name(doc.path.stem + "-copy.toml")
+        self.app.push_screen(
+            PathDialog("Save as", str(suggestion), "A new file: an existing one is never replaced from here."),
+            callback=self._save_as_answer,
+        )
+
+    def _save_as_answer(self, path: Path | None) -> None:
+        doc = self.doc
+        if doc is None or path is None:
+            return
+        old = doc.path
+        try:
+            doc.save_as(path)
+        except ConfigFileError as exc:
+            self.app.notify(str(exc), title="Not saved", severity="error")
+            return
+        self.docs.pop(old, None)
+        self.docs[path] = doc
+        self.rescan()
+        self.app.notify(f"Saved as {path}.", title="Saved")
+        self._refresh(source=None)
