@@ -15,6 +15,8 @@ _KEY = re.compile(
 
 
 def _parts(dotted: str) -> list[str]:
+    if '"' not in dotted and "'" not in dotted:
+        return [part.strip() for part in dotted.split(".")]
     parts = re.findall(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_\-]+)", dotted)
     return [a or b or c for a, b, c in parts]
 
