@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.sft_config_fields import BY_PATH, OPEN_TABLES, TOP_LEVEL_KEYS, Fate
 from services.sft_config_schema import SftConfigModel
 from services.synth_models import ModelRefused, canonical_sft_model
-from services.toml_locate import key_lines
+from services.toml_locate import key_lines, nearest_line
 
 
 class Level(StrEnum):
@@ -246,13 +246,7 @@ class _Check:
     def line(self, dotted: str) -> int | None:
         if self._lines is None:
             self._lines = key_lines(self.text)
-        parts = dotted.split(".") if dotted else []
-        while parts:
-            hit = self._lines.get(".".join(parts))
-            if hit is not None:
-                return hit
-            parts.pop()
-        return None
+        return nearest_line(self._lines, dotted)
 
     def add(self, level: Level, source: Source, path: str, message: str, line: int | None = None) -> None:
         where = line if line is not None else self.line(path)

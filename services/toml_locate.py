@@ -56,7 +56,11 @@ def key_lines(text: str) -> dict[str, int]:
 
 def line_of(text: str, dotted: str) -> int | None:
     """The line of ``dotted``, else of its nearest enclosing table that exists, else None."""
-    lines = key_lines(text)
+    return nearest_line(key_lines(text), dotted)
+
+
+def nearest_line(lines: dict[str, int], dotted: str) -> int | None:
+    """``line_of`` over an already computed :func:`key_lines` mapping."""
     parts = dotted.split(".") if dotted else []
     while parts:
         hit = lines.get(".".join(parts))
