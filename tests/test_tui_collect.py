@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -313,7 +314,13 @@ def tiny_demo(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_first_start_builds_the_demo_then_opens_it(data_dir: Path, tiny_demo: None) -> None:
     seen: list[Message] = []
-    app = make_app(None, build_demo=True)
+    looked = threading.Event()  # the real build waits until the building state has been checked
+
+    def gated_build(path: Path, on_progress: Callable[..., None], should_stop: Callable[[], bool]) -> Path:
+        looked.wait(30)
+        return demo_mod.build_demo(path, on_progress, should_stop)
+
+    app = make_app(None, build_demo=True, demo_fn=gated_build)
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         assert view(app) == "traces-demo"
         panel = app.query_one(DemoBuildState)
@@ -321,6 +328,7 @@ async def test_first_start_builds_the_demo_then_opens_it(data_dir: Path, tiny_de
         assert "Building the demo trace DB (first start)" in text and "5 Crafter episodes" in text
         assert str(data_dir / "demo/traces/v3/synth_ai.db") in text
         assert not app.check_action("collect", ())
+        looked.set()
         await until(pilot, lambda: view(app) == "traces-stats")
         await settle(pilot)
         path = demo_mod.demo_db_path()
