@@ -19,7 +19,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 from tomlkit.container import Container
-from tomlkit.items import Item, Table, Whitespace
+from tomlkit.items import InlineTable, Item, Table, Whitespace
 
 
 class ConfigFileError(Exception):
@@ -99,24 +99,28 @@ def get_value(doc: tomlkit.TOMLDocument, dotted: str) -> Any:
 def set_item(doc: tomlkit.TOMLDocument, dotted: str, value: Item | Any) -> None:
     """Set one value, creating missing tables (each new table ends with a blank line)."""
     *tables, key = _split(dotted)
-    node: Container | Table = doc
+    node: Container | Table | InlineTable = doc
     for part in tables:
         child = node.get(part)
         if child is None:
             table = tomlkit.table()
             node.append(part, table)
             child = node[part]
-        if not isinstance(child, Table | Container) and not hasattr(child, "append"):
+        if not isinstance(child, Table | Container | InlineTable):  # a value, an array, an array of tables
             raise EditError(f"{part} in {dotted} is a value, not a table")
         node = child
     item = value if isinstance(value, Item) else tomlkit.item(value)
     if key in node:
         node[key] = item
         return
+    if isinstance(node, InlineTable):  # the key joins the braces, on the same line
+        node.append(key, item)
+        return
     body = node.value if isinstance(node, Table) else node
     if isinstance(node, Table) and not body.body and tables:
         node.append(key, item)
-        node.append(None, tomlkit.nl())  # a new table ends with a blank line, like its neighbours
+        if len(tables) > 1:  # a new sub-table lands between tables: end it with a blank line
+            node.append(None, tomlkit.nl())
         return
     # New keys go before a table's trailing blank lines, not after them.
     index = len(body.body)
@@ -131,7 +135,11 @@ def set_item(doc: tomlkit.TOMLDocument, dotted: str, value: Item | Any) -> None:
 def remove_item(doc: tomlkit.TOMLDocument, dotted: str) -> bool:
     *tables, key = _split(dotted)
     node: Any = doc
-    for part in tables:
+    for part in [*tables, None]:
+        if not isinstance(node, Table | Container | InlineTable):  # a value: nothing to remove inside it
+            return False
+        if part is None:
+            break
         if part not in node:
             return False
         node = node[part]
@@ -286,9 +294,10 @@ def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
         raise ConfigFileError(f"Cannot save {path}: folder {folder} does not exist.")
     mode: int | None = None
     if path.exists():
-        if not os.access(path, os.W_OK):
-            raise ConfigFileError(f"Cannot save {path}: the file is read-only. Save it under another name.")
         mode = path.stat().st_mode & 0o777
+        # No write bit at all is read-only even for root, whom os.access always lets write.
+        if not os.access(path, os.W_OK) or not mode & 0o222:
+            raise ConfigFileError(f"Cannot save {path}: the file is read-only. Save it under another name.")
     data = text.encode("utf-8")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

@@ -112,7 +112,8 @@ class SweepPlan(BaseModel):
 
     @property
     def writable(self) -> bool:
-        return bool(self.cells) and not any(cell.problems for cell in self.cells)
+        """Every cell can be written and would pass the checks (a sweep of refused configs is no use)."""
+        return bool(self.cells) and not any(cell.problems or cell.errors for cell in self.cells)
 
 
 def slug(value: str) -> str:
@@ -303,8 +304,9 @@ def manifest(plan: SweepPlan) -> dict[str, Any]:
 def write_sweep(plan: SweepPlan, *, overwrite: bool = False) -> list[Path]:
     """Write every cell and ``sweep.json``; refuse before writing anything if a cell cannot be written."""
     if not plan.writable:
-        bad = next(cell for cell in plan.cells if cell.problems)
-        raise SweepError(f"{bad.path.name}: {bad.problems[0]}")
+        bad = next(cell for cell in plan.cells if cell.problems or cell.errors)
+        reason = bad.problems[0] if bad.problems else "would be refused: " + bad.errors[0].splitlines()[0]
+        raise SweepError(f"{bad.path.name}: {reason}")
     existing = [cell.path for cell in plan.cells if cell.path.exists()]
     if existing and not overwrite:
         raise SweepError(f"{existing[0]} already exists (use overwrite to replace {len(existing)} file(s))")

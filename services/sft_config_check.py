@@ -282,6 +282,10 @@ def check_text(
         check.add(Level.ERROR, Source.TOML, "", f"Invalid TOML at {where}: {message}", line)
         return check.report
     _check_mapping(check, raw, dataset, require_dataset, allow_experimental)
+    if check.report.cli_error is not None:
+        # Later stages still run for their findings, but a config the CLI refuses has no payload.
+        check.report.payload = None
+        check.report.extras = {}
     _studio_advice(check, raw)
     return check.report
 

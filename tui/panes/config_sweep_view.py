@@ -155,7 +155,9 @@ class SweepView(Vertical):
             self._status("Nothing to write: fix the sweep first.", error=True)
             return
         if not plan.writable:
-            self._status("Some cells cannot be written (see the table): nothing written.", error=True)
+            self._status(
+                "Some cells cannot be written or would be refused (see the table): nothing written.", error=True
+            )
             return
         existing = [cell for cell in plan.cells if cell.exists]
         if existing and not self.confirm_overwrite:
