@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,17 @@ def parse_document(text: str) -> tomlkit.TOMLDocument:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
         raise EditError(f"Invalid TOML at line {exc.line}, column {exc.col}: fix the raw text first") from exc
+
+
+def render(doc: tomlkit.TOMLDocument, like: str) -> str:
+    """The document's text, with Windows line endings kept when ``like`` used them throughout.
+
+    tomlkit writes every line it adds with a bare LF; a CRLF file would end up mixed.
+    """
+    text = doc.as_string()
+    if "\r\n" in like and "\n" not in like.replace("\r\n", ""):
+        text = re.sub(r"(?<!\r)\n", "\r\n", text)
+    return text
 
 
 def _split(dotted: str) -> list[str]:
@@ -192,7 +204,7 @@ class ConfigDocument:
     def set_value(self, dotted: str, value: Item | Any, *, group: str | None = None) -> None:
         doc = parse_document(self.text)
         set_item(doc, dotted, value)
-        self.set_text(doc.as_string(), group=group)
+        self.set_text(render(doc, self.text), group=group)
 
     def set_literal(self, dotted: str, text: str) -> None:
         self.set_value(dotted, literal(text))
@@ -200,7 +212,7 @@ class ConfigDocument:
     def remove_value(self, dotted: str) -> None:
         doc = parse_document(self.text)
         if remove_item(doc, dotted):
-            self.set_text(doc.as_string())
+            self.set_text(render(doc, self.text))
 
     def value(self, dotted: str) -> Any:
         try:

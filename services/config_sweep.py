@@ -26,6 +26,7 @@ from services.config_document import (
     literal,
     parse_document,
     read_config_text,
+    render,
     set_item,
 )
 from services.sft_config_check import check_text
@@ -261,7 +262,7 @@ def _cell(
             accumulation = steps
             set_item(doc, "hyperparameters.gradient_accumulation_steps", steps)
     batch = _global_batch(doc)
-    text = doc.as_string()
+    text = render(doc, base_text)
     path = folder / f"{run_name}.toml"
     report = check_text(text, path, cwd=cwd)
     errors = [f.message for f in report.errors] if report.cli_error is None else [report.cli_error]
@@ -314,13 +315,19 @@ def write_sweep(plan: SweepPlan, *, overwrite: bool = False) -> list[Path]:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SweepError(f"Cannot create {plan.out_dir}: {exc.strerror or exc}") from exc
-    written = []
+    written: list[Path] = []
+    created: list[Path] = []  # files this call brought into being: removed again if a later write fails
+    manifest_path = plan.out_dir / "sweep.json"
     try:
-        for cell in plan.cells:
-            atomic_write(cell.path, cell.text, backup=False)
-            written.append(cell.path)
-        manifest_path = plan.out_dir / "sweep.json"
-        atomic_write(manifest_path, json.dumps(manifest(plan), indent=2) + "\n", backup=False)
+        for target, text in [*((cell.path, cell.text) for cell in plan.cells), (manifest_path, None)]:
+            existed = target.exists()
+            body = text if text is not None else json.dumps(manifest(plan), indent=2) + "\n"
+            atomic_write(target, body, backup=False)
+            written.append(target)
+            if not existed:
+                created.append(target)
     except ConfigFileError as exc:
-        raise SweepError(str(exc)) from exc
-    return [*written, manifest_path]
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise SweepError(f"{exc} (the {len(created)} new file(s) of this sweep were removed again)") from exc
+    return written

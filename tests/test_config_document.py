@@ -542,3 +542,15 @@ def test_unreadable_inputs_are_clear_errors(tmp_path: Path) -> None:
     doc = ConfigDocument.new(tmp_path / "missing-dir" / "c.toml", "a = 1\n")
     with pytest.raises(ConfigFileError, match="does not exist"):
         doc.save()
+
+
+def test_crlf_files_stay_crlf_when_a_key_is_added(tmp_path: Path) -> None:
+    path = tmp_path / "win.toml"
+    path.write_bytes(b"[hyperparameters]\r\nn_epochs = 1 # one\r\n\r\n[compute]\r\ngpu_count = 1\r\n")
+    doc = ConfigDocument.load(path)
+    doc.set_literal("hyperparameters.learning_rate", "1e-5")
+    doc.set_literal("training.lora.r", "8")
+    assert "\n" not in doc.text.replace("\r\n", "")
+    assert "n_epochs = 1 # one\r\nlearning_rate = 1e-5\r\n" in doc.text
+    doc.save()
+    assert b"\r\n[training.lora]\r\nr = 8\r\n" in path.read_bytes()

@@ -370,3 +370,24 @@ def test_cells_end_with_one_newline(lora: Path) -> None:
     for cell in plan_sweep(lora, "lora_rank", "8").cells:
         assert cell.text.endswith("\n") and not cell.text.endswith("\n\n")
         assert "[training.lora]\nr = 8\n\n" in cell.text  # a new sub-table still ends with a blank line
+
+
+def test_a_failed_write_removes_the_cells_it_created(
+    lora: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = plan_sweep(lora, "lora_rank", "4,8,16", out_dir=tmp_path / "out")
+    real = config_document.atomic_write
+    calls = {"n": 0}
+
+    def flaky(path: Path, text: str, *, backup: bool = True) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise config_document.ConfigFileError(f"Cannot save {path}: disk full")
+        real(path, text, backup=backup)
+
+    import services.config_sweep as sweep_mod
+
+    monkeypatch.setattr(sweep_mod, "atomic_write", flaky)
+    with pytest.raises(SweepError, match="removed again"):
+        write_sweep(plan)
+    assert list((tmp_path / "out").iterdir()) == []
