@@ -290,3 +290,52 @@ def test_sweep_refusals(configs: Path, tmp_path: Path, capsys: pytest.CaptureFix
         main(["config", "sweep", fft, "--axis", "bogus", "--values", "1"])
     assert exit_info.value.code == 2
     _no_traceback(captured.out, captured.err)
+
+
+# ------------------------------------------------------------------------------------- config set
+
+
+def test_set_edits_values_keeps_layout_and_backs_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "fft.toml"
+    original = (ROOT / "configs" / "crafter_fft_qwen0p6b.toml").read_text()
+    target.write_text(original)
+    rc = main(
+        [
+            "config",
+            "set",
+            str(target),
+            "hyperparameters.learning_rate=2e-5",
+            "compute.gpu_type=H200",
+            "hyperparameters.weight_decay=",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "+learning_rate = 2e-5" in out and "Saved" in out
+    text = target.read_text()
+    assert (
+        'gpu_type = "H200"' in text and "learning_rate = 2e-5\n" in text and "weight_decay" not in text.split("#")[-1]
+    )
+    assert text.count("\n") == original.count("\n") - 1  # one line removed, nothing else moved
+    assert (tmp_path / "fft.toml.bak").read_text() == original
+
+
+def test_set_dry_run_and_bad_values_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "fft.toml"
+    original = (ROOT / "configs" / "crafter_fft_qwen0p6b.toml").read_text()
+    target.write_text(original)
+    assert main(["config", "set", str(target), "hyperparameters.n_epochs=3", "--dry-run"]) == 0
+    assert target.read_text() == original
+    assert main(["config", "set", str(target), "hyperparameters.learning_rate=["]) == 1
+    assert "is not a TOML value" in capsys.readouterr().err
+    assert main(["config", "set", str(target), "no-equals-sign"]) == 1
+    assert main(["config", "set", str(tmp_path / "missing.toml"), "a=1"]) == 1
+    assert target.read_text() == original and not (tmp_path / "fft.toml.bak").exists()
+
+
+def test_set_reports_a_result_that_would_be_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "lora.toml"
+    target.write_text((ROOT / "configs" / "crafter_lora_qwen0p6b.toml").read_text())
+    assert main(["config", "set", str(target), "hyperparameters.warmup_ratio=2"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # Rich wraps at the console width
+    assert "warmup_ratio must be between 0 and 1" in out and "would be refused at submit time" in out

@@ -1,26 +1,31 @@
-"""`sft-studio config validate|payload|sweep`: the Configs pane's work without a screen.
+"""`sft-studio config validate|payload|set|sweep`: the Configs pane's work without a screen.
 
 ``validate`` exits 1 when synth-ai 0.2.23 would refuse a file or the backend would (no GPU type),
 and prints warnings either way. ``payload`` prints the exact JSON body the job-create request
-would carry (placeholder file ids). ``sweep`` writes one config per axis value (or, with
-``--dry-run``, only shows them).
+would carry (placeholder file ids). ``set`` edits values from a script with the form's tomlkit
+edit. ``sweep`` writes one config per axis value (or, with ``--dry-run``, only shows them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import tomlkit
 from rich.console import Console
 from rich.markup import escape
+from rich.syntax import Syntax
 from rich.table import Table
 
+from services.config_document import ConfigDocument, ConfigFileError, EditError, literal
 from services.config_sweep import AXIS_HELP, Axis, SweepError, plan_sweep, write_sweep
-from services.sft_config_check import ConfigReport, Level, Source, check_file
+from services.sft_config_check import ConfigReport, Level, Source, check_file, check_text
 from services.sft_payload import PayloadUnavailable, payload_json, preview_payload
 
+BARE_WORD = re.compile(r"[A-Za-z_][\w./:-]*")
 _STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
 
 
@@ -51,6 +56,17 @@ def add_parsers(sub: Any) -> None:
     payload.add_argument("--dataset", type=Path, help="training JSONL (else [job].data)")
     payload.add_argument("--cli-exact", action="store_true", help="exactly what synth-ai 0.2.23 sends (no extras)")
 
+    setter = inner.add_parser(
+        "set",
+        help="change values in a config (comments and layout kept), like the pane's form",
+        description='Each KEY=VALUE sets one dotted key to a TOML value (1e-5, 8, true, "H100", '
+        '["all-linear"]); a bare word is taken as a string; KEY= removes the key. Shows the diff, '
+        "then saves atomically with a .bak, and re-checks the result.",
+    )
+    setter.add_argument("file", type=Path, metavar="FILE")
+    setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    setter.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+
     sweep = inner.add_parser(
         "sweep",
         help="one config per value of one axis",
@@ -69,9 +85,11 @@ def add_parsers(sub: Any) -> None:
     sweep.add_argument("--overwrite", action="store_true", help="replace cells that already exist")
 
 
-def _print_findings(report: ConfigReport, out: Console, *, quiet: bool) -> None:
+def _print_findings(report: ConfigReport, out: Console, *, quiet: bool, infos: bool = True) -> None:
     for finding in report.findings:
         if quiet and finding.level is not Level.ERROR:
+            continue
+        if not infos and finding.level is Level.INFO:
             continue
         if finding.source is Source.CLI and report.cli_error and finding.message in report.cli_error:
             continue  # already printed as the CLI's own message
@@ -88,6 +106,8 @@ def cmd_config(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _validate(args, out)
     if args.config_command == "payload":
         return _payload(args, out, err)
+    if args.config_command == "set":
+        return _set(args, out, err)
     return _sweep(args, out, err)
 
 
@@ -142,6 +162,52 @@ def _payload(args: argparse.Namespace, out: Console, err: Console) -> int:
             highlight=False,
         )
     return 1 if report.errors else 0
+
+
+def _set(args: argparse.Namespace, out: Console, err: Console) -> int:
+    try:
+        doc = ConfigDocument.load(args.file)
+        for assignment in args.assignments:
+            key, sep, raw = assignment.partition("=")
+            if not sep or not key.strip():
+                err.print(f"[bold red]Not KEY=VALUE:[/] {escape(assignment)}", highlight=False)
+                return 1
+            key = key.strip()
+            if not raw.strip():
+                doc.remove_value(key)
+                continue
+            try:
+                value = literal(raw)
+            except EditError:
+                if not BARE_WORD.fullmatch(raw.strip()):
+                    raise
+                value = tomlkit.item(raw.strip())  # a bare word (H100, ft_data/x.jsonl) is a string
+            doc.set_value(key, value)
+    except (ConfigFileError, EditError) as exc:
+        err.print(f"[bold red]Nothing changed:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    diff = doc.diff()
+    if not diff:
+        out.print("No change.")
+        return 0
+    out.print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+    report = check_text(doc.text, args.file)
+    if args.dry_run:
+        out.print("[dim]--dry-run: nothing written.[/]")
+    else:
+        try:
+            doc.save()
+        except ConfigFileError as exc:
+            err.print(f"[bold red]Not saved:[/] {escape(str(exc))}", highlight=False)
+            return 1
+        out.print(f"Saved {escape(str(args.file))} (previous version in {escape(args.file.name)}.bak).")
+    if report.cli_error:
+        out.print("[red]synth-ai 0.2.23 would stop with:[/]", highlight=False)
+        out.print("  [red]" + escape(report.cli_error).replace("\n", "\n  ") + "[/]", highlight=False)
+    _print_findings(report, out, quiet=False, infos=False)
+    if not report.submittable:
+        out.print("[yellow]The result would be refused at submit time (see above).[/]")
+    return 0
 
 
 def _sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
