@@ -31,6 +31,10 @@ class DiskChanged(ConfigFileError):
     """The file on disk is no longer what we loaded: reload, overwrite, or save as a new file."""
 
 
+class ReadOnlyFile(ConfigFileError):
+    """The target has no write permission: save under another name instead."""
+
+
 class EditError(ValueError):
     """An edit cannot be applied (the text is not valid TOML, or the value is not a TOML value)."""
 
@@ -309,7 +313,7 @@ def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
         mode = path.stat().st_mode & 0o777
         # No write bit at all is read-only even for root, whom os.access always lets write.
         if not os.access(path, os.W_OK) or not mode & 0o222:
-            raise ConfigFileError(f"Cannot save {path}: the file is read-only. Save it under another name.")
+            raise ReadOnlyFile(f"Cannot save {path}: the file is read-only. Save it under another name.")
     data = text.encode("utf-8")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

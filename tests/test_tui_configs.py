@@ -194,3 +194,59 @@ async def test_form_rejects_text_in_a_number_field_without_touching_the_file(wor
         assert pane.doc is not None and "per_device_batch = 1" in pane.doc.text
         form = app.query_one(ConfigForm)
         assert form.local_errors["hyperparameters.per_device_batch"]
+
+
+async def test_file_deleted_while_open_can_be_recreated(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, FFT)
+        await _type_into(pilot, "hyperparameters.n_epochs", "2")
+        target = workdir / "configs" / FFT
+        target.unlink()
+        pane.check_disk()
+        await pilot.pause()
+        assert "deleted on disk" in str(app.query_one("#cfg-title").render())
+        assert any("deleted on disk" in n.title for n in app._notifications)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConflictDialog) and app.screen.state == "deleted"
+        await pilot.press("o")
+        await pilot.pause()
+        assert "n_epochs = 2\n" in target.read_text()
+
+
+async def test_unedited_file_changed_on_disk_is_reloaded(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, FFT)
+        target = workdir / "configs" / FFT
+        target.write_text(target.read_text().replace("n_epochs = 1", "n_epochs = 7"))
+        pane.check_disk()
+        await pilot.pause()
+        assert pane.doc is not None and "n_epochs = 7" in pane.doc.text and not pane.doc.dirty
+        assert app.query_one(f"#{widget_id('hyperparameters.n_epochs')}", Input).value == "7"
+        assert "n_epochs = 7" in app.query_one("#cfg-raw", TextArea).text
+
+
+async def test_read_only_file_offers_save_as(workdir: Path) -> None:
+    from tui.panes.config_dialogs import PathDialog
+
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, FFT)
+        await _type_into(pilot, "hyperparameters.n_epochs", "4")
+        target = workdir / "configs" / FFT
+        before = target.read_bytes()
+        target.chmod(0o444)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("enter")  # confirm the diff
+        await pilot.pause()
+        assert isinstance(app.screen, PathDialog)
+        assert target.read_bytes() == before
+        field = app.screen.query_one("#path-input", Input)
+        field.value = "configs/fft-copy.toml"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "n_epochs = 4\n" in (workdir / "configs" / "fft-copy.toml").read_text()
+        assert target.read_bytes() == before

@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Label, OptionList, Static, Switch, TabbedContent, TabPane, TextArea
 from textual.widgets.option_list import Option
 
-from services.config_document import ConfigDocument, ConfigFileError, DiskChanged
+from services.config_document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
 from services.sft_config_check import ConfigReport, Finding, Level, Source, check_text
 from services.sft_config_fields import BY_PATH
 from services.sft_payload import PayloadUnavailable, payload_json, preview_payload
@@ -33,6 +33,7 @@ from tui.panes.config_sweep_view import SweepView
 
 CONFIG_DIR = Path("configs")
 RAW_DEBOUNCE_S = 0.3
+DISK_WATCH_S = 2.0
 MAX_CONFIG_BYTES = 1_000_000
 MARK = {Level.ERROR: "✗", Level.WARNING: "!", Level.INFO: "·"}
 _LEVEL_STYLE = {Level.ERROR: "bold $text-error", Level.WARNING: "bold $text-warning", Level.INFO: "$text-muted"}
@@ -90,10 +91,20 @@ class ConfigsPane(Vertical):
     ConfigsPane #cfg-problems:focus { border: round $accent; }
     """
 
-    def __init__(self, config_dir: Path = CONFIG_DIR, *, cwd: Path | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        config_dir: Path = CONFIG_DIR,
+        *,
+        cwd: Path | None = None,
+        watch_interval: float | None = DISK_WATCH_S,
+        id: str | None = None,
+    ) -> None:
+        """``watch_interval`` None turns off noticing changes on disk between actions (tests)."""
         super().__init__(id=id)
         self.config_dir = config_dir
         self.cwd = cwd
+        self.watch_interval = watch_interval
+        self._disk_seen: tuple[Path, str] | None = None
         self.paths: list[Path] = []
         self.docs: dict[Path, ConfigDocument] = {}
         self.doc: ConfigDocument | None = None
@@ -131,6 +142,38 @@ class ConfigsPane(Vertical):
         self.rescan()
         if self.paths:
             self.open(self.paths[0])
+        if self.watch_interval:
+            self.set_interval(self.watch_interval, self.check_disk)
+
+    def check_disk(self) -> None:
+        """Notice the open file changing on disk: reload it when there are no unsaved edits, else warn once."""
+        doc = self.doc
+        if doc is None or not doc.stamp.exists:
+            return
+        try:
+            state = doc.disk_state()
+        except ConfigFileError:
+            return
+        seen = (doc.path, state)
+        if seen == self._disk_seen:
+            return
+        self._disk_seen = seen
+        if state == "changed" and not doc.dirty:
+            try:
+                doc.reload()
+            except ConfigFileError:
+                return
+            self._disk_seen = (doc.path, "same")
+            self._refresh(source=None)
+            self.app.notify(f"{doc.path} changed on disk: reloaded (ctrl+z goes back).", title="Reloaded")
+        elif state != "same":
+            what = "deleted" if state == "deleted" else "changed"
+            self._show_title()
+            self.app.notify(
+                f"{doc.path} was {what} on disk. Your edits are kept; ctrl+s lets you choose what to do.",
+                title=f"File {what} on disk",
+                severity="warning",
+            )
 
     def activate(self) -> None:
         """The pane was shown: put the focus in it, so its keys (ctrl+s, F2…F6) work at once."""
@@ -186,6 +229,7 @@ class ConfigsPane(Vertical):
                 return False
             self.docs[path] = doc
         self.doc = doc
+        self._disk_seen = None
         if path not in self.paths:
             self.paths.append(path)
         self._render_files()
@@ -401,6 +445,7 @@ class ConfigsPane(Vertical):
         except ConfigFileError as exc:
             self.app.notify(str(exc), title="Cannot reload", severity="error")
             return
+        self._disk_seen = None
         self._refresh(source=None)
         self.app.notify(f"Reloaded {doc.path} (ctrl+z brings your edits back).")
 
@@ -448,9 +493,14 @@ class ConfigsPane(Vertical):
         except DiskChanged:
             self.app.push_screen(ConflictDialog(doc.path, doc.disk_state()), callback=self._conflict_answer)
             return
+        except ReadOnlyFile as exc:
+            self.app.notify(str(exc), title="Read-only file", severity="error")
+            self._ask_save_as()
+            return
         except ConfigFileError as exc:
             self.app.notify(str(exc), title="Not saved", severity="error")
             return
+        self._disk_seen = None
         self.app.notify(f"Saved {doc.path} (previous version in {doc.path.name}.bak).", title="Saved")
         self._refresh(source=None)
 
