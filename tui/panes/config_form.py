@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import tomlkit
+import tomlkit.exceptions
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
@@ -22,7 +24,7 @@ from tomlkit.items import Item
 
 from services.config_document import EditError, literal
 from services.sft_config_check import Finding, Level
-from services.sft_config_fields import FIELDS, SECTIONS, Fate, FieldSpec, Kind, fields_of
+from services.sft_config_fields import BY_PATH, FIELDS, SECTIONS, Fate, FieldSpec, Kind, fields_of
 
 SECTION_HELP = {
     "algorithm": "what kind of job (checked by the CLI, not sent)",
@@ -150,7 +152,7 @@ class ConfigForm(VerticalScroll):
         """Show the values of ``text`` (silently: no FieldEdited); invalid TOML leaves the form as is."""
         try:
             doc = tomlkit.parse(text)
-        except Exception:
+        except tomlkit.exceptions.ParseError:
             return
         focused = self.screen.focused if self.is_mounted else None
         with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
@@ -212,7 +214,7 @@ class ConfigForm(VerticalScroll):
     def focus_field(self, path: str) -> bool:
         try:
             widget = self.query_one(f"#{widget_id(path)}")
-        except Exception:
+        except NoMatches:
             return False
         widget.focus()
         self.scroll_to_widget(widget, animate=False)
@@ -282,8 +284,6 @@ class ConfigForm(VerticalScroll):
 
 
 def _spec(path: str) -> FieldSpec:
-    from services.sft_config_fields import BY_PATH
-
     return BY_PATH[path]
 
 
