@@ -27,9 +27,12 @@ from services.stats import TraceStats, compute_stats
 from services.trace_db import DBLockedError, TraceDB
 from services.trace_schema import Flavour
 from services.trace_writer import TraceWriter
+from tests.pilot_helpers import show_pane
 from tests.tracegen import build_db, make_episode
 from tui.app import PANES, SftStudioApp
 from tui.help import HelpScreen
+from tui.panes.configs import ConfigsPane
+from tui.panes.filters import FiltersPane
 from tui.panes.traces import TracesPane
 from tui.panes.traces_states import ErrorState
 from tui.widgets.bars import BarChart
@@ -95,6 +98,24 @@ async def test_number_keys_and_tab_clicks_switch_panes(small_db: Path) -> None:
         await pilot.press("1")
         await pilot.pause()
         assert tabs.active == "traces" and app.check_action("refresh_traces", ())
+
+
+async def test_hidden_panes_are_built_on_first_use_and_kept(small_db: Path, tmp_path: Path) -> None:
+    """Start-up composes only the Traces pane; Filters and Configs are built once, when first shown."""
+    (tmp_path / "configs").mkdir()
+    app = make_app(small_db, configs_kwargs={"config_dir": tmp_path / "configs", "watch_interval": None})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not app.query(FiltersPane) and not app.query(ConfigsPane)
+        assert "Opening the Configs pane" in plain(app.query_one("#configs-slot .deferred-note", Static))
+        configs = await show_pane(pilot, "3", ConfigsPane)
+        assert not app.query("#configs-slot .deferred-note")
+        assert configs.has_focus_within  # the pane took the focus once built, so ctrl+s etc. work at once
+        filters = await show_pane(pilot, "2", FiltersPane)
+        assert filters.db_path == small_db  # built after the DB opened: it reads the open DB itself
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.query_one(ConfigsPane) is configs and len(app.query(ConfigsPane)) == 1
 
 
 async def test_f1_opens_help_and_escape_closes_it(small_db: Path) -> None:

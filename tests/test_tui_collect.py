@@ -21,6 +21,7 @@ from textual.widgets import ContentSwitcher, Input, Label, Static
 
 import services.demo as demo_mod
 from services.collector import CollectError, CollectProgress, CollectResult
+from tests.pilot_helpers import until
 from tests.tracegen import build_db
 from tui import cli
 from tui.app import SftStudioApp
@@ -59,13 +60,6 @@ def make_app(db: Path | None, **kwargs: object) -> SftStudioApp:
 async def settle(pilot: Pilot[None]) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def pane(app: SftStudioApp) -> TracesPane:

@@ -7,11 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, OptionList, TextArea
+from textual.widgets import DataTable, Input, OptionList, Select, Static, Switch, TextArea
 
+from tests.pilot_helpers import show_pane
 from tui.app import SftStudioApp
 from tui.panes.config_dialogs import ConflictDialog, SaveDialog
 from tui.panes.config_form import ConfigForm, widget_id
+from tui.panes.config_sweep_view import SweepView
 from tui.panes.configs import ConfigsPane
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,9 +35,7 @@ def _app() -> SftStudioApp:
 
 
 async def _open(pilot, name: str) -> ConfigsPane:  # type: ignore[no-untyped-def]
-    await pilot.press("3")
-    await pilot.pause()
-    pane = pilot.app.query_one(ConfigsPane)
+    pane = await show_pane(pilot, "3", ConfigsPane)
     assert pane.open(Path("configs") / name)
     await pilot.pause()
     return pane
@@ -184,6 +184,33 @@ async def test_sweep_preview_and_write(workdir: Path) -> None:
         assert (out / "sweep.json").exists()
         files = app.query_one("#cfg-files", OptionList)
         assert any("lora_rank-64" in str(files.get_option_at_index(i).prompt) for i in range(files.option_count))
+
+
+async def test_sweep_hold_global_batch_by_keyboard(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, LORA)
+        await pilot.press("f6")
+        await pilot.pause()
+        sweep = app.query_one("#cfg-sweep", SweepView)
+        app.query_one("#sweep-axis", Select).value = "per_device_batch"
+        app.query_one("#sweep-values", Input).value = "1,2,4"
+        await pilot.pause()
+        assert sweep.plan is not None and [c.global_batch for c in sweep.plan.cells] == [32, 64, 128]
+        app.query_one("#sweep-hold", Switch).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert str(app.query_one("#sweep-hold-state", Static).content).startswith("on:")
+        assert [c.gradient_accumulation_steps for c in sweep.plan.cells] == [64, 32, 16]
+        table = app.query_one("#sweep-table", DataTable)
+        assert [str(v) for v in table.get_row_at(0)] == [
+            "1",
+            "crafter_lora_qwen0p6b-per_device_batch-1.toml",
+            "64",
+            "64",
+            "–",
+            "new",
+        ]
 
 
 async def test_form_rejects_text_in_a_number_field_without_touching_the_file(workdir: Path) -> None:

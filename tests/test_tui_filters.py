@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from textual.widgets import Input, OptionList, Static
 from services.filter_preview import Preview, preview
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.session_index import SessionIndex
+from tests.pilot_helpers import show_pane, until
 from tests.tracegen import build_db
 from tui.app import SftStudioApp
 from tui.panes.export_dialog import ExportDialog, LoadPresetDialog, SavePresetDialog, parse_sizes
@@ -41,17 +41,8 @@ def make_app(db: Path | None, **filters: Any) -> SftStudioApp:
     )
 
 
-async def until(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
-
-
 async def open_filters(pilot: Pilot[None]) -> FiltersPane:
-    await pilot.press("2")
-    pane = pilot.app.query_one(FiltersPane)
+    pane = await show_pane(pilot, "2", FiltersPane)
     await until(pilot, lambda: pane.index is not None and pane.preview is not None)
     return pane
 
@@ -318,9 +309,7 @@ async def test_preset_save_and_load_round_trip(db: Path, tmp_path: Path) -> None
 async def test_no_db_says_so_and_keys_are_off() -> None:
     app = make_app(None)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        await pilot.pause()
-        pane = app.query_one(FiltersPane)
+        pane = await show_pane(pilot, "2", FiltersPane)
         assert pane.query_one("ContentSwitcher").current == "filters-nodb"  # type: ignore[attr-defined]
         assert "No trace DB is open" in text_of(pilot, "#filters-nodb > Static")
         assert not app.check_action("filters_export", ())
@@ -333,11 +322,12 @@ async def test_palette_filters_commands(db: Path) -> None:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Filters: export", "Filters: save preset", "Filters: load preset"} <= set(titles)
         export = next(c for c in app.get_system_commands(app.screen) if c.title == "Filters: export")
-        export.callback()  # from the Traces pane: goes to Filters; the index is still being built
-        pane = app.query_one(FiltersPane)
+        app.call_later(export.callback)  # as the palette runs it: from Traces it goes to Filters
+        await until(pilot, lambda: bool(app.query(FiltersPane)))
+        pane = app.query_one(FiltersPane)  # built by the command itself, before its first paint
         await until(pilot, lambda: pane.preview is not None)
         assert app.active_pane == "filters"
-        export.callback()
+        app.call_later(export.callback)
         await pilot.pause()
         assert isinstance(app.screen, ExportDialog)
 
@@ -347,7 +337,6 @@ async def test_unreadable_db_shows_the_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a database\n" * 100)
     app = make_app(bad)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        pane = app.query_one(FiltersPane)
+        pane = await show_pane(pilot, "2", FiltersPane)
         await until(pilot, lambda: pane.query_one("ContentSwitcher").current == "filters-error")  # type: ignore[attr-defined]
         assert text_of(pilot, "#filters-error-message") and pane.index is None and not pane.indexing

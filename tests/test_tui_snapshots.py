@@ -21,6 +21,7 @@ from textual.widgets import Input
 import services.collector as collector_mod
 from services.collector import CollectProgress, CollectResult, CollectSpec
 from services.trace_db import discovery_candidates
+from tests.pilot_helpers import show_pane
 from tests.tracegen import build_db
 from tui.app import SftStudioApp
 from tui.panes.collect_progress import CollectStrip, DemoPartRow
@@ -189,8 +190,7 @@ def test_demo_building(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-u
 async def filters_shown(pilot: Pilot[None]) -> None:
     """Filters pane open, index built and the first preview shown; no blinking cursors."""
     await loaded(pilot)
-    await pilot.press("2")
-    pane = pilot.app.query_one(FiltersPane)
+    pane = await show_pane(pilot, "2", FiltersPane)
     for _ in range(250):
         await pilot.pause(0.02)
         if pane.preview is not None and not pane.indexing:
@@ -211,7 +211,12 @@ async def filter_set(pilot: Pilot[None], key: str, value: str) -> None:
 def test_filters_no_db(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Filters without a DB: says plainly that none is open and how to open one; no e/s/l keys."""
     app = SftStudioApp(db_path=None, watch_interval=None, candidates=[])
-    assert snap_compare(app, terminal_size=SIZE, run_before=loaded, press=["2"])
+
+    async def shown(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await show_pane(pilot, "2", FiltersPane)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=shown)
 
 
 def test_filters_pane(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -298,9 +303,7 @@ def _open_config(name: str, tab: str | None = None) -> Callable[[Pilot[None]], o
     async def run(pilot: Pilot[None]) -> None:
         from tui.panes.configs import ConfigsPane
 
-        await pilot.press("3")
-        await pilot.pause()
-        pane = pilot.app.query_one(ConfigsPane)
+        pane = await show_pane(pilot, "3", ConfigsPane)
         pane.open(Path("configs") / name)
         await pilot.pause()
         if tab:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -20,11 +20,14 @@ from services.stats import compute_stats
 from services.trace_db import discovery_candidates
 from tui.help import HelpScreen
 from tui.panes.collect_form import CollectForm, CollectRequest
-from tui.panes.configs import ConfigsPane
-from tui.panes.filters import FiltersPane
 from tui.panes.planned import PLANNED, PlannedPaneView
 from tui.panes.traces import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
+from tui.widgets.deferred import DeferredPane
 from tui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:  # imported when first shown: start-up pays only for the Traces pane
+    from tui.panes.configs import ConfigsPane
+    from tui.panes.filters import FiltersPane
 
 #: (pane id, title) in tab order; key N goes to the N-th pane.
 PANES: tuple[tuple[str, str], ...] = (("traces", "Traces"), *((p.pane_id, p.title) for p in PLANNED))
@@ -110,13 +113,23 @@ class SftStudioApp(App[None]):
             for n, pane in enumerate(PLANNED, start=2):
                 with TabPane(f"{n} {pane.title}", id=pane.pane_id):
                     if pane.pane_id == "filters":
-                        yield FiltersPane(self.db_path, id="filters-pane", **self.filters_kwargs)
+                        yield DeferredPane("Filters", self._make_filters, id="filters-slot")
                     elif pane.pane_id == "configs":
-                        yield ConfigsPane(id="configs-pane", **self.configs_kwargs)
+                        yield DeferredPane("Configs", self._make_configs, id="configs-slot")
                     else:
                         yield PlannedPaneView(pane)
         yield StatusLine(id="status-line")
         yield Footer()
+
+    def _make_filters(self) -> FiltersPane:
+        from tui.panes.filters import FiltersPane
+
+        return FiltersPane(self.db_path, id="filters-pane", **self.filters_kwargs)
+
+    def _make_configs(self) -> ConfigsPane:
+        from tui.panes.configs import ConfigsPane
+
+        return ConfigsPane(id="configs-pane", **self.configs_kwargs)
 
     def on_mount(self) -> None:
         if self.build_demo:
@@ -131,8 +144,20 @@ class SftStudioApp(App[None]):
         return self.query_one(TracesPane)
 
     @property
-    def filters(self) -> FiltersPane:
-        return self.query_one(FiltersPane)
+    def _filters_slot(self) -> DeferredPane[FiltersPane]:
+        return self.query_one("#filters-slot", DeferredPane)
+
+    @property
+    def _configs_slot(self) -> DeferredPane[ConfigsPane]:
+        return self.query_one("#configs-slot", DeferredPane)
+
+    async def filters(self) -> FiltersPane:
+        """The Filters pane, built on first use."""
+        return await self._filters_slot.build()
+
+    async def configs(self) -> ConfigsPane:
+        """The Configs pane, built on first use."""
+        return await self._configs_slot.build()
 
     @property
     def active_pane(self) -> str:
@@ -181,14 +206,14 @@ class SftStudioApp(App[None]):
         if self.traces.stop_collect():
             self.notify("Stopping: finished episodes stay in the DB; episodes in flight are dropped.")
 
-    def action_filters_export(self) -> None:
-        self.filters.open_export()
+    async def action_filters_export(self) -> None:
+        (await self.filters()).open_export()
 
-    def action_filters_save_preset(self) -> None:
-        self.filters.open_save_preset()
+    async def action_filters_save_preset(self) -> None:
+        (await self.filters()).open_save_preset()
 
-    def action_filters_load_preset(self) -> None:
-        self.filters.open_load_preset()
+    async def action_filters_load_preset(self) -> None:
+        (await self.filters()).open_load_preset()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Traces keys show (and work) only on the Traces pane; pane keys stay out of the help modal."""
@@ -204,25 +229,39 @@ class SftStudioApp(App[None]):
             return len(self.screen_stack) == 1 and self.traces.collecting
         return not (action == "show_pane" and len(self.screen_stack) > 1)
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
-        if self.active_pane == "filters":
-            self.filters.activate()
-        elif self.active_pane == "configs":
-            self.query_one(ConfigsPane).activate()
+        await self._activate_shown_pane()
+
+    async def _activate_shown_pane(self) -> None:
+        """Let the shown pane take the focus (and start its work); a pane shown for the first time
+        is built after the "Opening…" note has painted, so the switch itself is instant."""
+        pane_id = self.active_pane
+        slots: dict[str, DeferredPane[Any]] = {"filters": self._filters_slot, "configs": self._configs_slot}
+        slot = slots.get(pane_id)
+        if slot is None:
+            return
+        if slot.pane is not None:
+            slot.pane.activate()
+        else:
+            self.call_after_refresh(self._build_and_activate, slot, pane_id)
+
+    async def _build_and_activate(self, slot: DeferredPane[Any], pane_id: str) -> None:
+        pane = await slot.build()
+        if self.active_pane == pane_id:
+            pane.activate()
 
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
         self.query_one(StatusLine).show_activity(event.text)
 
-    def on_traces_pane_db_opened(self, event: TracesPane.DbOpened) -> None:
+    async def on_traces_pane_db_opened(self, event: TracesPane.DbOpened) -> None:
         self.db_path = event.path
         self.query_one(StatusLine).show_db(str(event.path))
-        self.filters.set_db(event.path)
-        if self.active_pane == "filters":
-            self.filters.activate()
-        elif self.active_pane == "configs":
-            self.query_one(ConfigsPane).activate()
+        filters = self._filters_slot.pane
+        if filters is not None:  # a pane built later reads db_path itself
+            filters.set_db(event.path)
         self.refresh_bindings()
+        await self._activate_shown_pane()
 
     def on_traces_pane_collect_state_changed(self, event: TracesPane.CollectStateChanged) -> None:
         self.refresh_bindings()
@@ -273,17 +312,17 @@ class SftStudioApp(App[None]):
     def _toggle_watch(self) -> None:
         self.action_toggle_auto_refresh()
 
-    def _palette_export(self) -> None:
+    async def _palette_export(self) -> None:
         self.action_show_pane("filters")
-        self.action_filters_export()
+        await self.action_filters_export()
 
-    def _save_preset(self) -> None:
+    async def _save_preset(self) -> None:
         self.action_show_pane("filters")
-        self.action_filters_save_preset()
+        await self.action_filters_save_preset()
 
-    def _load_preset(self) -> None:
+    async def _load_preset(self) -> None:
         self.action_show_pane("filters")
-        self.action_filters_load_preset()
+        await self.action_filters_load_preset()
 
     def _collect(self) -> None:
         self.action_show_pane("traces")

@@ -217,7 +217,8 @@ def _sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"[bold red]Sweep refused:[/] {escape(str(exc))}", highlight=False)
         return 1
     table = Table(title=f"{plan.axis.value} sweep of {plan.base.name} → {plan.out_dir}", title_justify="left")
-    for column in ("file", "value", "global batch", "accum.", "examples", "status"):
+    table.add_column("file", overflow="fold")  # the name carries the axis value: never cut it short
+    for column in ("value", "global batch", "accum.", "examples", "status"):
         table.add_column(column)
     for cell in plan.cells:
         status = "[red]" + escape("; ".join(cell.problems)) + "[/]" if cell.problems else "new"

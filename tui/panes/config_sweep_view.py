@@ -19,6 +19,11 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static, Swi
 
 from services.config_sweep import AXIS_HELP, Axis, SweepError, SweepPlan, plan_sweep, write_sweep
 
+HOLD_TEXT = {
+    False: "off: accumulation steps stay as in the base",
+    True: "on: accumulation steps recomputed to keep the base's per-device × accum. × GPUs",
+}
+
 
 class SweepView(Vertical):
     """Form on top, the planned cells below; ``plan`` is None until the inputs make a valid sweep."""
@@ -29,6 +34,7 @@ class SweepView(Vertical):
     SweepView .key { width: 22; }
     SweepView Input, SweepView Select { width: 1fr; }
     SweepView Switch { width: auto; height: 1; border: none; padding: 0; }
+    SweepView #sweep-hold-state { width: 1fr; color: $text-muted; padding-left: 1; }
     SweepView #sweep-axis-help { color: $text-muted; padding-left: 22; height: auto; }
     SweepView #sweep-status { height: auto; margin: 1 0 0 0; }
     SweepView #sweep-status.-error { color: $text-error; text-style: bold; }
@@ -67,6 +73,7 @@ class SweepView(Vertical):
         with Horizontal(classes="row"):
             yield Label("Hold global batch", classes="key")
             yield Switch(id="sweep-hold", animate=False)
+            yield Static(HOLD_TEXT[False], id="sweep-hold-state", markup=False)
         with Horizontal(classes="row"):
             yield Label("Output folder", classes="key")
             yield Input(
@@ -78,7 +85,9 @@ class SweepView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("value", "status", "global batch", "accum.", "examples", "file")
+        # The file name carries the axis value, so it comes second and whole; status (long when a
+        # cell is refused) comes last. "batch" is the global batch: per-device × accum. × GPUs.
+        table.add_columns("value", "file", "batch", "accum.", "examples", "status")
 
     def set_base(self, path: Path | None, *, dirty: bool) -> None:
         self.base = path
@@ -92,6 +101,8 @@ class SweepView(Vertical):
         event.stop()
         if isinstance(event, Select.Changed) and event.value is not Select.NULL:
             self.query_one("#sweep-axis-help", Static).update(AXIS_HELP[Axis(str(event.value))])
+        if isinstance(event, Switch.Changed):
+            self.query_one("#sweep-hold-state", Static).update(HOLD_TEXT[event.value])
         self.replan()
 
     def _status(self, text: str, *, error: bool = False) -> None:
@@ -131,11 +142,11 @@ class SweepView(Vertical):
                 status = "exists (overwrite)" if cell.exists else "new"
             table.add_row(
                 cell.value,
-                status,
+                cell.path.name,
                 str(cell.global_batch or "–"),
                 str(cell.gradient_accumulation_steps or "–"),
                 str(cell.examples or "–"),
-                cell.path.name,
+                status,
             )
         note = " Base has unsaved edits: the sweep uses the saved file." if self.base_dirty else ""
         batch = f", global batch held at {plan.base_global_batch}" if plan.hold_global_batch else ""

@@ -79,6 +79,7 @@ class ConfigsPane(Vertical):
     ConfigsPane #cfg-raw { height: 1fr; border: none; }
     ConfigsPane #cfg-payload-bar { height: auto; padding: 0 1; }
     ConfigsPane #cfg-payload-bar Switch { width: auto; height: 1; border: none; padding: 0; }
+    ConfigsPane #cfg-exact-label { width: auto; padding-right: 1; }
     ConfigsPane #cfg-payload-note { width: 1fr; color: $text-muted; padding-left: 1; }
     ConfigsPane #cfg-payload { height: 1fr; border: none; }
     ConfigsPane #cfg-diff-box { height: 1fr; padding: 0 1; }
@@ -128,7 +129,8 @@ class ConfigsPane(Vertical):
                         yield TextArea.code_editor("", language="toml", id="cfg-raw", soft_wrap=False)
                     with TabPane("Payload F4", id="cfg-payload-tab"):
                         with Horizontal(id="cfg-payload-bar"):
-                            yield Switch(id="cfg-cli-exact", animate=False)
+                            yield Label("CLI-exact", id="cfg-exact-label")
+                            yield Switch(id="cfg-cli-exact", animate=False, tooltip="Drop sft-studio's extras")
                             yield Label("exactly synth-ai 0.2.23's body (no sft-studio extras)", id="cfg-payload-note")
                         yield TextArea("", language="json", read_only=True, id="cfg-payload", soft_wrap=True)
                     with TabPane("Diff F5", id="cfg-diff-tab"), VerticalScroll(id="cfg-diff-box"):
