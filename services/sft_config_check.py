@@ -22,9 +22,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import tomlkit
 from pydantic import BaseModel, Field, ValidationError
 
-from services.sft_config_fields import BY_PATH, OPEN_TABLES, TOP_LEVEL_KEYS, Fate
+from services.sft_config_fields import BY_PATH, OPEN_TABLES, TOP_LEVEL_KEYS, Fate, Kind
 from services.sft_config_schema import SftConfigModel
 from services.synth_models import ModelRefused, canonical_sft_model
 from services.toml_locate import key_lines, nearest_line
@@ -235,6 +236,28 @@ def _hyperparameters(block: dict[str, Any]) -> dict[str, Any]:
     return ordered
 
 
+def _range_problems(block: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every range check of the payload helper, each key on its own: the CLI stops at the first, a
+    user fixing the file wants them all at once."""
+    problems: list[tuple[str, str]] = []
+    for key in PAYLOAD_ORDER:
+        if key in block:
+            try:
+                _hyperparameters({key: block[key]})
+            except _CliStop as stop:
+                problems.append((f"hyperparameters.{key}", str(stop)))
+    return problems
+
+
+def _add_range_problems(check: _Check, block: Any, skip: frozenset[str] = frozenset()) -> None:
+    if not isinstance(block, dict):
+        return
+    seen = {(f.path, f.message) for f in check.report.findings}
+    for path, message in _range_problems(block):
+        if path not in skip and (path, message) not in seen:
+            check.add(Level.ERROR, Source.CLI, path, message)
+
+
 class _Check:
     def __init__(self, text: str, path: Path, cwd: Path) -> None:
         self.text = text
@@ -324,15 +347,19 @@ def _check_mapping(
         model = SftConfigModel.model_validate(raw)
     except ValidationError as exc:
         lines = []
+        typed = set()
         for error in exc.errors():
             loc = ".".join(str(part) for part in error.get("loc", ()))
             lines.append(f"{loc or '<root>'}: {error.get('msg', 'invalid value')}")
             check.add(Level.ERROR, Source.CLI, loc, error.get("msg", "invalid value"))
+            typed.add(loc)
         if check.report.cli_error is None:
             details = "\n".join(f"  - {line}" for line in lines) or "  - Invalid configuration"
             check.report.cli_error = f"Config validation failed ({check.path}):\n{details}"
+        _add_range_problems(check, raw.get("hyperparameters"), skip=frozenset(typed))
         return
     data = model.dump()
+    _coercions(check, raw, data)
     algo_error = _algorithm_error(model.algorithm.model_dump() if model.algorithm else None)
     if algo_error:
         check.cli_stop(algo_error, _algorithm_path(model.algorithm.model_dump() if model.algorithm else None))
@@ -349,6 +376,52 @@ def _check_mapping(
         _build_payload(check, model, data, dataset, require_dataset, allow_experimental)
     except _CliStop as stop:
         check.cli_stop(str(stop), _stop_path(str(stop)))
+    _add_range_problems(check, data.get("hyperparameters"))
+
+
+def _coercions(check: _Check, raw: dict[str, Any], data: dict[str, Any]) -> None:
+    """Values synth-ai 0.2.23 converts before sending (pydantic's lax mode): accepted, as the CLI
+    does, but said, because what is sent is not what the file says."""
+    for path, spec in BY_PATH.items():
+        if spec.kind not in (Kind.INT, Kind.FLOAT, Kind.BOOL):
+            continue
+        written = _get(raw, path)
+        if written is None:
+            continue
+        if spec.kind is Kind.BOOL:
+            converted = not isinstance(written, bool)
+        elif spec.kind is Kind.INT:
+            converted = isinstance(written, bool) or not isinstance(written, int)
+        else:
+            converted = isinstance(written, bool) or not isinstance(written, int | float)
+        if not converted:
+            continue
+        sent = _get(data, path)
+        shown = _toml(sent)
+        check.add(
+            Level.WARNING,
+            Source.STUDIO,
+            path,
+            f"{path} = {_toml(written)} is {_kind_word(written)}: synth-ai 0.2.23 converts it and "
+            f"sends {shown}. Write {path.rsplit('.', 1)[-1]} = {shown}.",
+        )
+
+
+def _kind_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, int):
+        return "an integer"
+    return "not the expected type"
+
+
+def _toml(value: Any) -> str:
+    """``value`` as TOML spells it (true, 1, "2", 5e-06)."""
+    return str(tomlkit.item(value).as_string())
 
 
 def _stop_path(message: str) -> str:
@@ -680,12 +753,14 @@ def _consistency(check: _Check, raw: dict[str, Any]) -> None:
             "Validation is on but [data] has no validation_path: "
             "evaluation runs only when a validation file is uploaded.",
         )
-    if check.report.global_batch is not None:
-        hp = raw.get("hyperparameters", {})
+    if check.report.global_batch is not None and check.report.payload is not None:
+        sent = check.report.payload  # the converted values (per_device_batch = "2" is sent as 2)
+        hp = sent["hyperparameters"]
+        gpus = _get(sent, "metadata.effective_config.compute.gpu_count") or 1
         check.add(
             Level.INFO,
             Source.STUDIO,
             "hyperparameters.gradient_accumulation_steps",
             f"Global batch {check.report.global_batch} = per-device {hp.get('per_device_batch')} × accumulation "
-            f"{hp.get('gradient_accumulation_steps', 1)} × GPUs {_get(raw, 'compute.gpu_count') or 1}.",
+            f"{hp.get('gradient_accumulation_steps', 1)} × GPUs {max(gpus, 1)}.",
         )

@@ -451,6 +451,82 @@ def test_hyperparameter_key_order_is_the_builders(tmp_path: Path) -> None:
     ]
 
 
+def test_every_range_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    """The CLI stops at n_epochs; the user also learns about warmup_ratio and learning_rate at once."""
+    report = check_text(cfg("n_epochs = 0\nlearning_rate = 0\nwarmup_ratio = 2"), tmp_path / "c.toml")
+    assert report.cli_error == "hyperparameters.n_epochs must be an integer greater than zero"  # the CLI's verdict
+    cli = {f.path: f.message for f in report.errors if f.source is Source.CLI}
+    assert cli == {
+        "hyperparameters.n_epochs": "hyperparameters.n_epochs must be an integer greater than zero",
+        "hyperparameters.learning_rate": "hyperparameters.learning_rate must be greater than zero",
+        "hyperparameters.warmup_ratio": "hyperparameters.warmup_ratio must be between 0 and 1 inclusive",
+    }
+    assert report.payload is None
+
+
+def test_range_problems_are_reported_beside_type_errors(tmp_path: Path) -> None:
+    report = check_text(cfg('n_epochs = 0\nlearning_rate = "fast"\nwarmup_ratio = 2'), tmp_path / "c.toml")
+    assert report.cli_error is not None and report.cli_error.startswith("Config validation failed")
+    paths = sorted(f.path for f in report.errors if f.source is Source.CLI)
+    # learning_rate once (its type error), not again as a range error
+    assert paths == ["hyperparameters.learning_rate", "hyperparameters.n_epochs", "hyperparameters.warmup_ratio"]
+
+
+@pytest.mark.parametrize(
+    ("line", "path", "sent", "wording"),
+    [
+        (
+            "per_device_batch = true",
+            "hyperparameters.per_device_batch",
+            1,
+            "a boolean: synth-ai 0.2.23 converts it and sends 1",
+        ),
+        (
+            'per_device_batch = "2"',
+            "hyperparameters.per_device_batch",
+            2,
+            "a string: synth-ai 0.2.23 converts it and sends 2",
+        ),
+        (
+            "sequence_length = 4096.0",
+            "hyperparameters.sequence_length",
+            4096,
+            "a float: synth-ai 0.2.23 converts it and sends 4096",
+        ),
+        (
+            'learning_rate = "2e-5"',
+            "hyperparameters.learning_rate",
+            2e-05,
+            "a string: synth-ai 0.2.23 converts it and sends 2e-05",
+        ),
+    ],
+)
+def test_converted_values_are_accepted_and_said(tmp_path: Path, line: str, path: str, sent: Any, wording: str) -> None:
+    """Parity: the CLI accepts and converts these (pydantic lax mode); we accept them too, and warn."""
+    report = check_text(cfg(f"n_epochs = 1\ngradient_accumulation_steps = 4\n{line}"), tmp_path / "c.toml")
+    assert report.cli_accepts and report.payload is not None
+    assert report.payload["hyperparameters"][path.split(".")[1]] == sent
+    warning = next(f for f in report.warnings if f.path == path)
+    assert wording in warning.message
+
+
+def test_boolean_written_as_a_number_is_said(tmp_path: Path) -> None:
+    report = check_text(cfg(extra='[training]\nmode = "lora"\nuse_qlora = 1'), tmp_path / "c.toml")
+    assert report.payload is not None
+    assert report.payload["metadata"]["effective_config"]["training"]["use_qlora"] is True
+    warning = next(f for f in report.warnings if f.path == "training.use_qlora")
+    assert "an integer: synth-ai 0.2.23 converts it and sends true. Write use_qlora = true." in warning.message
+
+
+def test_global_batch_uses_the_values_sent(tmp_path: Path) -> None:
+    report = check_text(
+        cfg("n_epochs = 1\nper_device_batch = true\ngradient_accumulation_steps = 8"), tmp_path / "c.toml"
+    )
+    assert report.global_batch == 8
+    info = next(f for f in report.findings if f.path == "hyperparameters.gradient_accumulation_steps")
+    assert info.message == "Global batch 8 = per-device 1 × accumulation 8 × GPUs 1."
+
+
 # ---------------------------------------------------------------------------------------- line numbers
 
 
