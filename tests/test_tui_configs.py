@@ -67,6 +67,51 @@ async def test_form_edit_updates_raw_view_and_payload(workdir: Path) -> None:
         assert "● unsaved" in str(app.query_one("#cfg-title").render())
 
 
+async def test_view_keys_keep_working_after_the_focused_view_is_hidden(workdir: Path) -> None:
+    """F3 from a form field hides that field; the focus follows into the raw view, so F5 and ctrl+s still work."""
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, LORA)
+        await _type_into(pilot, "hyperparameters.learning_rate", "2e-5")
+        await pilot.press("f3")
+        await pilot.pause()
+        assert app.focused is app.query_one("#cfg-raw")
+        await pilot.press("f5")
+        await pilot.pause()
+        assert app.focused is app.query_one("#cfg-diff-box")
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.focused is not None and app.query_one(ConfigForm) in app.focused.ancestors
+        await pilot.press("f4")
+        await pilot.pause()
+        assert app.focused is app.query_one("#cfg-payload")
+        await pilot.press("ctrl+z")  # the read-only payload gives ctrl+z to the pane: the edit is undone
+        await pilot.pause()
+        assert json.loads(app.query_one("#cfg-payload", TextArea).text)["hyperparameters"]["learning_rate"] == 5e-06
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveDialog)
+
+
+async def test_escape_leaves_a_field_so_number_keys_switch_panes(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, LORA)
+        await _type_into(pilot, "hyperparameters.n_epochs", "2")
+        await pilot.press("escape", "1")
+        await pilot.pause()
+        assert app.active_pane == "traces"
+        await pilot.press("3", "f3")  # the raw editor: Escape moves on (TextArea), then 1 switches
+        await pilot.pause()
+        assert app.focused is app.query_one("#cfg-raw")
+        await pilot.press("escape", "1")
+        await pilot.pause()
+        assert app.active_pane == "traces"
+        assert "n_epochs = 2\n" in app.query_one("#cfg-raw", TextArea).text
+
+
 async def test_raw_edit_refills_the_form_and_shows_errors_at_the_field(workdir: Path) -> None:
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -23,7 +23,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("x", "Stop the running collection (finished episodes stay in the DB)"),
     ("e", "Filters: export SFT JSONL with a manifest (asks before overwriting)"),
     ("s / l", "Filters: save the filter as a preset / load one (configs/filters/)"),
-    ("Escape", "Filters: leave the form, so e, s and l are keys again"),
+    ("Escape", "Leave a text field (Filters form, Configs form or raw TOML), so 1 … 6 and e, s, l are keys again"),
     ("ctrl+s", "Configs: save (shows the diff; atomic, keeps a .bak; detects changes on disk)"),
     ("ctrl+z / ctrl+y", "Configs: undo / redo unsaved edits (the raw editor has its own ctrl+z)"),
     ("ctrl+o / ctrl+r", "Configs: open a config by path / reload the file from disk"),

@@ -36,6 +36,13 @@ RAW_DEBOUNCE_S = 0.3
 DISK_WATCH_S = 2.0
 MAX_CONFIG_BYTES = 1_000_000
 MARK = {Level.ERROR: "✗", Level.WARNING: "!", Level.INFO: "·"}
+#: What takes the focus when a view is shown by key (the form: its first field).
+TAB_FOCUS = {
+    "cfg-raw-tab": "#cfg-raw",
+    "cfg-payload-tab": "#cfg-payload",
+    "cfg-diff-tab": "#cfg-diff-box",
+    "cfg-sweep-tab": "#sweep-axis",
+}
 _LEVEL_STYLE = {Level.ERROR: "bold $text-error", Level.WARNING: "bold $text-warning", Level.INFO: "$text-muted"}
 
 
@@ -47,6 +54,16 @@ def list_configs(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), str(p)))
 
 
+class PayloadView(TextArea):
+    """Read-only JSON (selectable, ctrl+c copies); ctrl+z / ctrl+y fall through to the pane's undo of
+    the config edits instead of undoing nothing here."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("undo", "redo"):
+            return False
+        return super().check_action(action, parameters)
+
+
 class ConfigsPane(Vertical):
     """Files on the left; Form / Raw TOML / Payload / Diff / Sweep on the right; problems below."""
 
@@ -56,6 +73,7 @@ class ConfigsPane(Vertical):
         Binding("ctrl+y", "redo", "Redo", show=False),
         Binding("ctrl+o", "open_path", "Open…", tooltip="Open a config by path"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Re-read the file from disk"),
+        Binding("escape", "leave_field", "Leave the field", show=False),
         Binding("f2", "tab('cfg-form')", "Form", show=False),
         Binding("f3", "tab('cfg-raw')", "Raw", show=False),
         Binding("f4", "tab('cfg-payload')", "Payload", show=False),
@@ -113,6 +131,7 @@ class ConfigsPane(Vertical):
         self.cli_exact = False
         self._raw_timer: Timer | None = None
         self._shown_findings: list[Finding] = []
+        self._view_by_key = False  # the next view switch came from F2…F6: the focus goes into it
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="cfg-main"):
@@ -132,7 +151,7 @@ class ConfigsPane(Vertical):
                             yield Label("CLI-exact", id="cfg-exact-label")
                             yield Switch(id="cfg-cli-exact", animate=False, tooltip="Drop sft-studio's extras")
                             yield Label("exactly synth-ai 0.2.23's body (no sft-studio extras)", id="cfg-payload-note")
-                        yield TextArea("", language="json", read_only=True, id="cfg-payload", soft_wrap=True)
+                        yield PayloadView("", language="json", read_only=True, id="cfg-payload", soft_wrap=True)
                     with TabPane("Diff F5", id="cfg-diff-tab"), VerticalScroll(id="cfg-diff-box"):
                         yield Static("No unsaved changes.", id="cfg-diff")
                     with TabPane("Sweep F6", id="cfg-sweep-tab"):
@@ -414,6 +433,25 @@ class ConfigsPane(Vertical):
             self.query_one(SweepView).set_base(self.doc.path if self.doc.stamp.exists else None, dirty=self.doc.dirty)
         elif event.pane.id == "cfg-diff-tab":
             self._show_diff()
+        by_key, self._view_by_key = self._view_by_key, False
+        self._focus_into(event.pane, by_key=by_key)
+
+    def _focus_into(self, pane: TabPane, *, by_key: bool) -> None:
+        """F2…F6 put the focus into the view they show. Otherwise (a click on a tab) the focus stays,
+        unless it was in the view just hidden, or nowhere: then it moves in too, so the pane's keys
+        (F2…F6, ctrl+s) keep working."""
+        focused = self.screen.focused
+        switcher = self.query_one("#cfg-tabs > ContentSwitcher")
+        if focused is not None and pane in focused.ancestors:
+            return
+        if focused is not None and not by_key and switcher not in focused.ancestors:
+            return
+        target = self.query_one(TAB_FOCUS[pane.id or ""]) if pane.id in TAB_FOCUS else None
+        if target is None:
+            fields = self.query_one(ConfigForm).query("Input, Select, Switch")
+            target = fields.first() if fields else None
+        if target is not None:
+            target.focus(scroll_visible=False)
 
     @on(SweepView.Written)
     def _sweep_written(self, event: SweepView.Written) -> None:
@@ -423,9 +461,18 @@ class ConfigsPane(Vertical):
 
     # --------------------------------------------------------------------------------- actions
 
+    def action_leave_field(self) -> None:
+        """Escape in a form field: focus the file list, so 1…6 switch panes instead of typing digits."""
+        self.query_one("#cfg-files", OptionList).focus()
+
     def action_tab(self, tab: str) -> None:
         """Switch the editor view: ``tab`` is one of TABS (form, raw, payload, diff, sweep)."""
-        self.query_one("#cfg-tabs", TabbedContent).active = f"{tab}-tab"
+        tabs = self.query_one("#cfg-tabs", TabbedContent)
+        if tabs.active == f"{tab}-tab":
+            self._focus_into(tabs.get_pane(f"{tab}-tab"), by_key=True)
+            return
+        self._view_by_key = True
+        tabs.active = f"{tab}-tab"
 
     def action_undo(self) -> None:
         self.flush_raw()
