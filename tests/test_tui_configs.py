@@ -41,6 +41,13 @@ async def _open(pilot, name: str) -> ConfigsPane:  # type: ignore[no-untyped-def
     return pane
 
 
+async def _sweep_of(pilot, name: str) -> SweepView:  # type: ignore[no-untyped-def]
+    await _open(pilot, name)
+    await pilot.press("f6")
+    await pilot.pause()
+    return pilot.app.query_one("#cfg-sweep", SweepView)
+
+
 async def _type_into(pilot, path: str, text: str) -> None:  # type: ignore[no-untyped-def]
     field = pilot.app.query_one(f"#{widget_id(path)}", Input)
     field.focus()
@@ -214,10 +221,7 @@ async def test_problem_list_jumps_to_the_field(workdir: Path) -> None:
 async def test_sweep_preview_and_write(workdir: Path) -> None:
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await _open(pilot, LORA)
-        await pilot.press("f6")
-        await pilot.pause()
-        sweep = app.query_one("#cfg-sweep")
+        sweep = await _sweep_of(pilot, LORA)
         assert sweep.plan is not None and [c.value for c in sweep.plan.cells] == ["4", "8", "16", "64"]
         sweep.action_write()
         await pilot.pause()
@@ -234,10 +238,7 @@ async def test_sweep_preview_and_write(workdir: Path) -> None:
 async def test_sweep_hold_global_batch_by_keyboard(workdir: Path) -> None:
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await _open(pilot, LORA)
-        await pilot.press("f6")
-        await pilot.pause()
-        sweep = app.query_one("#cfg-sweep", SweepView)
+        sweep = await _sweep_of(pilot, LORA)
         app.query_one("#sweep-axis", Select).value = "per_device_batch"
         app.query_one("#sweep-values", Input).value = "1,2,4"
         await pilot.pause()
