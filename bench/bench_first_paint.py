@@ -45,18 +45,18 @@ class Timed(SftStudioApp):
 
     def _done(self) -> None:
         marks.setdefault("stats_shown", time.time())
-        self._switch = time.time()
+        marks["configs_switch"] = time.time()
         self.action_show_pane("configs")
         self.set_interval(0.005, self._poll_configs)
 
     def _poll_configs(self) -> None:
         pane = self.query("#configs-pane")
-        if pane and pane.first().report is not None and "configs" not in marks:
-            marks["configs"] = 0.0
+        if pane and pane.first().report is not None and "configs_loaded" not in marks:
+            marks["configs_loaded"] = time.time()
             self.call_after_refresh(self._configs_shown)
 
     def _configs_shown(self) -> None:
-        marks["configs"] = time.time() - self._switch
+        marks["configs_shown"] = time.time()
         self.exit()
 
 app = Timed(db_path=Path(sys.argv[1]), db_explicit=True, watch_interval=None)
@@ -71,7 +71,9 @@ def one_run(db: Path) -> dict[str, float]:
     if out.returncode != 0:
         sys.exit(out.stderr[-3000:])
     marks = json.loads(out.stdout.strip().splitlines()[-1])
-    return {k: v if k == "configs" else v - start for k, v in marks.items()}
+    times = {k: v - start for k, v in marks.items()}
+    times["configs"] = marks["configs_shown"] - marks["configs_switch"]
+    return times
 
 
 def main() -> None:

@@ -407,16 +407,11 @@ def _coercions(check: _Check, raw: dict[str, Any], data: dict[str, Any]) -> None
         )
 
 
+_KIND_WORD = {bool: "a boolean", str: "a string", float: "a float", int: "an integer"}
+
+
 def _kind_word(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, int):
-        return "an integer"
-    return "not the expected type"
+    return _KIND_WORD.get(type(value), f"a {type(value).__name__}")
 
 
 def _toml(value: Any) -> str:

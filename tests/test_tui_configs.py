@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Select, Static, Switch, TextArea
+from textual.widgets import DataTable, Input, OptionList, Select, Static, Switch, TabbedContent, TextArea
 
 from tests.pilot_helpers import show_pane
 from tui.app import SftStudioApp
@@ -153,6 +153,19 @@ async def test_invalid_toml_is_shown_with_line_and_never_saved(workdir: Path) ->
         assert (workdir / "configs" / LORA).read_bytes() == before
 
 
+async def test_opening_invalid_toml_shows_the_raw_view_and_leaves_the_focus_on_the_list(workdir: Path) -> None:
+    (workdir / "configs" / "a_broken.toml").write_text('[job]\nmodel = "x\n')
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await show_pane(pilot, "3", ConfigsPane)
+        files = app.query_one("#cfg-files", OptionList)
+        assert app.focused is files
+        assert pane.open(Path("configs") / "a_broken.toml")
+        await pilot.pause()
+        assert app.query_one("#cfg-tabs", TabbedContent).active == "cfg-raw-tab"
+        assert app.focused is files  # still picking files with the arrows, not typing into the editor
+
+
 async def test_save_shows_diff_writes_atomically_and_keeps_a_backup(workdir: Path) -> None:
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -211,11 +224,14 @@ async def test_problem_list_jumps_to_the_field(workdir: Path) -> None:
         pane = await _open(pilot, FFT)
         problems = app.query_one("#cfg-problems", OptionList)
         index = next(i for i, f in enumerate(pane._shown_findings) if f.path == "hyperparameters.weight_decay")
-        problems.focus()
-        problems.highlighted = index
-        await pilot.press("enter")
-        await pilot.pause()
-        assert app.focused is app.query_one(f"#{widget_id('hyperparameters.weight_decay')}")
+        for view in ("f4", "f2"):  # from another view (the form is shown first), and from the form
+            await pilot.press(view)
+            await pilot.pause()
+            problems.focus()
+            problems.highlighted = index
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.focused is app.query_one(f"#{widget_id('hyperparameters.weight_decay')}")
 
 
 async def test_sweep_preview_and_write(workdir: Path) -> None:

@@ -36,7 +36,7 @@ RAW_DEBOUNCE_S = 0.3
 DISK_WATCH_S = 2.0
 MAX_CONFIG_BYTES = 1_000_000
 MARK = {Level.ERROR: "✗", Level.WARNING: "!", Level.INFO: "·"}
-#: What takes the focus when a view is shown by key (the form: its first field).
+#: What takes the focus when a view is shown by key (the form, absent here: its first field).
 TAB_FOCUS = {
     "cfg-raw-tab": "#cfg-raw",
     "cfg-payload-tab": "#cfg-payload",
@@ -256,7 +256,7 @@ class ConfigsPane(Vertical):
         self._render_files()
         self._refresh(source=None)
         if self.report and any(f.source is Source.TOML for f in self.report.errors):
-            self.action_tab("cfg-raw")
+            self._show_view("cfg-raw")
         return True
 
     # ---------------------------------------------------------------------------------- refresh
@@ -418,10 +418,10 @@ class ConfigsPane(Vertical):
             return
         finding = self._shown_findings[index]
         if finding.path in BY_PATH:
-            self.action_tab("cfg-form")
+            self._show_view("cfg-form")
             self.query_one(ConfigForm).focus_field(finding.path)
         elif finding.line:
-            self.action_tab("cfg-raw")
+            self._show_view("cfg-raw")
             raw = self.query_one("#cfg-raw", TextArea)
             raw.cursor_location = (finding.line - 1, 0)
             raw.focus()
@@ -446,12 +446,11 @@ class ConfigsPane(Vertical):
             return
         if focused is not None and not by_key and switcher not in focused.ancestors:
             return
-        target = self.query_one(TAB_FOCUS[pane.id or ""]) if pane.id in TAB_FOCUS else None
-        if target is None:
-            fields = self.query_one(ConfigForm).query("Input, Select, Switch")
-            target = fields.first() if fields else None
-        if target is not None:
-            target.focus(scroll_visible=False)
+        selector = TAB_FOCUS.get(pane.id or "")
+        if selector:
+            self.query_one(selector).focus(scroll_visible=False)
+        else:
+            self.query_one(ConfigForm).query("Input, Select, Switch").first().focus(scroll_visible=False)
 
     @on(SweepView.Written)
     def _sweep_written(self, event: SweepView.Written) -> None:
@@ -466,13 +465,17 @@ class ConfigsPane(Vertical):
         self.query_one("#cfg-files", OptionList).focus()
 
     def action_tab(self, tab: str) -> None:
-        """Switch the editor view: ``tab`` is one of TABS (form, raw, payload, diff, sweep)."""
+        """F2…F6: show a view (form, raw, payload, diff, sweep) and put the focus into it."""
         tabs = self.query_one("#cfg-tabs", TabbedContent)
         if tabs.active == f"{tab}-tab":
             self._focus_into(tabs.get_pane(f"{tab}-tab"), by_key=True)
             return
         self._view_by_key = True
-        tabs.active = f"{tab}-tab"
+        self._show_view(tab)
+
+    def _show_view(self, tab: str) -> None:
+        """Show a view; the focus stays where it is unless it was in the view now hidden."""
+        self.query_one("#cfg-tabs", TabbedContent).active = f"{tab}-tab"
 
     def action_undo(self) -> None:
         self.flush_raw()
