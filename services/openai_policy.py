@@ -26,8 +26,7 @@ import httpx
 from pydantic import SecretStr
 
 from services.action_text import actions_from_text
-from services.crafter_prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
-from services.inference_endpoint import (
+from services.common.endpoints import (
     CHAT_PATH,
     MAX_BACKOFF_S,
     MAX_RETRY_AFTER_S,
@@ -41,8 +40,9 @@ from services.inference_endpoint import (
     provider_for_url,
     retry_after_seconds,
 )
+from services.common.secrets import mask_secret, redact
+from services.crafter_prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
 from services.policy_api import PolicyDecision, PolicyError
-from services.secrets import mask_secret, redact
 from services.trace_records import call_record_from_chat
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.secrets import mask_secret, redact
 from services.crafter_prompt import INTERACT_MANY_TOOL, SYSTEM_PROMPT
 from services.openai_policy import (
     MAX_RETRY_AFTER_S,
@@ -25,7 +26,6 @@ from services.openai_policy import (
     retry_after_seconds,
 )
 from services.policy_api import Policy, PolicyError
-from services.secrets import mask_secret, redact
 from tests.fake_inference import FakeInferenceServer
 
 KEY = "sk-test-0123456789abcdefSECRET"

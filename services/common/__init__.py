@@ -1,0 +1,1 @@
+"""Shared bits every area may use; imports nothing else of ours."""
