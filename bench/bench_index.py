@@ -50,7 +50,7 @@ from services.filter_preview import preview  # noqa: E402
 from services.filter_spec import EventRewardFilter, FilterSpec  # noqa: E402
 from services.session_index import SessionIndex  # noqa: E402
 from services.sft_export import select_sessions  # noqa: E402
-from services.trace_db import TraceDB  # noqa: E402
+from services.traces.db import TraceDB  # noqa: E402
 from tests.reference_tools import reference_script  # noqa: E402
 
 TARGET_CHANGE_P95_MS = 15.0

@@ -35,9 +35,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from build_db import ensure_db  # noqa: E402
 
-from services.stats import compute_stats  # noqa: E402
-from services.stats_report import reference_sections  # noqa: E402
-from services.trace_db import TraceDB  # noqa: E402
+from services.traces.db import TraceDB  # noqa: E402
+from services.traces.stats import compute_stats  # noqa: E402
+from services.traces.stats_report import reference_sections  # noqa: E402
 from tests.reference_tools import reference_script  # noqa: E402
 
 TARGET_WALL_S = 2.0
@@ -193,7 +193,7 @@ def main() -> int:
                                                          "--db", str(db_path)]))  # fmt: skip
     rows.append(Row("compute_stats() in-process", None))
     for r in rows:
-        print(f"{r.name}: {' '.join(r.argv) if r.argv else 'services.stats.compute_stats(TraceDB(path))'}")
+        print(f"{r.name}: {' '.join(r.argv) if r.argv else 'services.traces.stats.compute_stats(TraceDB(path))'}")
 
     load_before = os.getloadavg()[0]
     for r in rows:  # warm-up: fills the page cache, imports .pyc files; not timed

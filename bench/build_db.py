@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # which would shadow this repository's tests/ (the editable install only appends the root).
 sys.path[:0] = [str(ROOT)]
 
-from services.achievement_keys import KeyStyle  # noqa: E402
-from services.trace_writer import Episode, TraceWriter  # noqa: E402
+from services.traces.achievement_keys import KeyStyle  # noqa: E402
+from services.traces.writer import Episode, TraceWriter  # noqa: E402
 from tests.tracegen import fixed_clock, make_episode  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

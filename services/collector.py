@@ -22,14 +22,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from services.achievement_keys import KeyStyle
 from services.crafter_env import CrafterTextEnv, EnvState, generate_world, remember_world, world_is_cached
 from services.crafter_prompt import SYSTEM_PROMPT, user_message
 from services.observation import format_observation
 from services.policy_api import Policy, PolicyDecision, PolicyError
-from services.trace_db import TraceDBError
-from services.trace_records import achievement_rewards, env_event_metadata, episode_outcome, lm_event_metadata
-from services.trace_writer import Decision, EnvStep, Episode, LMCall, TraceWriter
+from services.traces.achievement_keys import KeyStyle
+from services.traces.db import TraceDBError
+from services.traces.records import achievement_rewards, env_event_metadata, episode_outcome, lm_event_metadata
+from services.traces.writer import Decision, EnvStep, Episode, LMCall, TraceWriter
 
 PolicyKind = Literal["teacher", "random", "openai"]
 POLICY_NAME = "crafter-react"  # what synth-ai's task app records as the policy name

@@ -43,7 +43,7 @@ from services.common.endpoints import (
 from services.common.secrets import mask_secret, redact
 from services.crafter_prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
 from services.policy_api import PolicyDecision, PolicyError
-from services.trace_records import call_record_from_chat
+from services.traces.records import call_record_from_chat
 
 log = logging.getLogger(__name__)
 

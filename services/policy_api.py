@@ -24,7 +24,7 @@ class PolicyDecision(BaseModel):
     tool_call_ok: bool = True
     #: Why the answer was not (fully) usable, e.g. "no tool call" or "unknown actions dropped: fly".
     problem: str | None = None
-    #: synth-ai call record (services.trace_records.call_record_from_chat).
+    #: synth-ai call record (services.traces.records.call_record_from_chat).
     call_record: dict[str, Any]
     model_name: str
     provider: str

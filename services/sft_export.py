@@ -40,8 +40,8 @@ from services.sft_export_part import (
     write_part,
 )
 from services.sft_selection import Selection, gc_paused, raw_connection, select_sessions
-from services.sqlite_stream import stream_query
-from services.trace_db import TraceDB
+from services.traces.db import TraceDB
+from services.traces.sqlite_stream import stream_query
 
 __all__ = [
     "DEFAULT_OUTPUT",

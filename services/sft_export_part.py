@@ -31,7 +31,7 @@ import orjson
 
 from services.dataset_validation import MAX_ISSUES, export_problem, upload_issue
 from services.sft_examples import AchievementMap, ExampleCounters, Row, build_examples
-from services.sqlite_stream import stream_query
+from services.traces.sqlite_stream import stream_query
 
 FLAG_IMAGE = 1
 FLAG_SEGMENTS = 2

@@ -25,11 +25,17 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from services.achievement_keys import OUTCOME_KEYS, TURNED_TRUE_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
 from services.filter_spec import FilterSpec
 from services.sft_examples import AchievementMap, _loads
-from services.sqlite_stream import stream_query
-from services.trace_db import MissingSchemaError, TraceDB
+from services.traces.achievement_keys import (
+    OUTCOME_KEYS,
+    TURNED_TRUE_KEYS,
+    UNIQUE_DELTA_KEYS,
+    KeyStyle,
+    KeyStyleCounter,
+)
+from services.traces.db import MissingSchemaError, TraceDB
+from services.traces.sqlite_stream import stream_query
 
 TASK_APP_NOTE = (
     "This DB uses the task app's achievement keys (achievements / final_achievements). synth-ai's "

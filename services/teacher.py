@@ -17,7 +17,7 @@ from services.crafter_prompt import TOOL_NAME
 from services.observation import ObservationParseError, ParsedObservation, parse_observation
 from services.policy_api import PolicyDecision
 from services.teacher_rules import FURNACE_STONE, TABLE_WOOD, TOOL_COST, TeacherBrain
-from services.trace_records import call_record_from_chat, chat_tool_response
+from services.traces.records import call_record_from_chat, chat_tool_response
 
 __all__ = ["FURNACE_STONE", "TABLE_WOOD", "TOOL_COST", "RandomPolicy", "TeacherPolicy"]
 

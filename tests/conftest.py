@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.achievement_keys import KeyStyle
+from services.traces.achievement_keys import KeyStyle
 from tests.tracegen import build_db
 
 

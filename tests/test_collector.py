@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import services.collector as collector_mod
-from services.achievement_keys import KeyStyle
 from services.collector import CollectError, CollectSpec, collect
-from services.trace_db import TraceDBError
-from services.trace_writer import TraceWriter
+from services.traces.achievement_keys import KeyStyle
+from services.traces.db import TraceDBError
+from services.traces.writer import TraceWriter
 from tests.fake_inference import FakeInferenceServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services.achievement_keys import KeyStyle
-from services.trace_writer import TraceWriter
+from services.traces.achievement_keys import KeyStyle
+from services.traces.writer import TraceWriter
 from tests.reference_tools import ReferenceUnavailable, reference_script
 from tests.tracegen import make_episode
 from tui.cli import main

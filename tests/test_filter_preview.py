@@ -21,7 +21,7 @@ from services.filter_preview import Preview, parse_filter, preview, validate_ach
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.session_index import SessionIndex
 from services.sft_export import export_sft
-from services.trace_db import TraceDB
+from services.traces.db import TraceDB
 from tests.reference_tools import ReferenceUnavailable, reference_script
 from tui.cli import main
 
@@ -339,7 +339,7 @@ def test_count_cli_missing_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_filters_an_old_db_cannot_serve_are_problems(tmp_path: Path) -> None:
-    from services.trace_schema import Flavour
+    from services.traces.schema import Flavour
     from tests.tracegen import build_db
 
     index = build_index(build_db(tmp_path / "v026.db", sessions=5, decisions=2, flavour=Flavour.V0_2_6))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from services.achievement_keys import KeyStyle
 from services.collector import CollectSpec, collect
+from services.traces.achievement_keys import KeyStyle
 from tests.reference_tools import ReferenceUnavailable, reference_script
 
 pytestmark = pytest.mark.network

@@ -23,8 +23,8 @@ from services.session_index import IndexBuildStopped, SessionIndex
 from services.session_index_scan import _common_shape, example_chars
 from services.sft_examples import ExampleCounters, _example
 from services.sft_selection import select_sessions
-from services.trace_db import TraceDB, TraceDBError
-from services.trace_schema import Flavour
+from services.traces.db import TraceDB, TraceDBError
+from services.traces.schema import Flavour
 from tests.tracegen import build_db
 
 QUIRK_BAD_JSON, QUIRK_NO_OUTCOME, QUIRK_TWO_OUTCOMES, QUIRK_STEP_ID, QUIRK_NO_LM, QUIRK_TIE = (

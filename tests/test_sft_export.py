@@ -16,7 +16,6 @@ import pytest
 
 import services.sft_export as sft_export
 import services.sft_export_part as sft_export_part
-from services.achievement_keys import KeyStyle
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.sft_export import (
     ExportError,
@@ -29,9 +28,10 @@ from services.sft_export import (
     subset_path,
 )
 from services.sft_selection import gc_paused
-from services.trace_db import MissingSchemaError, TraceDB
-from services.trace_schema import Flavour
-from services.trace_writer import Episode, EventReward, TraceWriter
+from services.traces.achievement_keys import KeyStyle
+from services.traces.db import MissingSchemaError, TraceDB
+from services.traces.schema import Flavour
+from services.traces.writer import Episode, EventReward, TraceWriter
 from tests.tracegen import build_db, make_episode
 from tui.cli import main
 

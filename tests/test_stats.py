@@ -6,11 +6,11 @@ import json
 import sqlite3
 from pathlib import Path
 
-from services.achievement_keys import KeyStyle
 from services.crafter_facts import ACHIEVEMENTS
-from services.stats import compute_stats
-from services.stats_report import full_report
-from services.trace_db import TraceDB
+from services.traces.achievement_keys import KeyStyle
+from services.traces.db import TraceDB
+from services.traces.stats import compute_stats
+from services.traces.stats_report import full_report
 from tests.tracegen import build_db
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.stats import compute_stats
-from services.stats_report import reference_sections
-from services.trace_db import TraceDB
+from services.traces.db import TraceDB
+from services.traces.stats import compute_stats
+from services.traces.stats_report import reference_sections
 from tests.parity import canonical, count_runs_are_sorted, run_reference_stats
 from tests.reference_tools import ReferenceUnavailable, reference_script
 

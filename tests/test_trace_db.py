@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services.achievement_keys import KeyStyle
-from services.stats import compute_stats
-from services.trace_db import (
+from services.traces.achievement_keys import KeyStyle
+from services.traces.db import (
     DBLockedError,
     DBNotFoundError,
     NotATraceDBError,
@@ -25,7 +24,8 @@ from services.trace_db import (
     discovery_candidates,
     locate_db,
 )
-from services.trace_schema import Flavour
+from services.traces.schema import Flavour
+from services.traces.stats import compute_stats
 from tests.tracegen import build_db, make_episode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,8 +181,8 @@ def test_reads_while_another_process_appends(tmp_path: Path) -> None:
         f"""
         import random, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from services.achievement_keys import KeyStyle
-        from services.trace_writer import TraceWriter
+        from services.traces.achievement_keys import KeyStyle
+        from services.traces.writer import TraceWriter
         from tests.tracegen import make_episode
         rng = random.Random(7)
         with TraceWriter({str(path)!r}) as w:
@@ -209,7 +209,7 @@ def test_writer_only_appends(tmp_path: Path) -> None:
     """The trace writer issues no UPDATE or DELETE, and earlier rows survive later writes intact."""
     from sqlalchemy import event
 
-    from services.trace_writer import TraceWriter
+    from services.traces.writer import TraceWriter
 
     path = build_db(tmp_path / "a.db", sessions=3, decisions=2, quirks=False)
     with sqlite3.connect(path) as conn:

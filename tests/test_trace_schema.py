@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.trace_schema import Flavour, schema_statements
+from services.traces.schema import Flavour, schema_statements
 from tests.reference_tools import ReferenceUnavailable, cache_dir, reference_script
 from tests.tracegen import build_db
 

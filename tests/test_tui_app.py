@@ -21,12 +21,12 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, DataTable, Label, OptionList, Static, TabbedContent
 
-from services.achievement_keys import KeyStyle
 from services.crafter_facts import ACHIEVEMENTS
-from services.stats import TraceStats, compute_stats
-from services.trace_db import DBLockedError, TraceDB
-from services.trace_schema import Flavour
-from services.trace_writer import TraceWriter
+from services.traces.achievement_keys import KeyStyle
+from services.traces.db import DBLockedError, TraceDB
+from services.traces.schema import Flavour
+from services.traces.stats import TraceStats, compute_stats
+from services.traces.writer import TraceWriter
 from tests.pilot_helpers import show_pane
 from tests.tracegen import build_db, make_episode
 from tui.app import PANES, SftStudioApp

@@ -20,7 +20,7 @@ from textual.widgets import Input
 
 import services.collector as collector_mod
 from services.collector import CollectProgress, CollectResult, CollectSpec
-from services.trace_db import discovery_candidates
+from services.traces.db import discovery_candidates
 from tests.pilot_helpers import show_pane
 from tests.tracegen import build_db
 from tui.app import SftStudioApp

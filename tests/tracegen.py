@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.achievement_keys import KeyStyle
 from services.crafter_facts import ACTIONS
-from services.trace_records import (
+from services.traces.achievement_keys import KeyStyle
+from services.traces.records import (
     achievement_rewards,
     env_event_metadata,
     episode_outcome,
     lm_event_metadata,
     tool_call_record,
 )
-from services.trace_schema import Flavour
-from services.trace_writer import (
+from services.traces.schema import Flavour
+from services.traces.writer import (
     Decision,
     EnvStep,
     Episode,

@@ -16,8 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from services.stats import compute_stats
-from services.trace_db import discovery_candidates
+from services.traces.db import discovery_candidates
+from services.traces.stats import compute_stats
 from tui.help import HelpScreen
 from tui.panes.collect_form import CollectForm, CollectRequest
 from tui.panes.planned import PLANNED, PlannedPaneView

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
+from services.traces.db import TraceDB, TraceDBError, discovery_candidates, locate_db
 from tui.cli_collect import add_parsers as add_collect_parsers
 from tui.cli_collect import cmd_collect, cmd_demo
 from tui.cli_config import add_parsers as add_config_parsers
@@ -78,8 +78,8 @@ def _find_db(explicit: Path | None, err: Console) -> Path | None:
 
 
 def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.stats import compute_stats
-    from services.stats_report import full_report
+    from services.traces.stats import compute_stats
+    from services.traces.stats_report import full_report
 
     path = _find_db(args.sub_db or args.db, err)
     if path is None:

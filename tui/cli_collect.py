@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.trace_db import DEFAULT_RELATIVE, TraceDBError, locate_db
+from services.traces.db import DEFAULT_RELATIVE, TraceDBError, locate_db
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported only when collecting
     from services.collector import CollectProgress, CollectResult
@@ -98,8 +98,8 @@ def _summary(out: Console, result: CollectResult) -> None:
 
 
 def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.achievement_keys import KeyStyle
     from services.collector import CollectError, CollectSpec, collect
+    from services.traces.achievement_keys import KeyStyle
 
     db = args.sub_db or args.db or locate_db(None) or Path.cwd() / DEFAULT_RELATIVE
     try:

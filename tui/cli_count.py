@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from services.trace_db import TraceDB, TraceDBError, locate_db
+from services.traces.db import TraceDB, TraceDBError, locate_db
 from tui.cli_filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # numpy and the index come in only when counting

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from services.trace_db import TraceDB, TraceDBError, discovery_candidates, locate_db
+from services.traces.db import TraceDB, TraceDBError, discovery_candidates, locate_db
 from tui.cli_filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them

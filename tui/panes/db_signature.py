@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.trace_db import SQLD_DATA
+from services.traces.db import SQLD_DATA
 
 Signature = tuple[tuple[str, int, int], ...]
 

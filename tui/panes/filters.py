@@ -29,7 +29,7 @@ from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from services.filter_spec import FilterSpec
-from services.trace_db import TraceDB, TraceDBError
+from services.traces.db import TraceDB, TraceDBError
 from tui.panes import filter_preview_view as pview
 from tui.panes.export_dialog import (
     DEFAULT_OUTPUT,

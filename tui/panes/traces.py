@@ -31,8 +31,8 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Label, LoadingIndicator, Static
 from textual.worker import get_current_worker
 
-from services.stats import TraceStats, compute_stats
-from services.trace_db import TraceDB, TraceDBError
+from services.traces.db import TraceDB, TraceDBError
+from services.traces.stats import TraceStats, compute_stats
 from tui.panes import traces_view as view
 from tui.panes.collect_form import CollectRequest
 from tui.panes.collect_progress import CollectProgressed, CollectStrip, DemoBuildState, summary_text

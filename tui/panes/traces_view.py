@@ -9,9 +9,9 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from services.achievement_keys import KeyStyle
-from services.stats import TraceStats
-from services.stats_report import human_size
+from services.traces.achievement_keys import KeyStyle
+from services.traces.stats import TraceStats
+from services.traces.stats_report import human_size
 from tui.widgets.bars import BarRow
 from tui.widgets.tables import Row, right
 

@@ -10,8 +10,8 @@ import json
 import uuid
 from typing import Any
 
-from services.achievement_keys import KeyStyle
-from services.trace_writer import EventReward, Outcome
+from services.traces.achievement_keys import KeyStyle
+from services.traces.writer import EventReward, Outcome
 
 #: Every field of synth-ai's call record; those we do not fill stay null, as in real DBs.
 _CALL_RECORD_FIELDS = (

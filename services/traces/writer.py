@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field, InstanceOf
 from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
-from services.trace_db import NotATraceDBError, TraceDBError, detect_flavour, table_columns
-from services.trace_schema import Flavour, schema_statements
+from services.traces.db import NotATraceDBError, TraceDBError, detect_flavour, table_columns
+from services.traces.schema import Flavour, schema_statements
 
 
 class RawJson:

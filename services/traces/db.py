@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from services.trace_schema import Flavour
+from services.traces.schema import Flavour
 
 DEFAULT_RELATIVE = Path("traces/v3/synth_ai.db")
 SQLD_DATA = Path("dbs/default/data")

@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
-from services.achievement_keys import OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
 from services.crafter_facts import ACHIEVEMENTS
-from services.trace_db import TraceDB
+from services.traces.achievement_keys import OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
+from services.traces.db import TraceDB
 
 # --------------------------------------------------------------------------------------------------
 # Result models
