@@ -45,7 +45,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from build_db import ensure_db  # noqa: E402
 
-from services.crafter_facts import ACHIEVEMENTS  # noqa: E402
+from services.crafter.facts import ACHIEVEMENTS  # noqa: E402
 from services.filter_preview import preview  # noqa: E402
 from services.filter_spec import EventRewardFilter, FilterSpec  # noqa: E402
 from services.session_index import SessionIndex  # noqa: E402

@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from services.crafter_env import CrafterTextEnv, EnvState, generate_world, remember_world, world_is_cached
-from services.crafter_prompt import SYSTEM_PROMPT, user_message
-from services.observation import format_observation
+from services.crafter.env import CrafterTextEnv, EnvState, generate_world, remember_world, world_is_cached
+from services.crafter.observation import format_observation
+from services.crafter.prompt import SYSTEM_PROMPT, user_message
 from services.policy_api import Policy, PolicyDecision, PolicyError
 from services.traces.achievement_keys import KeyStyle
 from services.traces.db import TraceDBError

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from services.crafter_facts import ACHIEVEMENTS
+from services.crafter.facts import ACHIEVEMENTS
 from services.filter_presets import parse_filter
 from services.filter_spec import FilterSpec
 from services.session_index import SessionIndex

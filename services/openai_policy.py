@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from services.action_text import actions_from_text
 from services.common.endpoints import (
     CHAT_PATH,
     MAX_BACKOFF_S,
@@ -41,7 +40,8 @@ from services.common.endpoints import (
     retry_after_seconds,
 )
 from services.common.secrets import mask_secret, redact
-from services.crafter_prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
+from services.crafter.action_text import actions_from_text
+from services.crafter.prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
 from services.policy_api import PolicyDecision, PolicyError
 from services.traces.records import call_record_from_chat
 

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection
 
-from services.crafter_facts import ACHIEVEMENTS
+from services.crafter.facts import ACHIEVEMENTS
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.session_index_scan import FLAG_IMAGE, FLAG_SEGMENTS, ParallelScan, ScanChunk, ScanStopped
 from services.sft_examples import ExampleCounters, _loads

@@ -12,9 +12,9 @@ import random
 import time
 import uuid
 
-from services.crafter_facts import ACTIONS
-from services.crafter_prompt import TOOL_NAME
-from services.observation import ObservationParseError, ParsedObservation, parse_observation
+from services.crafter.facts import ACTIONS
+from services.crafter.observation import ObservationParseError, ParsedObservation, parse_observation
+from services.crafter.prompt import TOOL_NAME
 from services.policy_api import PolicyDecision
 from services.teacher_rules import FURNACE_STONE, TABLE_WOOD, TOOL_COST, TeacherBrain
 from services.traces.records import call_record_from_chat, chat_tool_response

@@ -15,7 +15,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from services.observation import ParsedObservation
+from services.crafter.observation import ParsedObservation
 
 Pos = tuple[int, int]
 MOVES: dict[Pos, str] = {(-1, 0): "move_left", (1, 0): "move_right", (0, -1): "move_up", (0, 1): "move_down"}

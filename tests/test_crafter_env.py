@@ -14,9 +14,9 @@ from typing import Any
 import crafter
 import pytest
 
-from services.crafter_env import CrafterTextEnv, EnvState, _FastCrafter, _object_key
-from services.crafter_facts import ACTIONS
-from services.observation import ObservationParseError, format_observation, parse_observation
+from services.crafter.env import CrafterTextEnv, EnvState, _FastCrafter, _object_key
+from services.crafter.facts import ACTIONS
+from services.crafter.observation import ObservationParseError, format_observation, parse_observation
 from services.teacher import TeacherPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,7 +227,7 @@ def test_every_action_name_is_accepted() -> None:
 
 def test_cached_world_copy_plays_exactly_like_a_fresh_world() -> None:
     """The per-seed world cache hands out deep copies: same world, same RNG, same episode."""
-    import services.crafter_env as ce
+    import services.crafter.env as ce
 
     batches = [random.Random(9).sample(ACTIONS, 4) for _ in range(120)]
 

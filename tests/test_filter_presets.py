@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.crafter_facts import ACHIEVEMENTS
+from services.crafter.facts import ACHIEVEMENTS
 from services.filter_presets import (
     DEFAULT_PRESET_DIR,
     PresetError,

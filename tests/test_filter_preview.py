@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.crafter_facts import ACHIEVEMENTS
+from services.crafter.facts import ACHIEVEMENTS
 from services.filter_preview import Preview, parse_filter, preview, validate_achievement_names
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.session_index import SessionIndex

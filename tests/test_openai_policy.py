@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from services.common.secrets import mask_secret, redact
-from services.crafter_prompt import INTERACT_MANY_TOOL, SYSTEM_PROMPT
+from services.crafter.prompt import INTERACT_MANY_TOOL, SYSTEM_PROMPT
 from services.openai_policy import (
     MAX_RETRY_AFTER_S,
     OpenAIChatPolicy,

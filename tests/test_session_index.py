@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.crafter_facts import ACHIEVEMENTS
+from services.crafter.facts import ACHIEVEMENTS
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.session_index import IndexBuildStopped, SessionIndex
 from services.session_index_scan import _common_shape, example_chars

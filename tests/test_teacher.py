@@ -9,10 +9,10 @@ from collections import Counter
 import crafter
 import pytest
 
-from services.crafter_env import CrafterTextEnv
-from services.crafter_facts import ACTIONS
-from services.crafter_prompt import SYSTEM_PROMPT, TOOL_NAME, actions_from_tool_calls, user_message
-from services.observation import format_observation
+from services.crafter.env import CrafterTextEnv
+from services.crafter.facts import ACTIONS
+from services.crafter.observation import format_observation
+from services.crafter.prompt import SYSTEM_PROMPT, TOOL_NAME, actions_from_tool_calls, user_message
 from services.policy_api import Policy, PolicyDecision
 from services.teacher import FURNACE_STONE, TABLE_WOOD, TOOL_COST, RandomPolicy, TeacherPolicy
 

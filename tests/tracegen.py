@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.crafter_facts import ACTIONS
+from services.crafter.facts import ACTIONS
 from services.traces.achievement_keys import KeyStyle
 from services.traces.records import (
     achievement_rewards,

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from services.crafter_facts import ACHIEVEMENTS
+from services.crafter.facts import ACHIEVEMENTS
 from services.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
 
 #: (field, label, hint shown while the field is valid)

@@ -10,8 +10,8 @@ import json
 import re
 from typing import Any
 
-from services.crafter_facts import ACTIONS
-from services.crafter_prompt import MAX_ACTIONS, TOOL_NAME, actions_from_tool_calls, normalise_action
+from services.crafter.facts import ACTIONS
+from services.crafter.prompt import MAX_ACTIONS, TOOL_NAME, actions_from_tool_calls, normalise_action
 
 # --------------------------------------------------------------------------------------------
 # Lenient reading of answers without a usable tool call

@@ -26,7 +26,7 @@ from crafter import constants, engine  # type: ignore[import-untyped]
 from crafter.env import Env as _CrafterEnv  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
-from services.crafter_facts import ACTIONS
+from services.crafter.facts import ACTIONS
 
 VITALS: tuple[str, ...] = ("health", "food", "drink", "energy")
 _ACTION_IDS = {name: index for index, name in enumerate(ACTIONS)}

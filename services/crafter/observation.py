@@ -11,7 +11,7 @@ import re
 
 from pydantic import BaseModel
 
-from services.crafter_env import EnvState
+from services.crafter.env import EnvState
 
 HEADER = "=== CRAFTER GAME STATE ==="
 MAP_TITLE = "Local Map View"

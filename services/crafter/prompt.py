@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from services.crafter_facts import ACTIONS
+from services.crafter.facts import ACTIONS
 
 TOOL_NAME = "interact_many"
 MAX_ACTIONS = 8

@@ -1,0 +1,1 @@
+"""Crafter as a deterministic text environment: env, actions, observation, prompt, action text."""
