@@ -45,11 +45,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from build_db import ensure_db  # noqa: E402
 
-from services.crafter.facts import ACHIEVEMENTS  # noqa: E402
 from services.filter_preview import preview  # noqa: E402
 from services.filter_spec import EventRewardFilter, FilterSpec  # noqa: E402
 from services.session_index import SessionIndex  # noqa: E402
 from services.sft_export import select_sessions  # noqa: E402
+from services.traces.achievement_keys import ACHIEVEMENTS  # noqa: E402
 from services.traces.db import TraceDB  # noqa: E402
 from tests.reference_tools import reference_script  # noqa: E402
 

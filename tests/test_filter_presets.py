@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.crafter.facts import ACHIEVEMENTS
 from services.filter_presets import (
     DEFAULT_PRESET_DIR,
     PresetError,
@@ -20,6 +19,7 @@ from services.filter_presets import (
     save_preset,
 )
 from services.filter_spec import EventRewardFilter, FilterSpec
+from services.traces.achievement_keys import ACHIEVEMENTS
 
 FULL = FilterSpec(
     models=["qwen/qwen3-32b", "gpt-4o-mini"],

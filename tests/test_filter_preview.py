@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.crafter.facts import ACHIEVEMENTS
 from services.filter_preview import Preview, parse_filter, preview, validate_achievement_names
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.session_index import SessionIndex
 from services.sft_export import export_sft
+from services.traces.achievement_keys import ACHIEVEMENTS
 from services.traces.db import TraceDB
 from tests.reference_tools import ReferenceUnavailable, reference_script
 from tui.cli import main

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.crafter.facts import ACHIEVEMENTS
 from services.filter_spec import EventRewardFilter, FilterSpec
 from services.session_index import IndexBuildStopped, SessionIndex
 from services.session_index_scan import _common_shape, example_chars
 from services.sft_examples import ExampleCounters, _example
 from services.sft_selection import select_sessions
+from services.traces.achievement_keys import ACHIEVEMENTS
 from services.traces.db import TraceDB, TraceDBError
 from services.traces.schema import Flavour
 from tests.tracegen import build_db

@@ -6,8 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from services.crafter.facts import ACHIEVEMENTS
-from services.traces.achievement_keys import KeyStyle
+from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
 from services.traces.db import TraceDB
 from services.traces.stats import compute_stats
 from services.traces.stats_report import full_report

@@ -21,8 +21,7 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, DataTable, Label, OptionList, Static, TabbedContent
 
-from services.crafter.facts import ACHIEVEMENTS
-from services.traces.achievement_keys import KeyStyle
+from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
 from services.traces.db import DBLockedError, TraceDB
 from services.traces.schema import Flavour
 from services.traces.stats import TraceStats, compute_stats

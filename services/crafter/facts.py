@@ -1,32 +1,10 @@
-"""Fixed facts about Crafter that several services share (names, not behaviour)."""
+"""Fixed facts about Crafter that several services share (names, not behaviour).
+
+The 22 achievement names live in ``services.traces.achievement_keys``: trace DBs record them, and
+the traces area may not import this one.
+"""
 
 from __future__ import annotations
-
-#: The 22 Crafter achievements, in the alphabetical order Crafter's own reports use.
-ACHIEVEMENTS: tuple[str, ...] = (
-    "collect_coal",
-    "collect_diamond",
-    "collect_drink",
-    "collect_iron",
-    "collect_sapling",
-    "collect_stone",
-    "collect_wood",
-    "defeat_skeleton",
-    "defeat_zombie",
-    "eat_cow",
-    "eat_plant",
-    "make_iron_pickaxe",
-    "make_iron_sword",
-    "make_stone_pickaxe",
-    "make_stone_sword",
-    "make_wood_pickaxe",
-    "make_wood_sword",
-    "place_furnace",
-    "place_plant",
-    "place_stone",
-    "place_table",
-    "wake_up",
-)
 
 #: The 17 Crafter actions; the index is the env's action id.
 ACTIONS: tuple[str, ...] = (

@@ -13,6 +13,32 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+#: The 22 Crafter achievements trace DBs record, in the alphabetical order Crafter's own reports use.
+ACHIEVEMENTS: tuple[str, ...] = (
+    "collect_coal",
+    "collect_diamond",
+    "collect_drink",
+    "collect_iron",
+    "collect_sapling",
+    "collect_stone",
+    "collect_wood",
+    "defeat_skeleton",
+    "defeat_zombie",
+    "eat_cow",
+    "eat_plant",
+    "make_iron_pickaxe",
+    "make_iron_sword",
+    "make_stone_pickaxe",
+    "make_stone_sword",
+    "make_wood_pickaxe",
+    "make_wood_sword",
+    "place_furnace",
+    "place_plant",
+    "place_stone",
+    "place_table",
+    "wake_up",
+)
+
 
 class KeyStyle(StrEnum):
     REFERENCE = "reference"  # new_unique / turned_true / achievements

@@ -21,8 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
-from services.crafter.facts import ACHIEVEMENTS
-from services.traces.achievement_keys import OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
+from services.traces.achievement_keys import ACHIEVEMENTS, OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
 from services.traces.db import TraceDB
 
 # --------------------------------------------------------------------------------------------------

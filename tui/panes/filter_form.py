@@ -17,8 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from services.crafter.facts import ACHIEVEMENTS
 from services.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
+from services.traces.achievement_keys import ACHIEVEMENTS
 
 #: (field, label, hint shown while the field is valid)
 FIELDS: tuple[tuple[str, str, str], ...] = (
