@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # before site-packages: opensimplex 0.3 ships a top-level `tests`
 
 import services.crafter.env as crafter_env  # noqa: E402
-from services.collector import CollectSpec, collect  # noqa: E402
 from services.crafter.env import CrafterTextEnv  # noqa: E402
+from services.rollouts.collector import CollectSpec, collect  # noqa: E402
 
 
 def teacher(episodes: int, max_turns: int, out: Path) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import services.collector as collector_mod
-from services.collector import CollectError, CollectSpec, collect
+import services.rollouts.collector as collector_mod
+from services.rollouts.collector import CollectError, CollectSpec, collect
 from services.traces.achievement_keys import KeyStyle
 from services.traces.db import TraceDBError
 from services.traces.writer import TraceWriter

@@ -17,7 +17,7 @@ import pytest
 from services.crafter.env import CrafterTextEnv, EnvState, _FastCrafter, _object_key
 from services.crafter.facts import ACTIONS
 from services.crafter.observation import ObservationParseError, format_observation, parse_observation
-from services.teacher import TeacherPolicy
+from services.rollouts.teacher import TeacherPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seeds where the teacher lives past 300 steps (through the first night) with zombies about.

@@ -15,7 +15,7 @@ import pytest
 
 from services.common.secrets import mask_secret, redact
 from services.crafter.prompt import INTERACT_MANY_TOOL, SYSTEM_PROMPT
-from services.openai_policy import (
+from services.rollouts.openai_policy import (
     MAX_RETRY_AFTER_S,
     OpenAIChatPolicy,
     actions_from_text,
@@ -25,7 +25,7 @@ from services.openai_policy import (
     provider_for_url,
     retry_after_seconds,
 )
-from services.policy_api import Policy, PolicyError
+from services.rollouts.policy import Policy, PolicyError
 from tests.fake_inference import FakeInferenceServer
 
 KEY = "sk-test-0123456789abcdefSECRET"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.collector import CollectSpec, collect
+from services.rollouts.collector import CollectSpec, collect
 from services.traces.achievement_keys import KeyStyle
 from tests.reference_tools import ReferenceUnavailable, reference_script
 

@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
-import services.demo as demo_mod
-from services.collector import CollectError, CollectProgress, CollectResult
+import services.rollouts.demo as demo_mod
+from services.rollouts.collector import CollectError, CollectProgress, CollectResult
 from tests.pilot_helpers import until
 from tests.tracegen import build_db
 from tui import cli

@@ -18,8 +18,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-import services.collector as collector_mod
-from services.collector import CollectProgress, CollectResult, CollectSpec
+import services.rollouts.collector as collector_mod
+from services.rollouts.collector import CollectProgress, CollectResult, CollectSpec
 from services.traces.db import discovery_candidates
 from tests.pilot_helpers import show_pane
 from tests.tracegen import build_db

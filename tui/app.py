@@ -76,7 +76,7 @@ class SftStudioApp(App[None]):
         (where the empty state says we looked) defaults to ``discovery_candidates()``; ``stats_fn``
         lets tests slow down or break the stats computation. ``build_demo`` (with ``db_path`` None)
         builds the demo DB first and then opens it; ``demo_fn`` and ``demo_path`` replace
-        ``services.demo.build_demo`` and ``demo_db_path()`` (tests). ``filters_kwargs`` go to the
+        ``services.rollouts.demo.build_demo`` and ``demo_db_path()`` (tests). ``filters_kwargs`` go to the
         Filters pane (tests: a slowed preview function, a short debounce, a presets folder);
         ``configs_kwargs`` to the Configs pane (tests: its folder).
         """

@@ -99,7 +99,7 @@ def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def cmd_app(args: argparse.Namespace) -> int:
     """The app on --db, else the DB found, else the demo DB (built by the app on first start)."""
-    from services.demo import demo_db_path, demo_is_complete
+    from services.rollouts.demo import demo_db_path, demo_is_complete
     from tui.app import SftStudioApp
 
     explicit = args.db

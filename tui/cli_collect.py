@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.traces.db import DEFAULT_RELATIVE, TraceDBError, locate_db
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported only when collecting
-    from services.collector import CollectProgress, CollectResult
+    from services.rollouts.collector import CollectProgress, CollectResult
 
 
 def seed_range(text: str) -> tuple[int, int]:
@@ -98,7 +98,7 @@ def _summary(out: Console, result: CollectResult) -> None:
 
 
 def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.collector import CollectError, CollectSpec, collect
+    from services.rollouts.collector import CollectError, CollectSpec, collect
     from services.traces.achievement_keys import KeyStyle
 
     db = args.sub_db or args.db or locate_db(None) or Path.cwd() / DEFAULT_RELATIVE
@@ -137,8 +137,8 @@ def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_demo(out: Console, err: Console) -> int:
-    from services.collector import CollectError
-    from services.demo import build_demo, demo_db_path
+    from services.rollouts.collector import CollectError
+    from services.rollouts.demo import build_demo, demo_db_path
 
     bar = _Bar(err)
     try:

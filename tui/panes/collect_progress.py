@@ -19,7 +19,7 @@ from textual.widgets import Label, ProgressBar, Static
 from tui.widgets.prose import TwoColumn
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
-    from services.collector import CollectProgress, CollectResult
+    from services.rollouts.collector import CollectProgress, CollectResult
 
 
 def progress_text(p: CollectProgress) -> str:

@@ -42,10 +42,10 @@ from tui.widgets.bars import BarChart
 from tui.widgets.tables import sync_rows
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
-    from services.collector import CollectProgress, CollectResult, CollectSpec
+    from services.rollouts.collector import CollectProgress, CollectResult, CollectSpec
 
 StatsFn = Callable[[TraceDB], TraceStats]
-#: ``build_demo(db, on_progress(label, progress), should_stop) -> db``, as in ``services.demo``.
+#: ``build_demo(db, on_progress(label, progress), should_stop) -> db``, as in ``services.rollouts.demo``.
 DemoFn = Callable[[Path, Callable[[str, "CollectProgress"], None], Callable[[], bool]], Path]
 DEFAULT_WATCH_S = 2.0
 WORKER_GROUP = "traces-stats"
@@ -156,7 +156,7 @@ class TracesPane(Vertical):
         id: str | None = None,
     ) -> None:
         """``build_demo`` (only with ``db_path`` None) builds the demo DB first, with ``demo_fn``
-        (default ``services.demo.build_demo``) into ``demo_path`` (default ``demo_db_path()``)."""
+        (default ``services.rollouts.demo.build_demo``) into ``demo_path`` (default ``demo_db_path()``)."""
         super().__init__(id=id)
         self.db_path = db_path
         self.candidates = list(candidates)
@@ -322,7 +322,7 @@ class TracesPane(Vertical):
         """Record episodes into the open DB in the background; False if one runs or no DB is open."""
         if self.collecting or self.building_demo or self.db_path is None:
             return False
-        from services.collector import CollectSpec
+        from services.rollouts.collector import CollectSpec
 
         spec = CollectSpec(db=self.db_path, **request.spec_kwargs())
         ensure_resource_tracker()
@@ -383,7 +383,7 @@ class TracesPane(Vertical):
 
     @work(thread=True, exclusive=True, group=COLLECT_GROUP, exit_on_error=False, name="collect")
     def _collect(self, spec: CollectSpec) -> None:
-        from services.collector import CollectError, collect
+        from services.rollouts.collector import CollectError, collect
 
         try:
             result = collect(spec, self._progress_poster(), self._should_stop())
@@ -438,26 +438,26 @@ class TracesPane(Vertical):
     # ----------------------------------------------------------------------------------------- demo
 
     def resolved_demo_path(self) -> Path:
-        """Where the demo is (being) built: ``demo_path``, else ``services.demo.demo_db_path()``."""
+        """Where the demo is (being) built: ``demo_path``, else ``services.rollouts.demo.demo_db_path()``."""
         if self.demo_path is None:
-            from services.demo import demo_db_path
+            from services.rollouts.demo import demo_db_path
 
             self.demo_path = demo_db_path()
         return self.demo_path
 
     def _demo_state(self) -> DemoBuildState:
-        from services.demo import demo_parts
+        from services.rollouts.demo import demo_parts
 
         parts = [(p.label, len(p.spec.plan()), p.spec.max_turns) for p in demo_parts(self.resolved_demo_path())]
         return DemoBuildState(self.resolved_demo_path(), parts, id="traces-demo")
 
     @work(thread=True, exclusive=True, group=COLLECT_GROUP, exit_on_error=False, name="demo")
     def _build_demo(self, path: Path) -> None:
-        from services.collector import CollectError
+        from services.rollouts.collector import CollectError
 
         demo_fn: DemoFn
         if self.demo_fn is None:
-            from services.demo import build_demo
+            from services.rollouts.demo import build_demo
 
             demo_fn = build_demo
         else:

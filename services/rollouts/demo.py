@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from platformdirs import user_data_path
 
 if TYPE_CHECKING:  # the collector pulls in crafter: imported only when a demo is built
-    from services.collector import CollectProgress, CollectSpec
+    from services.rollouts.collector import CollectProgress, CollectSpec
 
 DEMO_TEACHER_SEEDS = (0, 119)
 DEMO_RANDOM_SEEDS = (0, 79)
@@ -47,7 +47,7 @@ class DemoPart:
 
 
 def demo_parts(db: Path) -> list[DemoPart]:
-    from services.collector import CollectSpec
+    from services.rollouts.collector import CollectSpec
 
     return [
         DemoPart(
@@ -72,7 +72,7 @@ def build_demo(
 
     Raises CollectError (or TraceDBError) with the reason when a part fails.
     """
-    from services.collector import CollectError, collect
+    from services.rollouts.collector import CollectError, collect
 
     db = db or demo_db_path()
     for part in demo_parts(db):

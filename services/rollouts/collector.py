@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from services.crafter.env import CrafterTextEnv, EnvState, generate_world, remember_world, world_is_cached
 from services.crafter.observation import format_observation
 from services.crafter.prompt import SYSTEM_PROMPT, user_message
-from services.policy_api import Policy, PolicyDecision, PolicyError
+from services.rollouts.policy import Policy, PolicyDecision, PolicyError
 from services.traces.achievement_keys import KeyStyle
 from services.traces.db import TraceDBError
 from services.traces.records import achievement_rewards, env_event_metadata, episode_outcome, lm_event_metadata
@@ -115,11 +115,11 @@ def session_id_for(spec: CollectSpec, seed: int, run: int) -> str:
 def make_policy(spec: CollectSpec, seed: int, run: int) -> Policy:
     """A fresh policy for one episode (local policies keep per-episode memory)."""
     if spec.policy == "teacher":
-        from services.teacher import TeacherPolicy
+        from services.rollouts.teacher import TeacherPolicy
 
         return TeacherPolicy(seed=seed * 1000 + run, model_name=spec.model_name())
     if spec.policy == "random":
-        from services.teacher import RandomPolicy
+        from services.rollouts.teacher import RandomPolicy
 
         return RandomPolicy(seed=seed * 1000 + run, model_name=spec.model_name())
     raise CollectError(f"Unknown policy {spec.policy!r}: choose teacher, random or openai.")
@@ -175,7 +175,7 @@ class _Shared:
         self.spec = spec
         self.http: Policy | None = None
         if spec.policy == "openai":
-            from services.openai_policy import OpenAIChatPolicy
+            from services.rollouts.openai_policy import OpenAIChatPolicy
 
             if not spec.inference_url:
                 raise CollectError("--inference-url is required with --policy openai.")

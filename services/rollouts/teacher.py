@@ -3,7 +3,7 @@
 Both answer exactly like an LLM would: they read only the user message (the text observation, via
 ``parse_observation``) and return an ``interact_many`` tool call wrapped in a chat.completion, so
 their traces are indistinguishable in shape from a vendor model's. The teacher's rules live in
-``services/teacher_rules.py``.
+``services/rollouts/teacher_rules.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import uuid
 from services.crafter.facts import ACTIONS
 from services.crafter.observation import ObservationParseError, ParsedObservation, parse_observation
 from services.crafter.prompt import TOOL_NAME
-from services.policy_api import PolicyDecision
-from services.teacher_rules import FURNACE_STONE, TABLE_WOOD, TOOL_COST, TeacherBrain
+from services.rollouts.policy import PolicyDecision
+from services.rollouts.teacher_rules import FURNACE_STONE, TABLE_WOOD, TOOL_COST, TeacherBrain
 from services.traces.records import call_record_from_chat, chat_tool_response
 
 __all__ = ["FURNACE_STONE", "TABLE_WOOD", "TOOL_COST", "RandomPolicy", "TeacherPolicy"]

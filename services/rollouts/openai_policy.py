@@ -5,7 +5,7 @@ concurrently (the collector runs many episodes on one instance). It asks exactly
 ``crafter-react`` policy of the synth-ai task app asks (system + user message, the
 ``interact_many`` tool), retries transient failures, and never raises for a bad *answer*: an
 answer without a usable tool call becomes ``noop`` with ``tool_call_ok=False``. It raises
-:class:`~services.policy_api.PolicyError` only when the server cannot be used at all (unreachable,
+:class:`~services.rollouts.policy.PolicyError` only when the server cannot be used at all (unreachable,
 key rejected, unknown model, keeps failing).
 
 API keys come from the environment (see :func:`api_key_for_url`) and never appear in messages,
@@ -42,7 +42,7 @@ from services.common.endpoints import (
 from services.common.secrets import mask_secret, redact
 from services.crafter.action_text import actions_from_text
 from services.crafter.prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
-from services.policy_api import PolicyDecision, PolicyError
+from services.rollouts.policy import PolicyDecision, PolicyError
 from services.traces.records import call_record_from_chat
 
 log = logging.getLogger(__name__)
