@@ -45,10 +45,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from build_db import ensure_db  # noqa: E402
 
-from services.filter_preview import preview  # noqa: E402
-from services.filter_spec import EventRewardFilter, FilterSpec  # noqa: E402
-from services.session_index import SessionIndex  # noqa: E402
-from services.sft_export import select_sessions  # noqa: E402
+from services.datasets.export import select_sessions  # noqa: E402
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec  # noqa: E402
+from services.datasets.preview import preview  # noqa: E402
+from services.datasets.session_index import SessionIndex  # noqa: E402
 from services.traces.achievement_keys import ACHIEVEMENTS  # noqa: E402
 from services.traces.db import TraceDB  # noqa: E402
 from tests.reference_tools import reference_script  # noqa: E402
@@ -96,7 +96,7 @@ def worker_peak_rss(db: TraceDB) -> float | None:
         job = json.dumps({"uri": f"file:{db.path}?mode=ro", "timeout": 5.0, "outdir": job_dir})
         proc = subprocess.run(
             [gnu_time, "-f", "%M", sys.executable, "-c",
-             "from services.session_index_scan import worker_main; worker_main()", job],
+             "from services.datasets.session_index_scan import worker_main; worker_main()", job],
             input=f"0 {lo} {lo + quarter // 2}\n1 {lo + quarter // 2 + 1} {lo + quarter}\n",
             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.dataset_validation import (
+from services.datasets.validation import (
     export_failure_text,
     export_problems,
     export_row_problem,

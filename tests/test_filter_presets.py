@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.filter_presets import (
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec
+from services.datasets.presets import (
     DEFAULT_PRESET_DIR,
     PresetError,
     describe_filter,
@@ -18,7 +19,6 @@ from services.filter_presets import (
     read_preset,
     save_preset,
 )
-from services.filter_spec import EventRewardFilter, FilterSpec
 from services.traces.achievement_keys import ACHIEVEMENTS
 
 FULL = FilterSpec(

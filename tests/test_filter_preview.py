@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.filter_preview import Preview, parse_filter, preview, validate_achievement_names
-from services.filter_spec import EventRewardFilter, FilterSpec
-from services.session_index import SessionIndex
-from services.sft_export import export_sft
+from services.datasets.export import export_sft
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec
+from services.datasets.preview import Preview, parse_filter, preview, validate_achievement_names
+from services.datasets.session_index import SessionIndex
 from services.traces.achievement_keys import ACHIEVEMENTS
 from services.traces.db import TraceDB
 from tests.reference_tools import ReferenceUnavailable, reference_script

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.filter_spec import EventRewardFilter, FilterSpec
-from services.session_index import IndexBuildStopped, SessionIndex
-from services.session_index_scan import _common_shape, example_chars
-from services.sft_examples import ExampleCounters, _example
-from services.sft_selection import select_sessions
+from services.datasets.examples import ExampleCounters, _example
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec
+from services.datasets.selection import select_sessions
+from services.datasets.session_index import IndexBuildStopped, SessionIndex
+from services.datasets.session_index_scan import _common_shape, example_chars
 from services.traces.achievement_keys import ACHIEVEMENTS
 from services.traces.db import TraceDB, TraceDBError
 from services.traces.schema import Flavour

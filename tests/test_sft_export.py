@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-import services.sft_export as sft_export
-import services.sft_export_part as sft_export_part
-from services.filter_spec import EventRewardFilter, FilterSpec
-from services.sft_export import (
+import services.datasets.export as sft_export
+import services.datasets.export_part as sft_export_part
+from services.datasets.export import (
     ExportError,
     ExportResult,
     ExportStopped,
@@ -27,7 +26,8 @@ from services.sft_export import (
     manifest_path,
     subset_path,
 )
-from services.sft_selection import gc_paused
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec
+from services.datasets.selection import gc_paused
 from services.traces.achievement_keys import KeyStyle
 from services.traces.db import MissingSchemaError, TraceDB
 from services.traces.schema import Flavour
@@ -470,7 +470,7 @@ def test_cli_export_prints_like_the_reference_then_our_summary(
 
 
 def test_cli_preset_and_flags(ref_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from services.filter_presets import save_preset
+    from services.datasets.presets import save_preset
 
     preset = save_preset(tmp_path / "p.toml", FilterSpec(min_unique=2, limit=50), name="two")
     code, stdout, _ = _cli(["export", "--db", str(ref_db), "--output", str(tmp_path / "a.jsonl"), "--preset",

@@ -16,9 +16,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
-from services.filter_preview import Preview, preview
-from services.filter_spec import EventRewardFilter, FilterSpec
-from services.session_index import SessionIndex
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec
+from services.datasets.preview import Preview, preview
+from services.datasets.session_index import SessionIndex
 from tests.pilot_helpers import show_pane, until
 from tests.tracegen import build_db
 from tui.app import SftStudioApp

@@ -20,8 +20,8 @@ from services.traces.db import TraceDB, TraceDBError, locate_db
 from tui.cli_filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # numpy and the index come in only when counting
-    from services.filter_preview import Preview
-    from services.filter_spec import FilterSpec
+    from services.datasets.filter_spec import FilterSpec
+    from services.datasets.preview import Preview
 
 
 def add_parsers(sub: Any) -> None:
@@ -37,8 +37,8 @@ def add_parsers(sub: Any) -> None:
 
 def _spec(args: argparse.Namespace) -> FilterSpec | None:
     """The preset (if any) with the command-line flags laid over it; None after printing why not."""
-    from services.filter_presets import PresetError, load_preset
-    from services.filter_spec import FilterSpec, FilterSpecError
+    from services.datasets.filter_spec import FilterSpec, FilterSpecError
+    from services.datasets.presets import PresetError, load_preset
 
     base = FilterSpec()
     if args.preset is not None:
@@ -61,8 +61,8 @@ def _spec(args: argparse.Namespace) -> FilterSpec | None:
 
 
 def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.filter_preview import preview
-    from services.session_index import SessionIndex
+    from services.datasets.preview import preview
+    from services.datasets.session_index import SessionIndex
 
     spec = _spec(args)
     if spec is None:

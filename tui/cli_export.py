@@ -21,7 +21,7 @@ from services.traces.db import TraceDB, TraceDBError, discovery_candidates, loca
 from tui.cli_filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
-    from services.filter_spec import FilterSpec
+    from services.datasets.filter_spec import FilterSpec
 
 USAGE_ERROR = 2
 
@@ -81,9 +81,9 @@ def _preset(args: argparse.Namespace, err: Console) -> dict[str, Any] | int:
     if args.preset is None:
         return {}
     try:
-        from services.filter_presets import load_preset
+        from services.datasets.presets import load_preset
     except ImportError:
-        _error(err, "--preset is not available in this build (services.filter_presets is missing).")
+        _error(err, "--preset is not available in this build (services.datasets.presets is missing).")
         return USAGE_ERROR
     try:
         return load_preset(args.preset).model_dump()
@@ -94,7 +94,7 @@ def _preset(args: argparse.Namespace, err: Console) -> dict[str, Any] | int:
 
 def _spec(args: argparse.Namespace, base: dict[str, Any], err: Console) -> FilterSpec | int:
     """The filter: the preset's values, overridden by the flags given; an exit code on error."""
-    from services.filter_spec import FilterSpec, FilterSpecError
+    from services.datasets.filter_spec import FilterSpec, FilterSpecError
 
     try:
         overrides = flag_overrides(args)
@@ -126,7 +126,7 @@ def _find_db(args: argparse.Namespace, out: Console, err: Console) -> Path | Non
 
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.sft_export import (
+    from services.datasets.export import (
         DEFAULT_OUTPUT,
         NO_EXAMPLES,
         NO_SESSIONS,
@@ -227,7 +227,7 @@ class _Bar:
 
 
 def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.dataset_validation import validate_jsonl
+    from services.datasets.validation import validate_jsonl
 
     report = validate_jsonl(args.file)
     if report.ok:

@@ -30,7 +30,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
     Raises FilterSpecError for a bad --event-reward, with the reference's message.
     """
-    from services.filter_spec import parse_event_reward
+    from services.datasets.filter_spec import parse_event_reward
 
     events = [f for s in args.event_reward_filters or [] if (f := parse_event_reward(s)) is not None]
     given = {

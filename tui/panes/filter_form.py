@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from services.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
 from services.traces.achievement_keys import ACHIEVEMENTS
 
 #: (field, label, hint shown while the field is valid)
@@ -35,7 +35,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 FIELD_KEYS: tuple[str, ...] = tuple(key for key, _, _ in FIELDS)
 
-#: name -> suggestion ("" when nothing is close), like services.filter_preview.validate_achievement_names.
+#: name -> suggestion ("" when nothing is close), like services.datasets.preview.validate_achievement_names.
 AchievementCheck = Callable[[Sequence[str]], Mapping[str, str]]
 
 

@@ -15,12 +15,12 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Static
 
-from services.filter_spec import FilterSpec
+from services.datasets.filter_spec import FilterSpec
 from tui.widgets.bars import BarChart, BarRow
 
 if TYPE_CHECKING:
-    from services.filter_preview import Preview
-    from services.sft_export import ExportResult
+    from services.datasets.export import ExportResult
+    from services.datasets.preview import Preview
 
 
 def compose_preview() -> Iterator[Widget]:

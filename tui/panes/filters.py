@@ -6,7 +6,7 @@ when the DB file changed since. Each valid form change starts an exclusive threa
 "filter-preview") that first sleeps the debounce: a newer keystroke cancels the sleeping worker,
 and results carry a generation number, so a slow, superseded computation can never overwrite a
 newer one. Invalid fields show their reason and the last valid preview stays up, marked as such.
-Export (group "filter-export") streams through ``services.sft_export`` with a progress bar and
+Export (group "filter-export") streams through ``services.datasets.export`` with a progress bar and
 ends with the manifest summary or the error, never a traceback.
 """
 
@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from services.filter_spec import FilterSpec
+from services.datasets.filter_spec import FilterSpec
 from services.traces.db import TraceDB, TraceDBError
 from tui.panes import filter_preview_view as pview
 from tui.panes.export_dialog import (
@@ -42,10 +42,10 @@ from tui.panes.export_dialog import (
 from tui.panes.filter_form import FilterForm, parse_filters, spec_values
 
 if TYPE_CHECKING:
-    from services.filter_presets import PresetInfo
-    from services.filter_preview import Preview
-    from services.session_index import SessionIndex
-    from services.sft_export import ExportResult
+    from services.datasets.export import ExportResult
+    from services.datasets.presets import PresetInfo
+    from services.datasets.preview import Preview
+    from services.datasets.session_index import SessionIndex
 
 PreviewFn = Callable[["SessionIndex", FilterSpec], Any]
 IndexFn = Callable[[TraceDB, Callable[[int, int], None], Callable[[], bool]], "SessionIndex"]
@@ -59,19 +59,19 @@ PROGRESS_MIN_S = 0.1
 
 
 def default_preview(index: SessionIndex, spec: FilterSpec) -> Any:
-    from services.filter_preview import preview
+    from services.datasets.preview import preview
 
     return preview(index, spec)
 
 
 def default_index(db: TraceDB, progress: Callable[[int, int], None], should_stop: Callable[[], bool]) -> SessionIndex:
-    from services.session_index import SessionIndex
+    from services.datasets.session_index import SessionIndex
 
     return SessionIndex.build(db, progress, should_stop)
 
 
 def default_export(*args: Any, **kwargs: Any) -> Any:
-    from services.sft_export import export_sft
+    from services.datasets.export import export_sft
 
     return export_sft(*args, **kwargs)
 
@@ -467,7 +467,7 @@ class FiltersPane(Vertical):
 
     @work(thread=True, exclusive=True, group=EXPORT_GROUP, exit_on_error=False, name="filter-export")
     def _export(self, path: Path, spec: FilterSpec, request: ExportRequest) -> None:
-        from services.sft_export import ExportError
+        from services.datasets.export import ExportError
 
         worker = get_current_worker()
         last = [float("-inf")]
@@ -545,7 +545,7 @@ class FiltersPane(Vertical):
     def open_save_preset(self) -> None:
         if not self._ready_for("save a preset"):
             return
-        from services.filter_presets import describe_filter
+        from services.datasets.presets import describe_filter
 
         summary = describe_filter(self.spec) if self.spec is not None else ""
         self.app.push_screen(SavePresetDialog(self.presets_dir, summary), callback=self._save_preset)
@@ -553,7 +553,7 @@ class FiltersPane(Vertical):
     def _save_preset(self, request: PresetRequest | None) -> None:
         if request is None or self.spec is None:
             return
-        from services.filter_presets import save_preset
+        from services.datasets.presets import save_preset
 
         try:
             save_preset(request.path, self.spec, request.name, request.description)
@@ -566,7 +566,7 @@ class FiltersPane(Vertical):
         if self.db_path is None:
             self.notify("No trace DB is open: nothing to filter.", severity="warning")
             return
-        from services.filter_presets import list_presets
+        from services.datasets.presets import list_presets
 
         try:
             presets = list_presets(self.presets_dir)
@@ -579,7 +579,7 @@ class FiltersPane(Vertical):
     def _load_preset(self, path: Path | None) -> None:
         if path is None:
             return
-        from services.filter_presets import load_preset
+        from services.datasets.presets import load_preset
 
         try:
             loaded = load_preset(path)
@@ -596,7 +596,7 @@ def _names(values: Sequence[Any]) -> list[str]:
 
 def _achievement_check() -> Callable[[Sequence[str]], dict[str, str]]:
     try:
-        from services.filter_preview import validate_achievement_names
+        from services.datasets.preview import validate_achievement_names
     except ImportError:
         from tui.panes.filter_form import check_achievements
 

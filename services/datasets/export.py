@@ -25,10 +25,8 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, Field
 
-from services.dataset_validation import MAX_ISSUES, ValidationReport, export_failure_text
-from services.filter_spec import FilterSpec
-from services.sft_examples import ExampleCounters
-from services.sft_export_part import (
+from services.datasets.examples import ExampleCounters
+from services.datasets.export_part import (
     Facts,
     Lines,
     PartJob,
@@ -39,7 +37,9 @@ from services.sft_export_part import (
     rows_query,
     write_part,
 )
-from services.sft_selection import Selection, gc_paused, raw_connection, select_sessions
+from services.datasets.filter_spec import FilterSpec
+from services.datasets.selection import Selection, gc_paused, raw_connection, select_sessions
+from services.datasets.validation import MAX_ISSUES, ValidationReport, export_failure_text
 from services.traces.db import TraceDB
 from services.traces.sqlite_stream import stream_query
 

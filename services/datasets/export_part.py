@@ -29,8 +29,8 @@ from typing import IO, Any, BinaryIO
 
 import orjson
 
-from services.dataset_validation import MAX_ISSUES, export_problem, upload_issue
-from services.sft_examples import AchievementMap, ExampleCounters, Row, build_examples
+from services.datasets.examples import AchievementMap, ExampleCounters, Row, build_examples
+from services.datasets.validation import MAX_ISSUES, export_problem, upload_issue
 from services.traces.sqlite_stream import stream_query
 
 FLAG_IMAGE = 1
@@ -215,7 +215,7 @@ def write_part(
 
 
 # --------------------------------------------------------------------------------------------------
-# Worker process: ``python -c "from services.sft_export_part import worker_main; worker_main()" PATH``
+# Worker process: ``python -c "from services.datasets.export_part import worker_main; worker_main()" PATH``
 # reads a pickled PartJob on stdin, writes the part's lines to PATH, and answers on stdout with
 # frames: b"P" + session count (progress), then b"R" + pickled PartResult, or b"E" + error text.
 
@@ -294,7 +294,7 @@ def copy_prefix(src: BinaryIO, size: int, write: Callable[[bytes], None]) -> Non
 # --------------------------------------------------------------------------------------------------
 # The exporter's side: a worker for the second part, and the facts of the assembled lines.
 
-_WORKER = "from services.sft_export_part import worker_main; worker_main()"
+_WORKER = "from services.datasets.export_part import worker_main; worker_main()"
 
 
 class Worker:

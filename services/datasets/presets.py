@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
 
-from services.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
 
 DEFAULT_PRESET_DIR = Path("configs/filters")
 HEADER_MARK = "# sft-studio filter preset"

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from services.filter_presets import parse_filter
-from services.filter_spec import FilterSpec
-from services.session_index import SessionIndex
+from services.datasets.filter_spec import FilterSpec
+from services.datasets.presets import parse_filter
+from services.datasets.session_index import SessionIndex
 from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
 
 __all__ = ["Preview", "parse_filter", "preview", "validate_achievement_names"]

@@ -3,7 +3,7 @@
 This is the expensive half of building a session index (every ``call_records`` value is parsed), so
 it lives in a module without numpy, pydantic or SQLAlchemy that a worker process imports in
 milliseconds; on big DBs ``ParallelScan`` shares the ranges between the caller and such workers.
-Which records become examples is decided by ``services.sft_examples``, the exporter's own code (a
+Which records become examples is decided by ``services.datasets.examples``, the exporter's own code (a
 shortcut handles the typical record shape and is fuzz-tested against it), so the preview counts
 exactly what an export writes.
 """
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from services.sft_examples import ExampleCounters, _example, _loads
+from services.datasets.examples import ExampleCounters, _example, _loads
 
 #: Example flag bits.
 FLAG_IMAGE = 1  # a message carries an image (user or assistant)
@@ -242,7 +242,7 @@ def scan_lm_events(
 
 
 # --------------------------------------------------------------------------------------------------
-# Worker process: ``python -c "from services.session_index_scan import worker_main; worker_main()" JOB``.
+# Worker process: ``python -c "from services.datasets.session_index_scan import worker_main; worker_main()" JOB``.
 # A plain subprocess, not multiprocessing: nothing of the parent's __main__ is re-imported, so it
 # behaves the same under the TUI, pytest and ad-hoc scripts. The parent hands out id ranges one at a
 # time on stdin ("INDEX LO HI"), so fast and slow workers (and the parent itself) share the work; each
@@ -286,7 +286,7 @@ def worker_main() -> None:
 
 T = TypeVar("T")
 _Result = tuple[int, "ScanChunk | None", "str | None"]  # (range index, chunk or None if lost, SQLite error)
-_WORKER = "from services.session_index_scan import worker_main; worker_main()"
+_WORKER = "from services.datasets.session_index_scan import worker_main; worker_main()"
 
 
 class ParallelScan:

@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from services.filter_spec import FilterSpec
-from services.sft_examples import AchievementMap, _loads
+from services.datasets.examples import AchievementMap, _loads
+from services.datasets.filter_spec import FilterSpec
 from services.traces.achievement_keys import (
     OUTCOME_KEYS,
     TURNED_TRUE_KEYS,

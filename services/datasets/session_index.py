@@ -23,10 +23,10 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection
 
-from services.filter_spec import EventRewardFilter, FilterSpec
-from services.session_index_scan import FLAG_IMAGE, FLAG_SEGMENTS, ParallelScan, ScanChunk, ScanStopped
-from services.sft_examples import ExampleCounters, _loads
-from services.sft_selection import check_schema
+from services.datasets.examples import ExampleCounters, _loads
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec
+from services.datasets.selection import check_schema
+from services.datasets.session_index_scan import FLAG_IMAGE, FLAG_SEGMENTS, ParallelScan, ScanChunk, ScanStopped
 from services.traces.achievement_keys import ACHIEVEMENTS, OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
 from services.traces.db import MissingSchemaError, TraceDB, TraceDBError, _ro_uri
 
