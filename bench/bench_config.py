@@ -66,8 +66,8 @@ def reference_python() -> Path:
 
 
 def ours_check(dataset: Path) -> float:
-    from services.sft_config_check import check_text
-    from services.sft_payload import preview_payload
+    from services.configs.check import check_text
+    from services.configs.payload import preview_payload
 
     text = CONFIG.read_text()
     times = []
@@ -119,8 +119,8 @@ def cold_ours_direct(dataset: Path) -> float:
 
 
 def round_trip() -> tuple[float, float]:
-    from services.config_document import ConfigDocument
-    from services.config_sweep import plan_sweep
+    from services.configs.document import ConfigDocument
+    from services.configs.sweeps import plan_sweep
 
     times = []
     for _ in range(N):

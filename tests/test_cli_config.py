@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.sft_config_check import check_file
-from services.sft_payload import preview_payload
+from services.configs.check import check_file
+from services.configs.payload import preview_payload
 from tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

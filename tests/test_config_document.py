@@ -15,8 +15,8 @@ import tomlkit
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from services import config_document
-from services.config_document import ConfigDocument, ConfigFileError, DiskChanged, EditError, atomic_write
+from services.configs import document as config_document
+from services.configs.document import ConfigDocument, ConfigFileError, DiskChanged, EditError, atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [ROOT / "configs" / "crafter_lora_qwen0p6b.toml", ROOT / "configs" / "crafter_fft_qwen0p6b.toml"]

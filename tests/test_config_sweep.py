@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from services import config_document
-from services.config_sweep import Axis, SweepError, plan_sweep, slug, write_sweep
-from services.sft_config_check import check_text
+from services.configs import document as config_document
+from services.configs.check import check_text
+from services.configs.sweeps import Axis, SweepError, plan_sweep, slug, write_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 LORA_NAME = "crafter_lora_qwen0p6b"
@@ -385,7 +385,7 @@ def test_a_failed_write_removes_the_cells_it_created(
             raise config_document.ConfigFileError(f"Cannot save {path}: disk full")
         real(path, text, backup=backup)
 
-    import services.config_sweep as sweep_mod
+    import services.configs.sweeps as sweep_mod
 
     monkeypatch.setattr(sweep_mod, "atomic_write", flaky)
     with pytest.raises(SweepError, match="removed again"):

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from services.sft_config_check import ConfigReport, Level, Source, check_text
-from services.sft_payload import job_payload
+from services.configs.check import ConfigReport, Level, Source, check_text
+from services.configs.payload import job_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 LORA = ROOT / "configs" / "crafter_lora_qwen0p6b.toml"

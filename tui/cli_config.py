@@ -20,10 +20,10 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from services.config_document import ConfigDocument, ConfigFileError, EditError, literal
-from services.config_sweep import AXIS_HELP, Axis, SweepError, plan_sweep, write_sweep
-from services.sft_config_check import ConfigReport, Level, Source, check_file, check_text
-from services.sft_payload import PayloadUnavailable, payload_json, preview_payload
+from services.configs.check import ConfigReport, Level, Source, check_file, check_text
+from services.configs.document import ConfigDocument, ConfigFileError, EditError, literal
+from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
+from services.configs.sweeps import AXIS_HELP, Axis, SweepError, plan_sweep, write_sweep
 
 BARE_WORD = re.compile(r"[A-Za-z_][\w./:-]*")
 _STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}

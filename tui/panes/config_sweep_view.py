@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
-from services.config_sweep import AXIS_HELP, Axis, SweepError, SweepPlan, plan_sweep, write_sweep
+from services.configs.sweeps import AXIS_HELP, Axis, SweepError, SweepPlan, plan_sweep, write_sweep
 
 HOLD_TEXT = {
     False: "off: accumulation steps stay as in the base",

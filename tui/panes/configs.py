@@ -23,10 +23,10 @@ from textual.timer import Timer
 from textual.widgets import Label, OptionList, Static, Switch, TabbedContent, TabPane, TextArea
 from textual.widgets.option_list import Option
 
-from services.config_document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
-from services.sft_config_check import ConfigReport, Finding, Level, Source, check_text
-from services.sft_config_fields import BY_PATH
-from services.sft_payload import PayloadUnavailable, payload_json, preview_payload
+from services.configs.check import ConfigReport, Finding, Level, Source, check_text
+from services.configs.document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
+from services.configs.fields import BY_PATH
+from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
 from tui.panes.config_dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
 from tui.panes.config_form import ConfigForm
 from tui.panes.config_sweep_view import SweepView

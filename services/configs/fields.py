@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from services.synth_models import SFT_MODELS
+from services.configs.base_models import SFT_MODELS
 
 
 class Kind(StrEnum):

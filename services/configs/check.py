@@ -25,10 +25,10 @@ from typing import Any
 import tomlkit
 from pydantic import BaseModel, Field, ValidationError
 
-from services.sft_config_fields import BY_PATH, OPEN_TABLES, TOP_LEVEL_KEYS, Fate, Kind
-from services.sft_config_schema import SftConfigModel
-from services.synth_models import ModelRefused, canonical_sft_model
-from services.toml_locate import key_lines, nearest_line
+from services.configs.base_models import ModelRefused, canonical_sft_model
+from services.configs.fields import BY_PATH, OPEN_TABLES, TOP_LEVEL_KEYS, Fate, Kind
+from services.configs.schema import SftConfigModel
+from services.configs.toml_locate import key_lines, nearest_line
 
 
 class Level(StrEnum):

@@ -12,7 +12,7 @@ import copy
 import json
 from typing import Any
 
-from services.sft_config_check import ConfigReport
+from services.configs.check import ConfigReport
 
 TRAINING_PLACEHOLDER = "file_<training>"
 VALIDATION_PLACEHOLDER = "file_<validation>"

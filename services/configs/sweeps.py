@@ -19,7 +19,8 @@ from typing import Any
 import tomlkit
 from pydantic import BaseModel, Field
 
-from services.config_document import (
+from services.configs.check import check_text
+from services.configs.document import (
     ConfigFileError,
     EditError,
     atomic_write,
@@ -29,7 +30,6 @@ from services.config_document import (
     render,
     set_item,
 )
-from services.sft_config_check import check_text
 
 
 class Axis(StrEnum):

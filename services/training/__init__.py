@@ -1,0 +1,1 @@
+"""The local backend that really trains: the learning API on loopback, the trainer, inference."""
