@@ -141,9 +141,9 @@ def round_trip() -> tuple[float, float]:
 async def edit_latency() -> float:
     import shutil
 
-    from tui.app import SftStudioApp
-    from tui.panes.config_form import ConfigForm
-    from tui.panes.configs import ConfigsPane
+    from tui.app.app import SftStudioApp
+    from tui.panes.configs.form import ConfigForm
+    from tui.panes.configs.pane import ConfigsPane
 
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)

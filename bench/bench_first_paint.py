@@ -25,13 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import json, sys, time
 from pathlib import Path
-from tui.app import SftStudioApp
-from tui.panes.traces import TracesPane
+from tui.app.app import SftStudioApp
+from tui.panes.traces.pane import TracesPane
 
 marks = {}
 
 class Timed(SftStudioApp):
-    CSS_PATH = str(Path(sys.modules["tui.app"].__file__).with_name("app.tcss"))
+    CSS_PATH = str(Path(sys.modules["tui.app.app"].__file__).with_name("app.tcss"))
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from tui.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_no_db_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: py
 )
 def test_bad_input_is_a_message_not_a_traceback(tmp_path: Path, make, expected: str) -> None:  # type: ignore[no-untyped-def]
     path = make(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "tui.cli", "stats", "--db", str(path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tui.cli.main", "stats", "--db", str(path)], cwd=ROOT,
                           capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 1
     assert expected in proc.stderr

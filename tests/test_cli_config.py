@@ -1,4 +1,4 @@
-"""`sft-studio config validate | payload | sweep`, driven through ``tui.cli.main`` as a user would."""
+"""`sft-studio config validate | payload | sweep`, driven through ``tui.cli.main.main`` as a user would."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from services.configs.check import check_file
 from services.configs.payload import preview_payload
-from tui.cli import main
+from tui.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 LORA_NAME = "crafter_lora_qwen0p6b"

@@ -207,7 +207,7 @@ def test_ctrl_c_in_the_cli_keeps_a_consistent_db(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "collect", "--db", str(db), "--policy", "random", "--seeds", "0-199",
+        [sys.executable, "-m", "tui.cli.main", "collect", "--db", str(db), "--policy", "random", "--seeds", "0-199",
          "--max-turns", "30", "--concurrency", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

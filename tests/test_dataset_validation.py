@@ -18,7 +18,7 @@ from services.datasets.validation import (
     upload_issue,
     validate_jsonl,
 )
-from tui.cli import main
+from tui.cli.main import main
 
 CALL = {"id": "1", "type": "function", "function": {"name": "interact_many", "arguments": "{}"}}
 OK = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [CALL]}]}

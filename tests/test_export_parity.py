@@ -19,7 +19,7 @@ from services.traces.achievement_keys import KeyStyle
 from services.traces.writer import TraceWriter
 from tests.reference_tools import ReferenceUnavailable, reference_script
 from tests.tracegen import make_episode
-from tui.cli import main
+from tui.cli.main import main
 
 pytestmark = pytest.mark.network
 

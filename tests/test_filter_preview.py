@@ -23,7 +23,7 @@ from services.datasets.session_index import SessionIndex
 from services.traces.achievement_keys import ACHIEVEMENTS
 from services.traces.db import TraceDB
 from tests.reference_tools import ReferenceUnavailable, reference_script
-from tui.cli import main
+from tui.cli.main import main
 
 MODELS = ["qwen/qwen3-32b", "gpt-4o-mini", "Qwen/Qwen3-0.6B", "alpha-model", "zeta-model", "nope"]
 PROVIDERS = ["groq", "openai", "custom", "vllm", "unknown"]

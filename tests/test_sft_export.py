@@ -33,7 +33,7 @@ from services.traces.db import MissingSchemaError, TraceDB
 from services.traces.schema import Flavour
 from services.traces.writer import Episode, EventReward, TraceWriter
 from tests.tracegen import build_db, make_episode
-from tui.cli import main
+from tui.cli.main import main
 
 
 def _export(db: Path, out: Path, spec: FilterSpec | None = None, **kw: Any) -> ExportResult:

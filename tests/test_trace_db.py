@@ -154,9 +154,9 @@ def test_every_operation_leaves_the_file_unchanged(app_db: Path) -> None:
     with TraceDB(app_db) as db:
         compute_stats(db)
         db.size_bytes()
-    subprocess.run([sys.executable, "-m", "tui.cli", "stats", "--db", str(app_db)], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "tui.cli.main", "stats", "--db", str(app_db)], cwd=ROOT, check=True,
                    capture_output=True)  # fmt: skip
-    subprocess.run([sys.executable, "-m", "tui.cli", "stats", "--json", "--db", str(app_db)], cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "tui.cli.main", "stats", "--json", "--db", str(app_db)], cwd=ROOT,
                    check=True, capture_output=True)  # fmt: skip
     assert _fingerprint(app_db) == before
 

@@ -28,12 +28,12 @@ from services.traces.stats import TraceStats, compute_stats
 from services.traces.writer import TraceWriter
 from tests.pilot_helpers import show_pane
 from tests.tracegen import build_db, make_episode
-from tui.app import PANES, SftStudioApp
-from tui.help import HelpScreen
-from tui.panes.configs import ConfigsPane
-from tui.panes.filters import FiltersPane
-from tui.panes.traces import TracesPane
-from tui.panes.traces_states import ErrorState
+from tui.app.app import PANES, SftStudioApp
+from tui.app.help import HelpScreen
+from tui.panes.configs.pane import ConfigsPane
+from tui.panes.filters.pane import FiltersPane
+from tui.panes.traces.pane import TracesPane
+from tui.panes.traces.states import ErrorState
 from tui.widgets.bars import BarChart
 from tui.widgets.tables import cursor_key, sync_rows
 

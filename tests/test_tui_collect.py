@@ -23,10 +23,10 @@ import services.rollouts.demo as demo_mod
 from services.rollouts.collector import CollectError, CollectProgress, CollectResult
 from tests.pilot_helpers import until
 from tests.tracegen import build_db
-from tui import cli
-from tui.app import SftStudioApp
-from tui.panes.collect_form import CollectForm, CollectRequest, parse_form
-from tui.panes.collect_progress import (
+from tui.app.app import SftStudioApp
+from tui.cli.main import main as cli
+from tui.panes.traces.collect_form import CollectForm, CollectRequest, parse_form
+from tui.panes.traces.collect_progress import (
     CollectProgressed,
     CollectStrip,
     DemoBuildState,
@@ -34,8 +34,8 @@ from tui.panes.collect_progress import (
     progress_text,
     summary_text,
 )
-from tui.panes.traces import TracesPane
-from tui.panes.traces_states import ErrorState
+from tui.panes.traces.pane import TracesPane
+from tui.panes.traces.states import ErrorState
 
 SIZE = (120, 40)
 

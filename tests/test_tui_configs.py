@@ -10,11 +10,11 @@ import pytest
 from textual.widgets import DataTable, Input, OptionList, Select, Static, Switch, TabbedContent, TextArea
 
 from tests.pilot_helpers import show_pane
-from tui.app import SftStudioApp
-from tui.panes.config_dialogs import ConflictDialog, SaveDialog
-from tui.panes.config_form import ConfigForm, widget_id
-from tui.panes.config_sweep_view import SweepView
-from tui.panes.configs import ConfigsPane
+from tui.app.app import SftStudioApp
+from tui.panes.configs.dialogs import ConflictDialog, SaveDialog
+from tui.panes.configs.form import ConfigForm, widget_id
+from tui.panes.configs.pane import ConfigsPane
+from tui.panes.configs.sweep_view import SweepView
 
 ROOT = Path(__file__).resolve().parents[1]
 LORA = "crafter_lora_qwen0p6b.toml"
@@ -318,7 +318,7 @@ async def test_unedited_file_changed_on_disk_is_reloaded(workdir: Path) -> None:
 
 
 async def test_read_only_file_offers_save_as(workdir: Path) -> None:
-    from tui.panes.config_dialogs import PathDialog
+    from tui.panes.configs.dialogs import PathDialog
 
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:

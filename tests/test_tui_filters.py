@@ -21,10 +21,10 @@ from services.datasets.preview import Preview, preview
 from services.datasets.session_index import SessionIndex
 from tests.pilot_helpers import show_pane, until
 from tests.tracegen import build_db
-from tui.app import SftStudioApp
-from tui.panes.export_dialog import ExportDialog, LoadPresetDialog, SavePresetDialog, parse_sizes
-from tui.panes.filter_form import parse_filters, spec_values
-from tui.panes.filters import FiltersPane
+from tui.app.app import SftStudioApp
+from tui.panes.filters.export_dialog import ExportDialog, LoadPresetDialog, SavePresetDialog, parse_sizes
+from tui.panes.filters.form import parse_filters, spec_values
+from tui.panes.filters.pane import FiltersPane
 
 SIZE = (120, 40)
 

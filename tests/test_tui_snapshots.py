@@ -23,10 +23,10 @@ from services.rollouts.collector import CollectProgress, CollectResult, CollectS
 from services.traces.db import discovery_candidates
 from tests.pilot_helpers import show_pane
 from tests.tracegen import build_db
-from tui.app import SftStudioApp
-from tui.panes.collect_progress import CollectStrip, DemoPartRow
-from tui.panes.export_dialog import ExportDialog
-from tui.panes.filters import FiltersPane
+from tui.app.app import SftStudioApp
+from tui.panes.filters.export_dialog import ExportDialog
+from tui.panes.filters.pane import FiltersPane
+from tui.panes.traces.collect_progress import CollectStrip, DemoPartRow
 
 SIZE = (120, 40)
 REL = Path("traces/v3/synth_ai.db")
@@ -301,7 +301,7 @@ def configs_app(in_tmp: Path) -> SftStudioApp:
 
 def _open_config(name: str, tab: str | None = None) -> Callable[[Pilot[None]], object]:
     async def run(pilot: Pilot[None]) -> None:
-        from tui.panes.configs import ConfigsPane
+        from tui.panes.configs.pane import ConfigsPane
 
         pane = await show_pane(pilot, "3", ConfigsPane)
         pane.open(Path("configs") / name)

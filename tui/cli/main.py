@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.traces.db import TraceDB, TraceDBError, discovery_candidates, locate_db
-from tui.cli_collect import add_parsers as add_collect_parsers
-from tui.cli_collect import cmd_collect, cmd_demo
-from tui.cli_config import add_parsers as add_config_parsers
-from tui.cli_config import cmd_config
-from tui.cli_count import add_parsers as add_count_parsers
-from tui.cli_count import cmd_count
-from tui.cli_export import add_parsers as add_export_parsers
-from tui.cli_export import cmd_export, cmd_validate
+from tui.cli.collect import add_parsers as add_collect_parsers
+from tui.cli.collect import cmd_collect, cmd_demo
+from tui.cli.config import add_parsers as add_config_parsers
+from tui.cli.config import cmd_config
+from tui.cli.count import add_parsers as add_count_parsers
+from tui.cli.count import cmd_count
+from tui.cli.export import add_parsers as add_export_parsers
+from tui.cli.export import cmd_export, cmd_validate
 
 VERSION = "0.1.0"
 
@@ -100,7 +100,7 @@ def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     """The app on --db, else the DB found, else the demo DB (built by the app on first start)."""
     from services.rollouts.demo import demo_db_path, demo_is_complete
-    from tui.app import SftStudioApp
+    from tui.app.app import SftStudioApp
 
     explicit = args.db
     path = locate_db(explicit)

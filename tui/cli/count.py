@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.traces.db import TraceDB, TraceDBError, locate_db
-from tui.cli_filter_flags import add_filter_flags, flag_overrides
+from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # numpy and the index come in only when counting
     from services.datasets.filter_spec import FilterSpec

@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tui.panes.export_dialog import DIALOG_CSS, keys_line
+from tui.panes.filters.export_dialog import DIALOG_CSS, keys_line
 
 
 def diff_renderable(diff: str) -> Syntax:

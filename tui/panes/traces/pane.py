@@ -32,12 +32,12 @@ from textual.widgets import ContentSwitcher, DataTable, Label, LoadingIndicator,
 from textual.worker import get_current_worker
 
 from services.traces.db import TraceDB, TraceDBError
+from services.traces.fingerprint import Signature, db_signature
 from services.traces.stats import TraceStats, compute_stats
-from tui.panes import traces_view as view
-from tui.panes.collect_form import CollectRequest
-from tui.panes.collect_progress import CollectProgressed, CollectStrip, DemoBuildState, summary_text
-from tui.panes.db_signature import Signature, db_signature
-from tui.panes.traces_states import EmptyState, ErrorState
+from tui.panes.traces import view
+from tui.panes.traces.collect_form import CollectRequest
+from tui.panes.traces.collect_progress import CollectProgressed, CollectStrip, DemoBuildState, summary_text
+from tui.panes.traces.states import EmptyState, ErrorState
 from tui.widgets.bars import BarChart
 from tui.widgets.tables import sync_rows
 

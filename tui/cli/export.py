@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.traces.db import TraceDB, TraceDBError, discovery_candidates, locate_db
-from tui.cli_filter_flags import add_filter_flags, flag_overrides
+from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
     from services.datasets.filter_spec import FilterSpec

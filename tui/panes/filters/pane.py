@@ -30,8 +30,8 @@ from textual.worker import get_current_worker
 
 from services.datasets.filter_spec import FilterSpec
 from services.traces.db import TraceDB, TraceDBError
-from tui.panes import filter_preview_view as pview
-from tui.panes.export_dialog import (
+from tui.panes.filters import preview_view as pview
+from tui.panes.filters.export_dialog import (
     DEFAULT_OUTPUT,
     ExportDialog,
     ExportRequest,
@@ -39,7 +39,7 @@ from tui.panes.export_dialog import (
     PresetRequest,
     SavePresetDialog,
 )
-from tui.panes.filter_form import FilterForm, parse_filters, spec_values
+from tui.panes.filters.form import FilterForm, parse_filters, spec_values
 
 if TYPE_CHECKING:
     from services.datasets.export import ExportResult
@@ -598,7 +598,7 @@ def _achievement_check() -> Callable[[Sequence[str]], dict[str, str]]:
     try:
         from services.datasets.preview import validate_achievement_names
     except ImportError:
-        from tui.panes.filter_form import check_achievements
+        from tui.panes.filters.form import check_achievements
 
         return check_achievements
 

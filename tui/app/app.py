@@ -18,16 +18,16 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from services.traces.db import discovery_candidates
 from services.traces.stats import compute_stats
-from tui.help import HelpScreen
-from tui.panes.collect_form import CollectForm, CollectRequest
+from tui.app.help import HelpScreen
 from tui.panes.planned import PLANNED, PlannedPaneView
-from tui.panes.traces import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
+from tui.panes.traces.collect_form import CollectForm, CollectRequest
+from tui.panes.traces.pane import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
 from tui.widgets.deferred import DeferredPane
 from tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:  # imported when first shown: start-up pays only for the Traces pane
-    from tui.panes.configs import ConfigsPane
-    from tui.panes.filters import FiltersPane
+    from tui.panes.configs.pane import ConfigsPane
+    from tui.panes.filters.pane import FiltersPane
 
 #: (pane id, title) in tab order; key N goes to the N-th pane.
 PANES: tuple[tuple[str, str], ...] = (("traces", "Traces"), *((p.pane_id, p.title) for p in PLANNED))
@@ -122,12 +122,12 @@ class SftStudioApp(App[None]):
         yield Footer()
 
     def _make_filters(self) -> FiltersPane:
-        from tui.panes.filters import FiltersPane
+        from tui.panes.filters.pane import FiltersPane
 
         return FiltersPane(self.db_path, id="filters-pane", **self.filters_kwargs)
 
     def _make_configs(self) -> ConfigsPane:
-        from tui.panes.configs import ConfigsPane
+        from tui.panes.configs.pane import ConfigsPane
 
         return ConfigsPane(id="configs-pane", **self.configs_kwargs)
 

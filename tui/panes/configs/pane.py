@@ -27,9 +27,9 @@ from services.configs.check import ConfigReport, Finding, Level, Source, check_t
 from services.configs.document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
 from services.configs.fields import BY_PATH
 from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
-from tui.panes.config_dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
-from tui.panes.config_form import ConfigForm
-from tui.panes.config_sweep_view import SweepView
+from tui.panes.configs.dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
+from tui.panes.configs.form import ConfigForm
+from tui.panes.configs.sweep_view import SweepView
 
 CONFIG_DIR = Path("configs")
 RAW_DEBOUNCE_S = 0.3

@@ -1,0 +1,1 @@
+"""The Filters pane: the filter form, the live count preview, export and presets."""
