@@ -53,7 +53,7 @@ def teacher(episodes: int, max_turns: int, out: Path) -> None:
 SERVER = f"""
 import sys, time
 sys.path.insert(0, {str(ROOT)!r})
-from tests.fake_inference import FakeInferenceServer
+from tests.support.fake_inference import FakeInferenceServer
 with FakeInferenceServer(models=["bench-model"], delay_ms=200) as srv:
     print(srv.base_url, flush=True)
     sys.stdin.read()  # until the benchmark closes our stdin

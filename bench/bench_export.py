@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from build_db import ensure_db  # noqa: E402
 
-from tests.reference_tools import reference_script  # noqa: E402
+from tests.support.reference_tools import reference_script  # noqa: E402
 
 TARGET_SPEEDUP = 2.0
 TARGET_RSS_MB = 300.0

@@ -51,7 +51,7 @@ from services.datasets.preview import preview  # noqa: E402
 from services.datasets.session_index import SessionIndex  # noqa: E402
 from services.traces.achievement_keys import ACHIEVEMENTS  # noqa: E402
 from services.traces.db import TraceDB  # noqa: E402
-from tests.reference_tools import reference_script  # noqa: E402
+from tests.support.reference_tools import reference_script  # noqa: E402
 
 TARGET_CHANGE_P95_MS = 15.0
 TARGET_SPEEDUP = 100.0

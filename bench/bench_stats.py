@@ -38,7 +38,7 @@ from build_db import ensure_db  # noqa: E402
 from services.traces.db import TraceDB  # noqa: E402
 from services.traces.stats import compute_stats  # noqa: E402
 from services.traces.stats_report import reference_sections  # noqa: E402
-from tests.reference_tools import reference_script  # noqa: E402
+from tests.support.reference_tools import reference_script  # noqa: E402
 
 TARGET_WALL_S = 2.0
 TARGET_SPEEDUP = 2.0

@@ -1,6 +1,6 @@
 """Build the benchmark trace DB (default: 10,000 sessions x 20 decisions) through our trace writer.
 
-The DB is what ``tests.tracegen.build_db(path, sessions=..., decisions=..., style=KeyStyle.REFERENCE,
+The DB is what ``tests.support.tracegen.build_db(path, sessions=..., decisions=..., style=KeyStyle.REFERENCE,
 seed=0, quirks=False)`` writes, byte for byte, but episodes are generated one at a time and streamed
 into the writer instead of being held in a list first, so a 10k-session build stays small in memory.
 An existing file is reused (delete it, or pass --force, to rebuild).
@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT)]
 
 from services.traces.achievement_keys import KeyStyle  # noqa: E402
 from services.traces.writer import Episode, TraceWriter  # noqa: E402
-from tests.tracegen import fixed_clock, make_episode  # noqa: E402
+from tests.support.tracegen import fixed_clock, make_episode  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SEED = 0
@@ -38,7 +38,7 @@ def default_path(sessions: int, decisions: int) -> Path:
 
 
 def _episodes(sessions: int, decisions: int, seed: int) -> Iterator[Episode]:
-    # Same draws in the same order as tests.tracegen.build_db(quirks=False): one rng, episode by episode.
+    # Same draws in the same order as tests.support.tracegen.build_db(quirks=False): one rng, episode by episode.
     rng = random.Random(seed)
     for i in range(sessions):
         yield make_episode(rng, i, decisions=decisions, style=KeyStyle.REFERENCE)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.traces.achievement_keys import KeyStyle
-from tests.tracegen import build_db
+from tests.support.tracegen import build_db
 
 
 @pytest.fixture(scope="session")

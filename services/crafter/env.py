@@ -9,7 +9,7 @@ position and class; no image, no semantic map) and ``CrafterTextEnv`` builds a f
 episode. The other orders are already fixed: ``world.objects`` is a list in insertion order, chunk
 keys are a dict in insertion order, and ``world.nearby``'s sets are only used for membership.
 World generation and all game rules are crafter's own; ``step`` repeats ``crafter.Env.step`` with
-cheaper distance checks and is tested step-for-step against it (tests/test_crafter_env.py), as is
+cheaper distance checks and is tested step-for-step against it (tests/services/crafter/test_crafter_env.py), as is
 the determinism across processes.
 """
 
@@ -127,7 +127,7 @@ class _FastCrafter(_CrafterEnv):  # type: ignore[misc]
 
 #: Freshly generated worlds kept per (seed, length). Generating a world is ~0.2 s of pure-Python
 #: noise, a deep copy ~2 ms; evals and demos replay the same fixed seeds, so this is most of an
-#: episode's cost saved. A copy is the same world, RNG state included (tests/test_crafter_env.py).
+#: episode's cost saved. A copy is the same world, RNG state included (tests/services/crafter/test_crafter_env.py).
 PRISTINE_WORLDS = 128
 _PRISTINE: OrderedDict[tuple[int, int], _FastCrafter] = OrderedDict()
 _PRISTINE_LOCK = threading.Lock()

@@ -1,6 +1,6 @@
 """Turning trace rows into chat-format SFT examples, exactly as synth-ai's export_trace_sft.py does.
 
-Byte-identical output is the contract (tests/test_export_parity.py runs the 0.2.10 script), so
+Byte-identical output is the contract (tests/services/datasets/test_export_parity.py runs the 0.2.10 script), so
 this module follows the reference's rules to the letter (shared/reference/trace_db.md §8.3):
 which parts become content, when a message or record is dropped, how tool calls are normalised,
 how turns are numbered. Where the reference crashes we skip and count instead: a record whose

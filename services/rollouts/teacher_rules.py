@@ -6,7 +6,7 @@ pocket (dug into rock or walled with stones: zombies swarm the open at night), t
 -> wood tools -> sapling/plant -> stone -> stone tools -> furnace -> coal/iron, exploring the
 nearest frontier when nothing useful is known. A batch never holds more moves than the distance to
 the nearest lava or unknown cell minus one, so a move that a creature blocks cannot drift the rest
-into lava. Costs are checked against crafter's own data in tests/test_teacher.py.
+into lava. Costs are checked against crafter's own data in tests/services/rollouts/test_teacher.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Trace-DB statistics: everything synth-ai's ``analyze_trace_db.py`` reports, plus a header.
 
-Figures match the reference script on the same DB (tests/test_stats_parity.py runs it), with two
+Figures match the reference script on the same DB (tests/services/traces/test_stats_parity.py runs it), with two
 deliberate differences: achievement lists are read in both key styles (``achievement_keys``), and
 where the reference would crash (missing tables, non-object JSON) we skip, count and say so.
 Speed: one grouped scan of the LM events feeds both the model-usage table and each session's

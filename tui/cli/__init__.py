@@ -4,6 +4,6 @@ Importing this package must not import Textual: headless commands stay fast and 
 terminal UI can run.
 """
 
-from tui.cli.main import main
+from tui.cli.dispatch import main
 
 __all__ = ["main"]

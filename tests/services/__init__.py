@@ -1,0 +1,1 @@
+"""Unit tests of the headless core, one folder per area."""

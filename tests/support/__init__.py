@@ -1,0 +1,1 @@
+"""Test helpers: trace-DB generator, fakes and stubs, reference-tool harnesses, Pilot helpers."""

@@ -1,0 +1,46 @@
+"""Shared Pilot helpers: the app under test, the terminal size, and waiting by condition, not by guesswork."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from textual.pilot import Pilot
+from textual.widget import Widget
+
+from tui.app.app import SftStudioApp
+
+W = TypeVar("W", bound=Widget)
+
+#: The terminal size Pilot tests run at.
+SIZE = (120, 40)
+
+
+def make_app(db: Path | None, **kwargs: Any) -> SftStudioApp:
+    """The app on ``db`` with no file watcher and an empty "where we looked" list unless given."""
+    kwargs.setdefault("watch_interval", None)
+    kwargs.setdefault("candidates", [])
+    return SftStudioApp(db_path=db, db_explicit=db is not None, **kwargs)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait for every worker and for the messages they posted to be handled."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await pilot.pause(0.02)
+
+
+async def show_pane(pilot: Pilot[Any], key: str, pane_type: type[W]) -> W:
+    """Press a pane's number key and wait until the pane is built (panes are built on first use)."""
+    await pilot.press(key)
+    await until(pilot, lambda: bool(pilot.app.query(pane_type)))
+    await pilot.pause()
+    return pilot.app.query_one(pane_type)

@@ -1,0 +1,339 @@
+"""Pilot tests of the Filters pane: live preview, per-field validation, stale results, export, presets.
+
+The app runs headless at 120x40 on a small generated DB; index, preview and export run in the
+pane's thread workers, so tests poll for the state they expect (``until``) instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, Static
+
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec
+from services.datasets.preview import Preview, preview
+from services.datasets.session_index import SessionIndex
+from tests.support.pilot import SIZE, show_pane, until
+from tests.support.pilot import make_app as pilot_app
+from tests.support.tracegen import build_db
+from tui.app.app import SftStudioApp
+from tui.panes.filters.export_dialog import ExportDialog, LoadPresetDialog, SavePresetDialog, parse_sizes
+from tui.panes.filters.form import parse_filters, spec_values
+from tui.panes.filters.pane import FiltersPane
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return build_db(tmp_path / "traces/v3/synth_ai.db", sessions=20, decisions=4)
+
+
+def make_app(db: Path | None, **filters: Any) -> SftStudioApp:
+    filters.setdefault("debounce_s", 0.05)
+    return pilot_app(db, filters_kwargs=filters)
+
+
+async def open_filters(pilot: Pilot[None]) -> FiltersPane:
+    pane = await show_pane(pilot, "2", FiltersPane)
+    await until(pilot, lambda: pane.index is not None and pane.preview is not None)
+    return pane
+
+
+def text_of(pilot: Pilot[None], selector: str) -> str:
+    widget = pilot.app.query_one(selector, Static)
+    return str(widget.content)
+
+
+async def type_into(pilot: Pilot[None], key: str, text: str, *, keys: bool = False) -> None:
+    """Put ``text`` into a filter field: as key presses with ``keys``, else as one edit (a paste)."""
+    field = pilot.app.query_one(f"#filter-{key}", Input)
+    field.focus()
+    field.value = ""
+    if keys:
+        await pilot.press(*text)
+    else:
+        field.value = text
+    await pilot.pause()
+
+
+def expected(pane: FiltersPane, spec: FilterSpec) -> Preview:
+    assert pane.index is not None
+    return preview(pane.index, spec)
+
+
+# ---------------------------------------------------------------------------------------- parsing
+
+
+def test_parse_filters_reasons_per_field() -> None:
+    spec, errors = parse_filters({"min_unique": "2", "event_rewards": "unique_achievement_delta:1, :3"})
+    assert errors == {} and spec is not None
+    assert spec.min_unique == 2 and [f.as_flag() for f in spec.event_rewards] == ["unique_achievement_delta:1"]
+    assert parse_filters(spec_values(spec))[0] == spec
+    _, errors = parse_filters({"min_unique": "x", "event_rewards": "x:abc", "require_achievements": "colect_wood"})
+    assert set(errors) == {"min_unique", "event_rewards", "require_achievements"}
+    assert "collect_wood" in errors["require_achievements"]
+    _, errors = parse_filters({"min_unique": "3", "max_unique": "1"})
+    assert "max_unique" in errors
+    _, errors = parse_filters({"models": "nope"}, models=["a", "b"])
+    assert "nope" in errors["models"] and "a, b" in errors["models"]
+    assert parse_sizes(" 500,100,100 ") == [100, 500]
+    with pytest.raises(ValueError):
+        parse_sizes("10,x")
+
+
+# ---------------------------------------------------------------------------------------- preview
+
+
+async def test_typing_min_unique_updates_the_preview(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        base = expected(pane, FilterSpec())
+        assert pane.preview == base.model_copy(update={"elapsed_ms": pane.preview.elapsed_ms})
+        await pilot.press("tab", "tab", "tab", "2")  # keyboard only: tabs → models → providers → min unique
+        assert app.focused is app.query_one("#filter-min_unique", Input)
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=2))
+        want = expected(pane, FilterSpec(min_unique=2))
+        got = pane.preview
+        assert (got.eligible_sessions, got.examples, got.estimated_tokens) == (
+            want.eligible_sessions,
+            want.examples,
+            want.estimated_tokens,
+        )
+        assert want.eligible_sessions < base.eligible_sessions  # the filter did something
+        summary = text_of(pilot, "#pv-summary")
+        assert f"Eligible sessions {want.eligible_sessions:,}" in summary and f"Examples {want.examples:,}" in summary
+        assert "characters" in summary and "/ 4" in summary  # how tokens are estimated
+        funnel = text_of(pilot, "#pv-funnel")
+        assert "unique achievements" in funnel
+        assert any(step.key == "unique" and step.removed > 0 for step in want.funnel)
+        if want.task_app_keys:
+            assert "task app's achievement keys" in text_of(pilot, "#pv-notes")
+
+
+async def test_invalid_event_reward_marks_field_and_keeps_last_preview(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, "min_unique", "1")
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=1))
+        shown = pane.preview
+        await type_into(pilot, "event_rewards", "x:abc")  # one edit: no valid prefix ("x:") shown in between
+        await pilot.pause(0.2)
+        hint = app.query_one("#filter-hint-event_rewards", Static)
+        assert hint.has_class("-error") and "Invalid event reward specification 'x:abc'" in str(hint.content)
+        assert pane.spec is None and pane.preview is shown and pane.preview_spec == FilterSpec(min_unique=1)
+        assert "last valid" in str(app.query_one("#filters-preview").border_subtitle)
+        # min > max is marked on max
+        await type_into(pilot, "event_rewards", "")
+        await type_into(pilot, "max_unique", "0")
+        await pilot.pause(0.1)
+        hint = app.query_one("#filter-hint-max_unique", Static)
+        assert hint.has_class("-error") and "below min unique" in str(hint.content)
+        assert pane.preview_spec == FilterSpec(min_unique=1)
+        # fixing it clears the mark and recomputes
+        await type_into(pilot, "max_unique", "5")
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=1, max_unique=5))
+        assert not app.query_one("#filter-hint-max_unique", Static).has_class("-error")
+
+
+async def test_unknown_names_are_marked_with_the_closest(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, "require_achievements", "colect_wood")
+        await type_into(pilot, "models", "no-such-model")
+        await pilot.pause(0.1)
+        hint = app.query_one("#filter-hint-require_achievements", Static)
+        assert hint.has_class("-error") and "did you mean collect_wood" in str(hint.content)
+        hint = app.query_one("#filter-hint-models", Static)
+        assert hint.has_class("-error") and "no-such-model" in str(hint.content) and "known:" in str(hint.content)
+        assert pane.spec is None
+
+
+async def test_quick_typing_debounces_and_stale_results_are_dropped(db: Path) -> None:
+    calls: list[FilterSpec] = []
+    slow_started = threading.Event()
+
+    def slow_preview(index: SessionIndex, spec: FilterSpec) -> Preview:
+        calls.append(spec)
+        if spec.min_unique == 1:
+            slow_started.set()
+            time.sleep(0.6)  # still computing when the newer value arrives
+        return preview(index, spec)
+
+    app = make_app(db, preview_fn=slow_preview, debounce_s=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        field = app.query_one("#filter-min_unique", Input)
+        # 1) keystrokes inside the debounce window: only the last value is computed
+        calls.clear()
+        for value in ("5", "4", "3"):  # three edits well inside one debounce window
+            field.value = value
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=3))
+        await app.workers.wait_for_complete()
+        assert calls == [FilterSpec(min_unique=3)]
+        # 2) a computation already running is superseded: its late result is never shown
+        calls.clear()
+        field.value = "1"
+        await until(pilot, slow_started.is_set)
+        field.value = "2"
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=2))
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+        assert calls == [FilterSpec(min_unique=1), FilterSpec(min_unique=2)]
+        assert pane.preview_spec == FilterSpec(min_unique=2)
+        assert pane.preview == expected(pane, FilterSpec(min_unique=2)).model_copy(
+            update={"elapsed_ms": pane.preview.elapsed_ms}
+        )
+
+
+# ----------------------------------------------------------------------------------------- export
+
+
+async def start_export(pilot: Pilot[None], output: Path, sizes: str = "") -> None:
+    await pilot.press("escape")  # leave the form: e is a key again
+    await pilot.press("e")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ExportDialog)
+    pilot.app.screen.query_one("#export-output", Input).value = str(output)
+    pilot.app.screen.query_one("#export-sizes", Input).value = sizes
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_export_writes_file_and_manifest_and_shows_summary(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ft/out.jsonl"
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, "min_unique", "1")
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=1))
+        want = pane.preview
+        await start_export(pilot, out, "5")
+        await until(pilot, lambda: pane.last_export is not None)
+        result = pane.last_export
+        assert out.exists() and (tmp_path / "ft/out.manifest.json").exists()
+        assert (tmp_path / "ft/out.n5.jsonl").exists()
+        lines = out.read_text().splitlines()
+        assert len(lines) == want.examples == result.examples
+        manifest = json.loads((tmp_path / "ft/out.manifest.json").read_text())
+        assert manifest["filter"]["min_unique"] == 1 and manifest["counts"]["examples"] == want.examples
+        summary = text_of(pilot, "#filters-export-summary")
+        assert f"{want.examples:,} examples" in summary and result.sha256[:12] in summary
+        assert "Validation OK" in summary and "out.n5.jsonl" in summary
+        assert app.query_one("#filters-export").border_title == "Export finished"
+
+
+async def test_export_asks_before_overwriting(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("keep me\n")
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await start_export(pilot, out)
+        assert isinstance(app.screen, ExportDialog)  # not dismissed: asks first
+        confirm = app.screen.query_one("#export-confirm", Static)
+        assert confirm.display and "Press Enter again to overwrite" in str(confirm.content)
+        assert out.read_text() == "keep me\n"
+        await pilot.press("escape")  # cancel: nothing written
+        await pilot.pause()
+        assert not isinstance(app.screen, ExportDialog) and out.read_text() == "keep me\n"
+        await start_export(pilot, out)
+        await pilot.press("enter")  # confirm
+        await until(pilot, lambda: pane.last_export is not None)
+        assert out.read_text() != "keep me\n" and len(out.read_text().splitlines()) == pane.preview.examples
+
+
+async def test_export_error_is_shown_not_raised(db: Path, tmp_path: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, "min_unique", "30")  # nobody reaches 30
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=30))
+        await start_export(pilot, tmp_path / "none.jsonl")
+        await until(pilot, lambda: not pane.exporting and app.query_one("#filters-export-summary").display)
+        assert app.query_one("#filters-export").border_title == "Export failed"
+        assert "No sessions matched" in text_of(pilot, "#filters-export-summary")
+        assert not (tmp_path / "none.jsonl").exists()
+
+
+# ---------------------------------------------------------------------------------------- presets
+
+
+async def test_preset_save_and_load_round_trip(db: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "presets"
+    app = make_app(db, presets_dir=folder)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, "min_unique", "1")
+        await type_into(pilot, "require_achievements", "collect_wood")
+        await type_into(pilot, "event_rewards", "unique_achievement_delta:1")
+        want = FilterSpec(
+            min_unique=1,
+            require_achievements=["collect_wood"],
+            event_rewards=[EventRewardFilter(reward_type="unique_achievement_delta", min_total=1)],
+        )
+        await until(pilot, lambda: pane.spec == want)
+        await pilot.press("escape", "s")
+        await pilot.pause()
+        assert isinstance(app.screen, SavePresetDialog)
+        await pilot.press("w", "1")
+        app.screen.query_one("#preset-description", Input).value = "wood runs"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (folder / "w1.toml").exists() and not isinstance(app.screen, SavePresetDialog)
+        form = pane.form
+        form.set_values({})
+        await until(pilot, lambda: pane.preview_spec == FilterSpec())
+        await pilot.press("escape", "l")
+        await pilot.pause()
+        assert isinstance(app.screen, LoadPresetDialog)
+        assert app.screen.query_one(OptionList).option_count == 1
+        await pilot.press("enter")
+        await until(pilot, lambda: pane.preview_spec == want)
+        assert form.values()["require_achievements"] == "collect_wood"
+
+
+# ------------------------------------------------------------------------------------------ no DB
+
+
+async def test_no_db_says_so_and_keys_are_off() -> None:
+    app = make_app(None)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await show_pane(pilot, "2", FiltersPane)
+        assert pane.query_one("ContentSwitcher").current == "filters-nodb"  # type: ignore[attr-defined]
+        assert "No trace DB is open" in text_of(pilot, "#filters-nodb > Static")
+        assert not app.check_action("filters_export", ())
+
+
+async def test_palette_filters_commands(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Filters: export", "Filters: save preset", "Filters: load preset"} <= set(titles)
+        export = next(c for c in app.get_system_commands(app.screen) if c.title == "Filters: export")
+        app.call_later(export.callback)  # as the palette runs it: from Traces it goes to Filters
+        await until(pilot, lambda: bool(app.query(FiltersPane)))
+        pane = app.query_one(FiltersPane)  # built by the command itself, before its first paint
+        await until(pilot, lambda: pane.preview is not None)
+        assert app.active_pane == "filters"
+        app.call_later(export.callback)
+        await pilot.pause()
+        assert isinstance(app.screen, ExportDialog)
+
+
+async def test_unreadable_db_shows_the_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database\n" * 100)
+    app = make_app(bad)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await show_pane(pilot, "2", FiltersPane)
+        await until(pilot, lambda: pane.query_one("ContentSwitcher").current == "filters-error")  # type: ignore[attr-defined]
+        assert text_of(pilot, "#filters-error-message") and pane.index is None and not pane.indexing

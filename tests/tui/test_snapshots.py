@@ -1,0 +1,339 @@
+"""SVG snapshots of every pane, the empty and error states, the F1 help, the collect form, the
+collection strip and the first-start demo build (textual 8.2.8 baselines).
+
+Deterministic by construction: 120x40, file watcher off, the DB from ``build_db`` (byte-identical
+for the same arguments) opened by the relative path ``traces/v3/synth_ai.db`` from inside tmp_path,
+and fixed discovery candidates for the empty state. Nothing shows a clock or compute time; the
+collector and the demo build are stubs that report one fixed progress and wait to be stopped.
+``snap_compare`` runs the app itself, so these tests are plain ``def``s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+import services.rollouts.collector as collector_mod
+from services.rollouts.collector import CollectProgress, CollectResult, CollectSpec
+from services.traces.db import discovery_candidates
+from tests.support.paths import ROOT
+from tests.support.pilot import SIZE, show_pane
+from tests.support.tracegen import build_db
+from tui.app.app import SftStudioApp
+from tui.panes.filters.export_dialog import ExportDialog
+from tui.panes.filters.pane import FiltersPane
+from tui.panes.traces.collect_progress import CollectStrip, DemoPartRow
+
+REL = Path("traces/v3/synth_ai.db")
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def db_app(in_tmp: Path) -> SftStudioApp:
+    build_db(in_tmp / REL, sessions=12, decisions=4)
+    return SftStudioApp(db_path=REL, db_explicit=True, watch_interval=None)
+
+
+async def loaded(pilot: Pilot[None]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def loaded_and_scrolled_to_end(pilot: Pilot[None]) -> None:
+    await loaded(pilot)
+    pilot.app.query_one("#traces-stats").scroll_end(animate=False, immediate=True)
+    await pilot.pause()
+
+
+def test_traces_pane(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Header (relative path, size, flavour, counts, skipped rows, note), model table, rewards, bars."""
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded)
+
+
+def test_traces_pane_scrolled_to_achievements(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Bottom of the pane: the 22 achievement bars (zeros muted) and the unique-count histogram."""
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded_and_scrolled_to_end)
+
+
+def test_empty_state(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """No DB: where we looked (fixed candidates), how to get one, footer without r/a."""
+    candidates = discovery_candidates(cwd=Path("/home/me/crafter"), home=Path("/home/me"))
+    app = SftStudioApp(db_path=None, watch_interval=None, candidates=candidates)
+    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+
+
+def test_error_state_not_sqlite(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """A file of non-SQLite bytes: red panel with message, hint and 'Press r to retry'."""
+    (in_tmp / REL).parent.mkdir(parents=True)
+    (in_tmp / REL).write_bytes(b"this is not a database\n" * 200)
+    app = SftStudioApp(db_path=REL, db_explicit=True, watch_interval=None)
+    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+
+
+@pytest.mark.parametrize("key", ["4", "5", "6"], ids=["jobs", "eval", "runs"])
+def test_planned_pane(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Each not-yet-built pane: what it will do and 'Not built yet', no fake content."""
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=[key])
+
+
+def test_help_modal(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """F1 over the Traces pane: keys table and one entry per pane."""
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=["f1"])
+
+
+def test_collect_form(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """c on the Traces pane: the form with its defaults (teacher picked, URL disabled, hints)."""
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=["c"])
+
+
+def test_collect_form_errors(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """openai picked, bad seeds, Enter: the reasons in red under model, URL and seeds; form stays."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        pilot.app.screen.query_one("#collect-seeds", Input).value = "x-y"
+        await pilot.press("right", "right", "enter")
+        await pilot.pause()
+
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+FIXED = CollectProgress(
+    episodes_total=50, episodes_done=20, decisions=1000, tool_call_failures=3, unique_sum=62, elapsed_s=2.0
+)
+
+
+def _wait_until_stopped(should_stop: Callable[[], bool] | None) -> None:
+    while should_stop is not None and not should_stop():
+        time.sleep(0.02)
+
+
+def test_collect_progress_strip(db_app: SftStudioApp, monkeypatch: pytest.MonkeyPatch, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """A running collection: the two-line strip (title, bar at 40 %, figures, x stops) and x in the footer."""
+
+    def stub_collect(
+        spec: CollectSpec,
+        on_progress: Callable[[CollectProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> CollectResult:
+        if on_progress is not None:
+            on_progress(FIXED.model_copy())
+        _wait_until_stopped(should_stop)
+        return CollectResult(progress=FIXED, db=spec.db, session_ids=[], stopped="stopped on request")
+
+    monkeypatch.setattr(collector_mod, "collect", stub_collect)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        pilot.app.simulate_key("enter")
+        strip = pilot.app.query_one(CollectStrip)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if strip.running and "20/50" in strip.figures:
+                break
+        await pilot.pause()
+
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_demo_building(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """First start without a DB: what is built and where, teacher bar at 45/120, random waiting."""
+
+    def stub_build(
+        db: Path, on_progress: Callable[[str, CollectProgress], None], should_stop: Callable[[], bool]
+    ) -> Path:
+        on_progress(
+            "teacher",
+            CollectProgress(episodes_total=120, episodes_done=45, decisions=1350, unique_sum=140, elapsed_s=4.5),
+        )
+        _wait_until_stopped(should_stop)
+        return db
+
+    app = SftStudioApp(
+        db_path=None,
+        watch_interval=None,
+        build_demo=True,
+        demo_fn=stub_build,
+        demo_path=Path("data/demo/traces/v3/synth_ai.db"),
+    )
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        row = pilot.app.query_one("#demo-part-teacher", DemoPartRow)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if row.progress == 45:
+                break
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+# ------------------------------------------------------------------------------------------ Filters
+
+
+async def filters_shown(pilot: Pilot[None]) -> None:
+    """Filters pane open, index built and the first preview shown; no blinking cursors."""
+    await loaded(pilot)
+    pane = await show_pane(pilot, "2", FiltersPane)
+    for _ in range(250):
+        await pilot.pause(0.02)
+        if pane.preview is not None and not pane.indexing:
+            break
+    for field in pilot.app.query(Input):
+        field.cursor_blink = False
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def filter_set(pilot: Pilot[None], key: str, value: str) -> None:
+    pilot.app.query_one(f"#filter-{key}", Input).value = value
+    await pilot.pause(0.1)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_filters_no_db(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Filters without a DB: says plainly that none is open and how to open one; no e/s/l keys."""
+    app = SftStudioApp(db_path=None, watch_interval=None, candidates=[])
+
+    async def shown(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await show_pane(pilot, "2", FiltersPane)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=shown)
+
+
+def test_filters_pane(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """min unique 2: form left; preview right (counts, token method, task-app-keys note, funnel, models)."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await filters_shown(pilot)
+        await filter_set(pilot, "min_unique", "2")
+
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_filters_invalid_fields(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """x:abc and colect_wood marked red with reasons (did you mean collect_wood?); last preview kept, flagged."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await filters_shown(pilot)
+        await filter_set(pilot, "min_unique", "1")
+        await filter_set(pilot, "event_rewards", "x:abc")
+        await filter_set(pilot, "require_achievements", "colect_wood")
+
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_filters_export_summary(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """e, Enter: the default ft_data/crafter_traces.jsonl written; strip shows file, counts, sha256, validation."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await filters_shown(pilot)
+        await filter_set(pilot, "min_unique", "1")
+        await pilot.press("escape", "e")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, ExportDialog)
+        await pilot.press("enter")
+        pane = pilot.app.query_one(FiltersPane)
+        for _ in range(250):
+            await pilot.pause(0.02)
+            if pane.last_export is not None:
+                break
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+# ------------------------------------------------------------------------------------- Configs pane
+
+_CONFIGS = ROOT / "configs"
+BAD_CONFIG = """# A config with mistakes synth-ai 0.2.23 would refuse, and one the backend would.
+[algorithm]
+type = "offline"
+method = "sft"
+variety = "qlora"
+
+[job]
+model = "Qwen/Qwen3-0.6B"
+
+[training]
+mode = "lora"
+use_qlora = true
+
+[hyperparameters]
+n_epochs = 0
+train_kind = "peft"
+per_device_batch = 2
+gradient_accumulation_steps = 32
+learning_rate = 5e-6
+warmup_ratio = 2
+weight_decay = 0.01
+lora_rank = 8
+"""
+
+
+@pytest.fixture
+def configs_app(in_tmp: Path) -> SftStudioApp:
+    (in_tmp / "configs").mkdir()
+    for name in ("crafter_lora_qwen0p6b.toml", "crafter_fft_qwen0p6b.toml"):
+        (in_tmp / "configs" / name).write_bytes((_CONFIGS / name).read_bytes())
+    (in_tmp / "configs" / "broken_qlora.toml").write_text(BAD_CONFIG)
+    return SftStudioApp(db_path=None, watch_interval=None, candidates=[])
+
+
+def _open_config(name: str, tab: str | None = None) -> Callable[[Pilot[None]], object]:
+    async def run(pilot: Pilot[None]) -> None:
+        from tui.panes.configs.pane import ConfigsPane
+
+        pane = await show_pane(pilot, "3", ConfigsPane)
+        pane.open(Path("configs") / name)
+        await pilot.pause()
+        if tab:
+            pane.action_tab(tab)
+            await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run
+
+
+def test_configs_pane_valid_lora(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The shipped LoRA config: accepted, global batch, the form with help per key."""
+    assert snap_compare(configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml"))
+
+
+def test_configs_pane_errors(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """qlora refused by synth-ai, n_epochs 0 and warmup 2 at their fields, no [compute] (backend)."""
+    assert snap_compare(configs_app, terminal_size=SIZE, run_before=_open_config("broken_qlora.toml"))
+
+
+def test_configs_pane_payload(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The exact job body for the shipped LoRA config, placeholder file ids."""
+    assert snap_compare(
+        configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-payload")
+    )
+
+
+def test_configs_pane_sweep_preview(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """LoRA-rank sweep 4/8/16/64 of the shipped LoRA config: files, global batch, status."""
+    assert snap_compare(
+        configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-sweep")
+    )
