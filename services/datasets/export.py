@@ -25,6 +25,8 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, Field
 
+from services.common.version import package_version
+from services.common.workspace import default_export
 from services.datasets.examples import ExampleCounters
 from services.datasets.export_part import (
     Facts,
@@ -37,6 +39,7 @@ from services.datasets.export_part import (
     rows_query,
     write_part,
 )
+from services.datasets.export_targets import export_targets, manifest_path, subset_path
 from services.datasets.filter_spec import FilterSpec
 from services.datasets.selection import Selection, gc_paused, raw_connection, select_sessions
 from services.datasets.validation import MAX_ISSUES, ValidationReport, export_failure_text
@@ -60,8 +63,8 @@ __all__ = [
     "subset_path",
 ]
 
-TOOL_VERSION = "sft-studio 0.1.0"
-DEFAULT_OUTPUT = Path("ft_data/crafter_traces.jsonl")
+TOOL_VERSION = f"sft-studio {package_version()}"
+DEFAULT_OUTPUT = default_export()
 TOKEN_METHOD = (
     "per example: characters of message content (text segments only) plus tool-call arguments, "
     "divided by 4 and rounded up; summed over examples"
@@ -126,16 +129,6 @@ ProgressFn = Callable[[int, int], None]
 # Files
 
 
-def manifest_path(output: Path) -> Path:
-    """``x.jsonl`` -> ``x.manifest.json``."""
-    return output.with_name(output.stem + ".manifest.json")
-
-
-def subset_path(output: Path, size: int) -> Path:
-    """``x.jsonl`` -> ``x.n100.jsonl``."""
-    return output.with_name(f"{output.stem}.n{size}{output.suffix}")
-
-
 def file_sha256(path: Path) -> str:
     """Stream-hash a file (1 MiB reads: a 1.6 GB DB never sits in memory)."""
     digest = hashlib.sha256()
@@ -191,9 +184,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _prepare_targets(output: Path, sizes: list[int], force: bool) -> list[Path]:
-    targets = [output, manifest_path(output)]
-    for n in sizes:
-        targets += [subset_path(output, n), manifest_path(subset_path(output, n))]
+    targets = export_targets(output, sizes)
     for path in targets:
         if path.is_dir():
             raise ExportError(f"{path} is a folder; choose a file name for the export.")

@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.rollouts.seeds import SeedRangeError, parse_seed_range
 from services.traces.db import DEFAULT_RELATIVE, TraceDBError, locate_db
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported only when collecting
     from services.rollouts.collector import CollectProgress, CollectResult
 
 
-def seed_range(text: str) -> tuple[int, int]:
-    head, sep, tail = text.strip().partition("-")
+def _seeds(text: str) -> tuple[int, int]:
+    """``--seeds``: the shared seed-range rule, reported as argparse reports a bad value (exit 2)."""
     try:
-        return (int(head), int(tail)) if sep else (int(head), int(head))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must look like START-END (e.g. 0-49), got {text!r}") from None
+        return parse_seed_range(text)
+    except SeedRangeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parsers(sub: Any) -> None:
@@ -39,7 +40,7 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--policy", default="teacher", help="teacher (scripted), random, or openai (default teacher)")
     c.add_argument("--model", help="model name (required for openai; recorded in the trace)")
     c.add_argument("--inference-url", help="OpenAI-compatible base URL, e.g. https://api.groq.com/openai")
-    c.add_argument("--seeds", type=seed_range, default=(0, 49), help="seed range START-END (default 0-49)")
+    c.add_argument("--seeds", type=_seeds, default=(0, 49), help="seed range START-END (default 0-49)")
     c.add_argument("--episodes", type=int, help="number of episodes (default: one per seed)")
     c.add_argument("--max-turns", type=int, default=50, help="decisions per episode (default 50)")
     c.add_argument("--concurrency", type=int, default=4, help="episodes in parallel (default 4)")

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from services.common.workspace import default_export
+from services.datasets.export_targets import SizesError, parse_sizes
 from services.traces.db import TraceDB, TraceDBError, discovery_candidates, locate_db
 from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
@@ -35,7 +37,7 @@ def add_parsers(sub: Any) -> None:
         "(<name>.manifest.json) beside the file, then checked with synth-ai's upload validator.",
     )
     add_filter_flags(e)
-    e.add_argument("--output", type=Path, help="destination JSONL (default ft_data/crafter_traces.jsonl)")
+    e.add_argument("--output", type=Path, help=f"destination JSONL (default {default_export()})")
     e.add_argument("--sizes", help="also write the first N examples as <stem>.nN.jsonl, e.g. 100,500,1000")
     e.add_argument("--force", action="store_true", help="overwrite existing output files and manifests")
     v = sub.add_parser(
@@ -58,33 +60,12 @@ def _plain(console: Console, text: str) -> None:
     print(text, file=sys.stderr if console.stderr else sys.stdout, flush=True)
 
 
-def parse_sizes(text: str | None) -> list[int]:
-    """``"100,500,1000"`` -> [100, 500, 1000]; ValueError with the reason otherwise."""
-    if not text:
-        return []
-    sizes = []
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        try:
-            n = int(item)
-        except ValueError:
-            raise ValueError(f"--sizes takes whole numbers separated by commas, got {item.strip()!r}") from None
-        if n < 1:
-            raise ValueError(f"--sizes values must be 1 or more, got {n}")
-        sizes.append(n)
-    return sizes
-
-
 def _preset(args: argparse.Namespace, err: Console) -> dict[str, Any] | int:
     """The preset's filter values ({} without --preset); an exit code on error."""
     if args.preset is None:
         return {}
-    try:
-        from services.datasets.presets import load_preset
-    except ImportError:
-        _error(err, "--preset is not available in this build (services.datasets.presets is missing).")
-        return USAGE_ERROR
+    from services.datasets.presets import load_preset
+
     try:
         return load_preset(args.preset).model_dump()
     except Exception as exc:  # PresetError names the file and the reason
@@ -151,8 +132,8 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.min_unique is None and not base.get("min_unique"):
         _plain(out, "Minimum unique achievements filter: 0 (all traces)")
     try:
-        sizes = parse_sizes(args.sizes)
-    except ValueError as exc:
+        sizes = parse_sizes(args.sizes, label="--sizes")
+    except SizesError as exc:
         _error(err, str(exc))
         return USAGE_ERROR
     spec = _spec(args, base, err)

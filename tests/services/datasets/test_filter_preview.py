@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.datasets.export import export_sft
-from services.datasets.filter_spec import EventRewardFilter, FilterSpec
-from services.datasets.preview import Preview, parse_filter, preview, validate_achievement_names
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec, validate_achievement_names
+from services.datasets.preview import Preview, parse_filter, preview
 from services.datasets.session_index import SessionIndex
 from services.traces.achievement_keys import ACHIEVEMENTS
 from services.traces.db import TraceDB
