@@ -54,6 +54,7 @@ __all__ = [
     "ExportResult",
     "ExportStopped",
     "ExportValidationError",
+    "NothingMatched",
     "Selection",
     "SubsetResult",
     "export_sft",
@@ -82,6 +83,10 @@ NO_EXAMPLES = "No rollout steps matched the filters (after session selection)."
 
 class ExportError(Exception):
     """The export cannot produce a file; the message matches the reference where it has one."""
+
+
+class NothingMatched(ExportError):
+    """No session, or no example, matched the filter: the reference's own messages (NO_SESSIONS, NO_EXAMPLES)."""
 
 
 class ExportValidationError(ExportError):
@@ -350,7 +355,7 @@ class _Export:
         db, spec, output = self.db, self.spec, self.output
         selection = select_sessions(db, spec)
         if not selection.sessions:
-            raise ExportError(NO_SESSIONS)
+            raise NothingMatched(NO_SESSIONS)
         ordered = sorted(selection.sessions)
         self.total = len(ordered)
         models = sorted(set(spec.models))
@@ -398,7 +403,7 @@ class _Export:
             raise ExportValidationError(problems)
         lines = Lines(parts)
         if lines.count == 0:
-            raise ExportError(NO_EXAMPLES)
+            raise NothingMatched(NO_EXAMPLES)
         if self.session_progress is not None:
             self.session_progress(self.total, self.total)
         if self.progress is not None:

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
-from services.traces.db import DEFAULT_RELATIVE, TraceDBError, locate_db
+from services.traces.db import DEFAULT_RELATIVE, locate_db
+from tui.cli.errors import FAILED, INTERRUPTED, CommandError, UsageError
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported only when collecting
     from services.rollouts.collector import CollectProgress, CollectResult
@@ -117,27 +118,25 @@ def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
             tag=args.tag,
         )
     except ValueError:
-        err.print(f"[bold red]Error:[/] unknown policy {args.policy!r}: choose teacher, random or openai.")
-        return 2
+        raise UsageError(f"unknown policy {args.policy!r}: choose teacher, random or openai.") from None
     bar = _Bar(err)
     try:
         with bar.progress:
             result = collect(spec, lambda p: bar.update(spec.policy, p))
-    except (CollectError, TraceDBError) as exc:
-        err.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-        return 1
+    except CollectError as exc:
+        raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         kept = bar.last.episodes_done if bar.last else 0
         err.print(f"Interrupted: {kept} finished episode(s) kept in {db}; episodes in flight were discarded.")
-        return 130
+        return INTERRUPTED
     _summary(out, result)
     if result.stopped:
         err.print(f"[bold red]Stopped early:[/] {result.stopped}", highlight=False, soft_wrap=True)
-        return 1
+        return FAILED
     return 0
 
 
-def cmd_demo(out: Console, err: Console) -> int:
+def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.rollouts.collector import CollectError
     from services.rollouts.demo import build_demo, demo_db_path
 
@@ -145,11 +144,10 @@ def cmd_demo(out: Console, err: Console) -> int:
     try:
         with bar.progress:
             path = build_demo(on_progress=bar.update)
-    except (CollectError, TraceDBError) as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 1
+    except CollectError as exc:
+        raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         err.print(f"Interrupted: the demo DB at {demo_db_path()} keeps what finished; run again to complete it.")
-        return 130
+        return INTERRUPTED
     out.print(str(path), highlight=False, soft_wrap=True)
     return 0
