@@ -25,6 +25,8 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, Field
 
+from services.common.version import package_version
+from services.common.workspace import default_export
 from services.datasets.examples import ExampleCounters
 from services.datasets.export_part import (
     Facts,
@@ -37,6 +39,7 @@ from services.datasets.export_part import (
     rows_query,
     write_part,
 )
+from services.datasets.export_targets import export_targets, manifest_path, subset_path
 from services.datasets.filter_spec import FilterSpec
 from services.datasets.selection import Selection, gc_paused, raw_connection, select_sessions
 from services.datasets.validation import MAX_ISSUES, ValidationReport, export_failure_text
@@ -51,6 +54,7 @@ __all__ = [
     "ExportResult",
     "ExportStopped",
     "ExportValidationError",
+    "NothingMatched",
     "Selection",
     "SubsetResult",
     "export_sft",
@@ -60,8 +64,8 @@ __all__ = [
     "subset_path",
 ]
 
-TOOL_VERSION = "sft-studio 0.1.0"
-DEFAULT_OUTPUT = Path("ft_data/crafter_traces.jsonl")
+TOOL_VERSION = f"sft-studio {package_version()}"
+DEFAULT_OUTPUT = default_export()
 TOKEN_METHOD = (
     "per example: characters of message content (text segments only) plus tool-call arguments, "
     "divided by 4 and rounded up; summed over examples"
@@ -79,6 +83,10 @@ NO_EXAMPLES = "No rollout steps matched the filters (after session selection)."
 
 class ExportError(Exception):
     """The export cannot produce a file; the message matches the reference where it has one."""
+
+
+class NothingMatched(ExportError):
+    """No session, or no example, matched the filter: the reference's own messages (NO_SESSIONS, NO_EXAMPLES)."""
 
 
 class ExportValidationError(ExportError):
@@ -124,16 +132,6 @@ ProgressFn = Callable[[int, int], None]
 
 # --------------------------------------------------------------------------------------------------
 # Files
-
-
-def manifest_path(output: Path) -> Path:
-    """``x.jsonl`` -> ``x.manifest.json``."""
-    return output.with_name(output.stem + ".manifest.json")
-
-
-def subset_path(output: Path, size: int) -> Path:
-    """``x.jsonl`` -> ``x.n100.jsonl``."""
-    return output.with_name(f"{output.stem}.n{size}{output.suffix}")
 
 
 def file_sha256(path: Path) -> str:
@@ -191,9 +189,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _prepare_targets(output: Path, sizes: list[int], force: bool) -> list[Path]:
-    targets = [output, manifest_path(output)]
-    for n in sizes:
-        targets += [subset_path(output, n), manifest_path(subset_path(output, n))]
+    targets = export_targets(output, sizes)
     for path in targets:
         if path.is_dir():
             raise ExportError(f"{path} is a folder; choose a file name for the export.")
@@ -359,7 +355,7 @@ class _Export:
         db, spec, output = self.db, self.spec, self.output
         selection = select_sessions(db, spec)
         if not selection.sessions:
-            raise ExportError(NO_SESSIONS)
+            raise NothingMatched(NO_SESSIONS)
         ordered = sorted(selection.sessions)
         self.total = len(ordered)
         models = sorted(set(spec.models))
@@ -407,7 +403,7 @@ class _Export:
             raise ExportValidationError(problems)
         lines = Lines(parts)
         if lines.count == 0:
-            raise ExportError(NO_EXAMPLES)
+            raise NothingMatched(NO_EXAMPLES)
         if self.session_progress is not None:
             self.session_progress(self.total, self.total)
         if self.progress is not None:

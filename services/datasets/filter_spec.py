@@ -6,7 +6,15 @@ the same thing everywhere (shared/reference/trace_db.md §8.1-8.2 gives the refe
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from pydantic import BaseModel, Field
+
+from services.traces.achievement_keys import ACHIEVEMENTS
+
+#: How alike a typed achievement name and a known one must be for "did you mean" (difflib's ratio).
+SUGGEST_CUTOFF = 0.6
 
 
 class FilterSpecError(ValueError):
@@ -80,3 +88,17 @@ class FilterSpec(BaseModel):
         if self.limit is not None and self.limit < 1:
             out["limit"] = "must be 1 or more (the reference writes 1 example for 0 or less; we refuse)"
         return out
+
+
+def validate_achievement_names(names: Iterable[str], known: Iterable[str] = ACHIEVEMENTS) -> dict[str, str]:
+    """Unknown names -> the closest known name ("" when none is close), to catch typos that would
+    silently match nothing. ``known``: Crafter's 22 by default, or the names a DB holds."""
+    pool = list(dict.fromkeys(known))
+    known_set = set(pool)
+    out: dict[str, str] = {}
+    for name in names:
+        if name in known_set or name in out:
+            continue
+        close = difflib.get_close_matches(name, pool, n=1, cutoff=SUGGEST_CUTOFF)
+        out[name] = close[0] if close else ""
+    return out

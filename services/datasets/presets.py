@@ -33,9 +33,10 @@ from pydantic import BaseModel, ValidationError
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
 
+from services.common.workspace import filter_presets_dir
 from services.datasets.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
 
-DEFAULT_PRESET_DIR = Path("configs/filters")
+DEFAULT_PRESET_DIR = filter_presets_dir()
 HEADER_MARK = "# sft-studio filter preset"
 _TOP_KEYS = {"name", "description", "filter"}
 

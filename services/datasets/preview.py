@@ -8,20 +8,18 @@ Nothing here raises on bad input: problems come back as field -> reason, for a f
 
 from __future__ import annotations
 
-import difflib
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from services.datasets.filter_spec import FilterSpec
+from services.datasets.filter_spec import FilterSpec, validate_achievement_names
 from services.datasets.presets import parse_filter
 from services.datasets.session_index import SessionIndex
-from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
+from services.traces.achievement_keys import KeyStyle
 
-__all__ = ["Preview", "parse_filter", "preview", "validate_achievement_names"]
+__all__ = ["Preview", "parse_filter", "preview"]
 
 TOKEN_METHOD = (
     "sum over examples of ceil(characters / 4), characters = message text plus tool-call arguments "
@@ -86,20 +84,6 @@ class Preview(BaseModel):
     export_error: str | None  # what the export would fail with, or None
     notes: list[str] = Field(default_factory=list)
     elapsed_ms: float = 0.0
-
-
-def validate_achievement_names(names: Iterable[str], known: Iterable[str] = ACHIEVEMENTS) -> dict[str, str]:
-    """Unknown names -> the closest known name ("" when none is close), to catch typos that would
-    silently match nothing."""
-    pool = list(dict.fromkeys(known))
-    known_set = set(pool)
-    out: dict[str, str] = {}
-    for name in names:
-        if name in known_set or name in out:
-            continue
-        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-        out[name] = close[0] if close else ""
-    return out
 
 
 def preview(index: SessionIndex, spec: FilterSpec) -> Preview:

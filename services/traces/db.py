@@ -44,6 +44,10 @@ class DBNotFoundError(TraceDBError):
     pass
 
 
+class DBMissingError(DBNotFoundError):
+    """Nothing at the path given (the reference exporter's "Database not found: PATH")."""
+
+
 class NotSQLiteError(TraceDBError):
     pass
 
@@ -115,7 +119,7 @@ def resolve_db_path(path: str | Path) -> Path:
             "Pass the SQLite file itself, or a sqld directory that holds dbs/default/data.",
         )
     if not p.exists():
-        raise DBNotFoundError(
+        raise DBMissingError(
             f"Database not found: {p}",
             "Check the path, or run `sft-studio` from a folder that contains traces/v3/synth_ai.db.",
         )

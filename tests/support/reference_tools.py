@@ -3,6 +3,10 @@
 The ``synth-ai==0.2.10`` wheel holds ``examples/warming_up_to_rl/analyze_trace_db.py`` and
 ``export_trace_sft.py``: stdlib-only scripts we run as subprocesses for parity. The wheel is checked
 against PyPI's published sha256 before use. Nothing of it is copied into this repository.
+
+A parity test whose reference cannot be had calls :func:`reference_unavailable`: offline on a
+developer's machine it skips with the reason; under CI (``CI`` set) it fails, so a green CI run always
+means parity was checked.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import os
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 WHEEL_VERSION = "0.2.10"
 SCRIPTS = ("analyze_trace_db.py", "export_trace_sft.py")
@@ -21,6 +28,13 @@ _SCRIPT_DIR = "examples/warming_up_to_rl/"
 
 class ReferenceUnavailable(RuntimeError):
     """The registry could not be reached and no cached copy exists."""
+
+
+def reference_unavailable(reason: str) -> NoReturn:
+    """Skip the test with ``reason``; under CI (the ``CI`` environment variable set), fail it instead."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: parity tests must run there, not skip)", pytrace=False)
+    pytest.skip(reason)
 
 
 def cache_dir() -> Path:

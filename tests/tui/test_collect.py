@@ -15,16 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
 import services.rollouts.demo as demo_mod
-import tui.cli.dispatch as cli
+import tui.cli.open_app as open_app_module
 from services.rollouts.collector import CollectError, CollectProgress, CollectResult
 from tests.support.pilot import SIZE, make_app, settle, until
 from tests.support.tracegen import build_db
 from tui.app.app import SftStudioApp
+from tui.cli.dispatch import build_parser
 from tui.panes.traces.collect_form import CollectForm, CollectRequest, parse_form
 from tui.panes.traces.collect_progress import (
     CollectProgressed,
@@ -339,16 +341,16 @@ async def test_demo_build_failure_shows_the_error(data_dir: Path) -> None:
 
 
 def _cmd_app(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> SftStudioApp:
-    """Run ``cmd_app`` with the app's run() stubbed out; returns the app it made."""
+    """Run ``open_app`` with the app's run() stubbed out; returns the app it made."""
     made: list[SftStudioApp] = []
 
     def fake_run(self: SftStudioApp) -> None:
         made.append(self)
 
     monkeypatch.setattr(SftStudioApp, "run", fake_run)
-    monkeypatch.setattr(cli, "locate_db", lambda explicit: None if explicit is None else Path(explicit))
-    args: argparse.Namespace = cli._parser().parse_args(argv)
-    assert cli.cmd_app(args) == 0
+    monkeypatch.setattr(open_app_module, "locate_db", lambda explicit: None if explicit is None else Path(explicit))
+    args: argparse.Namespace = build_parser().parse_args(argv)
+    assert open_app_module.open_app(args, Console(), Console(stderr=True)) == 0
     return made[0]
 
 

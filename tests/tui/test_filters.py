@@ -13,17 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
+import services.datasets.export as export_module
+from services.datasets.export import ExportError
+from services.datasets.export_targets import parse_sizes
 from services.datasets.filter_spec import EventRewardFilter, FilterSpec
 from services.datasets.preview import Preview, preview
 from services.datasets.session_index import SessionIndex
+from services.traces.db import TraceDB
 from tests.support.pilot import SIZE, show_pane, until
 from tests.support.pilot import make_app as pilot_app
 from tests.support.tracegen import build_db
 from tui.app.app import SftStudioApp
-from tui.panes.filters.export_dialog import ExportDialog, LoadPresetDialog, SavePresetDialog, parse_sizes
+from tui.cli import main as cli_main
+from tui.panes.filters.export_dialog import ExportDialog, ExportRequest, LoadPresetDialog, SavePresetDialog
 from tui.panes.filters.form import parse_filters, spec_values
 from tui.panes.filters.pane import FiltersPane
 
@@ -84,6 +90,18 @@ def test_parse_filters_reasons_per_field() -> None:
     assert parse_sizes(" 500,100,100 ") == [100, 500]
     with pytest.raises(ValueError):
         parse_sizes("10,x")
+
+
+def test_form_and_preview_suggest_achievements_alike(ref_db: Path) -> None:
+    """One did-you-mean rule: 'wood' is only half like 'collect_wood' (below the cutoff) everywhere."""
+    _, errors = parse_filters({"require_achievements": "wood, colect_wood"})
+    assert errors == {
+        "require_achievements": "not a Crafter achievement: 'wood', 'colect_wood' (did you mean collect_wood?)"
+    }
+    with TraceDB(ref_db) as trace_db:
+        index = SessionIndex.build(trace_db)
+    spec = FilterSpec(require_achievements=["wood", "colect_wood"])
+    assert preview(index, spec).unknown_achievements == {"wood": "", "colect_wood": "collect_wood"}
 
 
 # ---------------------------------------------------------------------------------------- preview
@@ -261,6 +279,57 @@ async def test_export_error_is_shown_not_raised(db: Path, tmp_path: Path) -> Non
         assert app.query_one("#filters-export").border_title == "Export failed"
         assert "No sessions matched" in text_of(pilot, "#filters-export-summary")
         assert not (tmp_path / "none.jsonl").exists()
+
+
+class _DialogHost(App[None]):
+    """Just the export dialog, to read what it answers."""
+
+    def __init__(self, dialog: ExportDialog) -> None:
+        super().__init__()
+        self.dialog = dialog
+        self.answers: list[ExportRequest | None] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog, callback=self.answers.append)
+
+
+async def _dialog_sizes(output: Path, text: str) -> tuple[int, ...] | str:
+    """What the export dialog makes of ``text`` in its sizes field: the sizes, or the reason shown."""
+    app = _DialogHost(ExportDialog(output, sizes=text))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        if app.answers:
+            answer = app.answers[0]
+            assert answer is not None
+            return answer.sizes
+        return str(app.dialog.query_one("#export-hint-sizes", Static).content)
+
+
+@pytest.mark.parametrize(("text", "sizes"), [(" 500,100,100 ", (100, 500)), ("5,,2, 2", (2, 5)), ("", ())])
+async def test_export_dialog_and_cli_read_sizes_alike(
+    text: str, sizes: tuple[int, ...], ref_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same text in the dialog's sizes field and in ``sft-studio export --sizes`` gives the same sizes."""
+    seen: list[list[int]] = []
+
+    def fake_export(*_: object, sizes: list[int], **__: object) -> None:
+        seen.append(sizes)
+        raise ExportError("stop here: the sizes are all this test wants")
+
+    monkeypatch.setattr(export_module, "export_sft", fake_export)
+    assert cli_main(["export", "--db", str(ref_db), "--output", str(tmp_path / "c.jsonl"), "--sizes", text]) == 1
+    assert tuple(seen[0]) == sizes == await _dialog_sizes(tmp_path / "d.jsonl", text)
+
+
+async def test_export_dialog_and_cli_refuse_the_same_sizes(
+    ref_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for text, reason in (("10,x", "whole numbers separated by commas, got 'x'"), ("3,0", "1 or more, got 0")):
+        assert cli_main(["export", "--db", str(ref_db), "--output", str(tmp_path / "c.jsonl"), "--sizes", text]) == 2
+        assert reason in capsys.readouterr().err
+        assert reason in await _dialog_sizes(tmp_path / "d.jsonl", text)
 
 
 # ---------------------------------------------------------------------------------------- presets

@@ -13,18 +13,20 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.traces.db import DEFAULT_RELATIVE, TraceDBError, locate_db
+from services.rollouts.seeds import SeedRangeError, parse_seed_range
+from services.traces.db import DEFAULT_RELATIVE, locate_db
+from tui.cli.errors import FAILED, INTERRUPTED, CommandError, UsageError
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported only when collecting
     from services.rollouts.collector import CollectProgress, CollectResult
 
 
-def seed_range(text: str) -> tuple[int, int]:
-    head, sep, tail = text.strip().partition("-")
+def _seeds(text: str) -> tuple[int, int]:
+    """``--seeds``: the shared seed-range rule, reported as argparse reports a bad value (exit 2)."""
     try:
-        return (int(head), int(tail)) if sep else (int(head), int(head))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must look like START-END (e.g. 0-49), got {text!r}") from None
+        return parse_seed_range(text)
+    except SeedRangeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parsers(sub: Any) -> None:
@@ -39,7 +41,7 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--policy", default="teacher", help="teacher (scripted), random, or openai (default teacher)")
     c.add_argument("--model", help="model name (required for openai; recorded in the trace)")
     c.add_argument("--inference-url", help="OpenAI-compatible base URL, e.g. https://api.groq.com/openai")
-    c.add_argument("--seeds", type=seed_range, default=(0, 49), help="seed range START-END (default 0-49)")
+    c.add_argument("--seeds", type=_seeds, default=(0, 49), help="seed range START-END (default 0-49)")
     c.add_argument("--episodes", type=int, help="number of episodes (default: one per seed)")
     c.add_argument("--max-turns", type=int, default=50, help="decisions per episode (default 50)")
     c.add_argument("--concurrency", type=int, default=4, help="episodes in parallel (default 4)")
@@ -116,27 +118,25 @@ def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
             tag=args.tag,
         )
     except ValueError:
-        err.print(f"[bold red]Error:[/] unknown policy {args.policy!r}: choose teacher, random or openai.")
-        return 2
+        raise UsageError(f"unknown policy {args.policy!r}: choose teacher, random or openai.") from None
     bar = _Bar(err)
     try:
         with bar.progress:
             result = collect(spec, lambda p: bar.update(spec.policy, p))
-    except (CollectError, TraceDBError) as exc:
-        err.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-        return 1
+    except CollectError as exc:
+        raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         kept = bar.last.episodes_done if bar.last else 0
         err.print(f"Interrupted: {kept} finished episode(s) kept in {db}; episodes in flight were discarded.")
-        return 130
+        return INTERRUPTED
     _summary(out, result)
     if result.stopped:
         err.print(f"[bold red]Stopped early:[/] {result.stopped}", highlight=False, soft_wrap=True)
-        return 1
+        return FAILED
     return 0
 
 
-def cmd_demo(out: Console, err: Console) -> int:
+def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.rollouts.collector import CollectError
     from services.rollouts.demo import build_demo, demo_db_path
 
@@ -144,11 +144,10 @@ def cmd_demo(out: Console, err: Console) -> int:
     try:
         with bar.progress:
             path = build_demo(on_progress=bar.update)
-    except (CollectError, TraceDBError) as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 1
+    except CollectError as exc:
+        raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         err.print(f"Interrupted: the demo DB at {demo_db_path()} keeps what finished; run again to complete it.")
-        return 130
+        return INTERRUPTED
     out.print(str(path), highlight=False, soft_wrap=True)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +103,10 @@ def _print_findings(report: ConfigReport, out: Console, *, quiet: bool, infos: b
 
 
 def cmd_config(args: argparse.Namespace, out: Console, err: Console) -> int:
-    if args.config_command == "validate":
-        return _validate(args, out)
-    if args.config_command == "payload":
-        return _payload(args, out, err)
-    if args.config_command == "set":
-        return _set(args, out, err)
-    return _sweep(args, out, err)
+    return ACTIONS[args.config_command](args, out, err)
 
 
-def _validate(args: argparse.Namespace, out: Console) -> int:
+def _validate(args: argparse.Namespace, out: Console, err: Console) -> int:
     failed = 0
     results = []
     for path in args.files:
@@ -245,3 +240,12 @@ def _sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 1
     out.print(f"Wrote {len(written) - 1} configs and {escape(written[-1].name)} to {escape(str(plan.out_dir))}")
     return 0
+
+
+#: ``sft-studio config ACTION`` -> its handler.
+ACTIONS: dict[str, Callable[[argparse.Namespace, Console, Console], int]] = {
+    "validate": _validate,
+    "payload": _payload,
+    "set": _set,
+    "sweep": _sweep,
+}

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from services.traces.db import TraceDB, TraceDBError, locate_db
+from services.traces.db import TraceDB, TraceDBError
+from tui.cli.errors import FAILED, db_missing, find_db
 from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # numpy and the index come in only when counting
@@ -66,21 +66,16 @@ def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     spec = _spec(args)
     if spec is None:
-        return 1
-    db_path = args.sub_db or args.db or locate_db(None)
-    if db_path is None:
-        print("No trace database found (looked for traces/v3/synth_ai.db from here upward); pass --db PATH.",
-              file=sys.stderr)  # fmt: skip
-        return 1
-    if not Path(db_path).exists():
-        print(f"Database not found: {db_path}", file=sys.stderr)
-        return 1
+        return FAILED
+    db_path = find_db(args.sub_db or args.db, err)
+    if db_path is None or db_missing(db_path, err):
+        return FAILED
     try:
         with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
             index = SessionIndex.build(db)
     except TraceDBError as exc:
         print(str(exc), file=sys.stderr)
-        return 1
+        return FAILED
     result = preview(index, spec)
     if args.json:
         data = {"db": str(db_path), "index_build_s": round(index.build_seconds, 3), **result.model_dump(mode="json")}

@@ -1,39 +1,60 @@
 """The ``sft-studio`` command: the TUI by default, headless subcommands for every pane's work.
 
-Importing this module must not import Textual: headless subcommands stay fast and work where no
-terminal UI can run. The app is imported only when it is launched.
+Each command group lives in its own module (``add_parsers`` plus its handlers); this one builds the
+parser from them and runs a command through :data:`COMMANDS`, a table from command name to handler.
+Importing it must not import Textual: headless commands stay fast and work where no terminal UI can
+run (``open_app`` imports the app only when it launches it).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from services.traces.db import TraceDB, TraceDBError, discovery_candidates, locate_db
-from tui.cli.collect import add_parsers as add_collect_parsers
-from tui.cli.collect import cmd_collect, cmd_demo
-from tui.cli.config import add_parsers as add_config_parsers
-from tui.cli.config import cmd_config
-from tui.cli.count import add_parsers as add_count_parsers
-from tui.cli.count import cmd_count
-from tui.cli.export import add_parsers as add_export_parsers
-from tui.cli.export import cmd_export, cmd_validate
+from tui.cli import collect, config, count, export, stats
+from tui.cli.errors import report
+from tui.cli.open_app import open_app
 
-VERSION = "0.1.0"
+#: ``handler(args, stdout console, stderr console) -> exit code``.
+Handler = Callable[[argparse.Namespace, Console, Console], int]
+
+#: Command name -> handler; no command opens the app.
+COMMANDS: dict[str, Handler] = {
+    "stats": stats.cmd_stats,
+    "collect": collect.cmd_collect,
+    "demo": collect.cmd_demo,
+    "export": export.cmd_export,
+    "validate": export.cmd_validate,
+    "count": count.cmd_count,
+    "config": config.cmd_config,
+}
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Version(argparse.Action):
+    """``--version``: reads the package metadata only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from services.common.version import package_version
+
+        sys.stdout.write(f"sft-studio {package_version()}\n")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sft-studio",
         description="Keyboard-driven SFT loop for Crafter agents: traces, filters, configs, jobs, evals.",
         epilog="Without a subcommand, opens the terminal app.",
     )
-    parser.add_argument("--version", action="version", version=f"sft-studio {VERSION}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     parser.add_argument("--db", type=Path, help="trace DB to open (file, or sqld directory)")
     parser.add_argument(
         "--no-demo",
@@ -41,108 +62,17 @@ def _parser() -> argparse.ArgumentParser:
         help="when no trace DB is found, do not build the demo DB on first start (show how to get one)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    stats = sub.add_parser(
-        "stats",
-        help="trace-DB statistics (the figures of synth-ai's analyze_trace_db.py, plus a header)",
-        description="Print trace-DB statistics. Without --db, looks for traces/v3/synth_ai.db "
-        "from the current folder upward, as synth-ai's exporter does.",
-    )
-    stats.add_argument("--db", type=Path, dest="sub_db", help="trace DB (file, or sqld directory)")
-    stats.add_argument("--json", action="store_true", help="machine-readable output")
-    stats.add_argument(
-        "--busy-timeout", type=float, default=5.0, help="seconds to wait for a writer's lock (default 5)"
-    )
-    add_collect_parsers(sub)
-    add_export_parsers(sub)
-    add_count_parsers(sub)
-    add_config_parsers(sub)
+    for group in (stats, collect, export, count, config):
+        group.add_parsers(sub)
     return parser
 
 
-def _error(err: Console, message: str, hint: str = "") -> None:
-    """A one-paragraph error on stderr: never wrapped mid-path, never a traceback."""
-    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    if hint:
-        err.print(hint, markup=False, highlight=False, soft_wrap=True)
-
-
-def _find_db(explicit: Path | None, err: Console) -> Path | None:
-    found = locate_db(explicit)
-    if found is None:
-        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False, soft_wrap=True)
-        for c in discovery_candidates():
-            err.print(f"  {c}", markup=False, highlight=False, soft_wrap=True)
-        err.print("Pass one with --db PATH.", highlight=False, soft_wrap=True)
-    return found
-
-
-def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from services.traces.stats import compute_stats
-    from services.traces.stats_report import full_report
-
-    path = _find_db(args.sub_db or args.db, err)
-    if path is None:
-        return 1
-    try:
-        with TraceDB(path, busy_timeout_s=args.busy_timeout) as db:
-            stats = compute_stats(db)
-    except TraceDBError as exc:
-        _error(err, exc.message, exc.hint)
-        return 1
-    if args.json:
-        sys.stdout.write(stats.model_dump_json(indent=2) + "\n")
-    else:
-        out.print(full_report(stats), markup=False, highlight=False, end="", soft_wrap=True)
-    return 0
-
-
-def cmd_app(args: argparse.Namespace) -> int:
-    """The app on --db, else the DB found, else the demo DB (built by the app on first start)."""
-    from services.rollouts.demo import demo_db_path, demo_is_complete
-    from tui.app.app import SftStudioApp
-
-    explicit = args.db
-    path = locate_db(explicit)
-    build = False
-    if path is None:
-        demo = demo_db_path()
-        if demo_is_complete(demo) or (demo.exists() and args.no_demo):
-            path = demo
-        else:  # first start, or a first start that was interrupted: (complete and) open the demo
-            build = not args.no_demo
-    app = SftStudioApp(db_path=path, db_explicit=explicit is not None, build_demo=build)
-    result = app.run()
-    return int(app.return_code or 0) if result is None else 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     out = Console()
     err = Console(stderr=True)
+    handler = COMMANDS.get(args.command, open_app)
     try:
-        if args.command == "stats":
-            return cmd_stats(args, out, err)
-        if args.command == "collect":
-            return cmd_collect(args, out, err)
-        if args.command == "demo":
-            return cmd_demo(out, err)
-        if args.command == "export":
-            return cmd_export(args, out, err)
-        if args.command == "validate":
-            return cmd_validate(args, out, err)
-        if args.command == "count":
-            return cmd_count(args, out, err)
-        if args.command == "config":
-            return cmd_config(args, out, err)
-        return cmd_app(args)
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
-        return 130
-    except Exception as exc:  # last resort: a message, never a traceback
-        _error(err, f"sft-studio failed: {type(exc).__name__}: {exc}", "Please report this with the command you ran.")
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        return handler(args, out, err)
+    except (Exception, KeyboardInterrupt) as exc:  # a message, never a traceback; the exit code by type
+        return report(exc, err)

@@ -10,20 +10,19 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from services.traces.db import TraceDB, TraceDBError, discovery_candidates, locate_db
+from services.common.workspace import default_export
+from services.datasets.export_targets import SizesError, parse_sizes
+from services.traces.db import DBMissingError, TraceDB
+from tui.cli.errors import FAILED, USAGE, CommandError, UsageError, db_missing, find_db, plain, print_error
 from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
     from services.datasets.filter_spec import FilterSpec
-
-USAGE_ERROR = 2
 
 
 def add_parsers(sub: Any) -> None:
@@ -35,7 +34,7 @@ def add_parsers(sub: Any) -> None:
         "(<name>.manifest.json) beside the file, then checked with synth-ai's upload validator.",
     )
     add_filter_flags(e)
-    e.add_argument("--output", type=Path, help="destination JSONL (default ft_data/crafter_traces.jsonl)")
+    e.add_argument("--output", type=Path, help=f"destination JSONL (default {default_export()})")
     e.add_argument("--sizes", help="also write the first N examples as <stem>.nN.jsonl, e.g. 100,500,1000")
     e.add_argument("--force", action="store_true", help="overwrite existing output files and manifests")
     v = sub.add_parser(
@@ -47,49 +46,16 @@ def add_parsers(sub: Any) -> None:
     v.add_argument("file", type=Path)
 
 
-def _error(err: Console, message: str, hint: str = "") -> None:
-    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    if hint:
-        err.print(hint, markup=False, highlight=False, soft_wrap=True)
+def _preset(args: argparse.Namespace) -> dict[str, Any]:
+    """The preset's filter values ({} without --preset); UsageError when it cannot be used."""
+    from services.datasets.presets import PresetError, load_preset
 
-
-def _plain(console: Console, text: str) -> None:
-    """A line exactly as the reference prints it, on the console's stream (no markup, no wrapping)."""
-    print(text, file=sys.stderr if console.stderr else sys.stdout, flush=True)
-
-
-def parse_sizes(text: str | None) -> list[int]:
-    """``"100,500,1000"`` -> [100, 500, 1000]; ValueError with the reason otherwise."""
-    if not text:
-        return []
-    sizes = []
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        try:
-            n = int(item)
-        except ValueError:
-            raise ValueError(f"--sizes takes whole numbers separated by commas, got {item.strip()!r}") from None
-        if n < 1:
-            raise ValueError(f"--sizes values must be 1 or more, got {n}")
-        sizes.append(n)
-    return sizes
-
-
-def _preset(args: argparse.Namespace, err: Console) -> dict[str, Any] | int:
-    """The preset's filter values ({} without --preset); an exit code on error."""
     if args.preset is None:
         return {}
     try:
-        from services.datasets.presets import load_preset
-    except ImportError:
-        _error(err, "--preset is not available in this build (services.datasets.presets is missing).")
-        return USAGE_ERROR
-    try:
         return load_preset(args.preset).model_dump()
-    except Exception as exc:  # PresetError names the file and the reason
-        _error(err, f"Cannot use preset {args.preset}: {exc}")
-        return USAGE_ERROR
+    except PresetError as exc:  # names the file and the reason
+        raise UsageError(f"Cannot use preset {args.preset}: {exc}") from None
 
 
 def _spec(args: argparse.Namespace, base: dict[str, Any], err: Console) -> FilterSpec | int:
@@ -99,96 +65,74 @@ def _spec(args: argparse.Namespace, base: dict[str, Any], err: Console) -> Filte
     try:
         overrides = flag_overrides(args)
     except FilterSpecError as exc:
-        _plain(err, exc.message)  # the reference's message and exit code
-        return 1
+        plain(err, exc.message)  # the reference's message and exit code
+        return FAILED
     spec = FilterSpec.model_validate({**base, **overrides})
     problems = spec.problems()
     if problems:
         for field, reason in problems.items():
-            _error(err, f"--{field.replace('_', '-')} {reason}.")
-        return USAGE_ERROR
+            print_error(err, f"--{field.replace('_', '-')} {reason}.")
+        return USAGE
     return spec
-
-
-def _find_db(args: argparse.Namespace, out: Console, err: Console) -> Path | None:
-    explicit = args.sub_db or args.db
-    if explicit is not None:
-        return Path(explicit)
-    found = locate_db(None)
-    if found is None:  # the reference would block on an interactive prompt here
-        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False, soft_wrap=True)
-        for c in discovery_candidates():
-            _plain(err, f"  {c}")
-        _plain(err, "Pass one with --db PATH.")
-        return None
-    _plain(out, f"Found trace database: {found}")
-    return found
 
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.datasets.export import (
         DEFAULT_OUTPUT,
-        NO_EXAMPLES,
-        NO_SESSIONS,
         ExportError,
         ExportValidationError,
+        NothingMatched,
         export_sft,
     )
 
-    db_path = _find_db(args, out, err)
+    explicit = args.sub_db or args.db
+    db_path = find_db(explicit, err)  # where the reference would block on an interactive prompt
     if db_path is None:
-        return 1
-    if not db_path.exists():
-        _plain(err, f"Database not found: {db_path}")
-        return 1
+        return FAILED
+    if explicit is None:
+        plain(out, f"Found trace database: {db_path}")
+    if db_missing(db_path, err):
+        return FAILED
     output: Path = args.output
     if output is None:
         output = DEFAULT_OUTPUT
-        _plain(out, f"Output will be written to: {output.resolve()}")
-    base = _preset(args, err)
-    if isinstance(base, int):
-        return base
+        plain(out, f"Output will be written to: {output.resolve()}")
+    base = _preset(args)
     if args.min_unique is None and not base.get("min_unique"):
-        _plain(out, "Minimum unique achievements filter: 0 (all traces)")
+        plain(out, "Minimum unique achievements filter: 0 (all traces)")
     try:
-        sizes = parse_sizes(args.sizes)
-    except ValueError as exc:
-        _error(err, str(exc))
-        return USAGE_ERROR
+        sizes = parse_sizes(args.sizes, label="--sizes")
+    except SizesError as exc:
+        raise UsageError(str(exc)) from None
     spec = _spec(args, base, err)
     if isinstance(spec, int):
         return spec
     try:
         with TraceDB(db_path) as db, _Bar(err) as bar:
             result = export_sft(db, spec, output, force=args.force, sizes=sizes, session_progress=bar.update)
+    except (NothingMatched, ExportValidationError) as exc:
+        plain(err, str(exc))  # the reference's message, as it prints it
+        return FAILED
+    except DBMissingError as exc:
+        plain(err, exc.message)  # the reference's "Database not found: PATH"
+        return FAILED
     except ExportError as exc:
-        if isinstance(exc, ExportValidationError) or str(exc) in (NO_SESSIONS, NO_EXAMPLES):
-            _plain(err, str(exc))  # the reference's message, as it prints it
-        else:
-            _error(err, str(exc), "No file was written.")
-        return 1
-    except TraceDBError as exc:
-        if exc.message.startswith("Database not found"):
-            _plain(err, exc.message)
-        else:
-            _error(err, exc.message, exc.hint)
-        return 1
+        raise CommandError(str(exc), "No file was written.") from None
     except OSError as exc:
-        _error(err, f"Cannot write the export: {exc.strerror or exc}.", "No file was written.")
-        return 1
-    _plain(err, f"Wrote {result.examples} examples from {result.sessions} session(s) -> {output.resolve()}")
-    _plain(err, f"Manifest: {result.manifest.resolve()} (sha256 {result.sha256[:12]}, ~{result.token_estimate} tokens)")
+        raise CommandError(f"Cannot write the export: {exc.strerror or exc}.", "No file was written.") from None
+    plain(err, f"Wrote {result.examples} examples from {result.sessions} session(s) -> {output.resolve()}")
+    plain(err, f"Manifest: {result.manifest.resolve()} (sha256 {result.sha256[:12]}, ~{result.token_estimate} tokens)")
     for sub in result.subsets:
-        _plain(err, f"Subset: first {sub.examples} examples -> {sub.path.resolve()}")
+        plain(err, f"Subset: first {sub.examples} examples -> {sub.path.resolve()}")
     for note in result.notes:
-        _plain(err, f"Note: {note}")
+        plain(err, f"Note: {note}")
     for reason, count in result.skipped.items():
-        _plain(err, f"Skipped {count}: {reason}")
+        plain(err, f"Skipped {count}: {reason}")
     if result.validation.ok:
-        _plain(err, "synth-ai upload validation: OK")
+        plain(err, "synth-ai upload validation: OK")
     else:  # the file is what the reference writes; say it will not upload as is
-        _plain(err, "Warning: synth-ai's upload validator will refuse this file:")
-        _plain(err, result.validation.failure_text())
+        plain(err, "Warning: synth-ai's upload validator will refuse this file:")
+        plain(err, result.validation.failure_text())
     return 0
 
 
@@ -231,7 +175,7 @@ def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     report = validate_jsonl(args.file)
     if report.ok:
-        _plain(out, report.summary())
+        plain(out, report.summary())
         return 0
-    _plain(err, report.failure_text())
-    return 1
+    plain(err, report.failure_text())
+    return FAILED

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.reference_cli import DUMMY_API_KEY, RefCase, RefOutcome, reference_build, run_reference_cli
-from tests.support.reference_tools import ReferenceUnavailable
+from tests.support.reference_tools import ReferenceUnavailable, reference_unavailable
 from tests.support.stub_backend import StubBackend
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -84,7 +84,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[RefOutco
             [RefCase(config=valid, dataset=data, cwd=root), RefCase(config=qlora, dataset=data, cwd=root)]
         )
     except ReferenceUnavailable as exc:
-        pytest.skip(f"synth-ai 0.2.23 unavailable: {exc}")
+        reference_unavailable(f"synth-ai 0.2.23 unavailable: {exc}")
     return root, outcomes
 
 

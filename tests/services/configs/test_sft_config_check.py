@@ -606,9 +606,8 @@ def test_shipped_lora_payload_equals_the_documented_example() -> None:
 @pytest.mark.slow
 def test_table_matches_the_real_cli(tmp_path: Path) -> None:
     """Every table case through synth-ai 0.2.23's own config finder and payload builder, in one batch."""
-    pytest.importorskip("tests.support.reference_cli", reason="tests/support/reference_cli.py is not there yet")
     from tests.support.reference_cli import RefCase, reference_build
-    from tests.support.reference_tools import ReferenceUnavailable
+    from tests.support.reference_tools import ReferenceUnavailable, reference_unavailable
 
     # allow_experimental is a per-call option of ours; the reference run reads it from the environment only.
     cases = [case for case in CASES if case.allow_experimental is None]
@@ -616,7 +615,7 @@ def test_table_matches_the_real_cli(tmp_path: Path) -> None:
     try:
         outcomes = reference_build([RefCase(config=lay.config, dataset=lay.dataset, cwd=lay.cwd) for lay in layouts])
     except ReferenceUnavailable as exc:
-        pytest.skip(f"synth-ai 0.2.23 unavailable: {exc}")
+        reference_unavailable(f"synth-ai 0.2.23 unavailable: {exc}")
     assert len(outcomes) == len(cases)
     mismatches: list[str] = []
     for case, layout, ref in zip(cases, layouts, outcomes, strict=True):

@@ -17,7 +17,7 @@ import pytest
 
 from services.traces.achievement_keys import KeyStyle
 from services.traces.writer import TraceWriter
-from tests.support.reference_tools import ReferenceUnavailable, reference_script
+from tests.support.reference_tools import ReferenceUnavailable, reference_script, reference_unavailable
 from tests.support.tracegen import make_episode
 from tui.cli import main
 
@@ -68,7 +68,7 @@ def script() -> Path:
     try:
         return reference_script("export_trace_sft.py")
     except ReferenceUnavailable as exc:
-        pytest.skip(f"reference exporter unavailable (PyPI unreachable, nothing cached): {exc}")
+        reference_unavailable(f"reference exporter unavailable (PyPI unreachable, nothing cached): {exc}")
 
 
 def _theirs(script: Path, db: Path, out: Path, flags: list[str]) -> subprocess.CompletedProcess[str]:

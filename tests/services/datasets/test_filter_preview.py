@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.datasets.export import export_sft
-from services.datasets.filter_spec import EventRewardFilter, FilterSpec
-from services.datasets.preview import Preview, parse_filter, preview, validate_achievement_names
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec, validate_achievement_names
+from services.datasets.preview import Preview, parse_filter, preview
 from services.datasets.session_index import SessionIndex
 from services.traces.achievement_keys import ACHIEVEMENTS
 from services.traces.db import TraceDB
-from tests.support.reference_tools import ReferenceUnavailable, reference_script
+from tests.support.reference_tools import ReferenceUnavailable, reference_script, reference_unavailable
 from tui.cli import main
 
 MODELS = ["qwen/qwen3-32b", "gpt-4o-mini", "Qwen/Qwen3-0.6B", "alpha-model", "zeta-model", "nope"]
@@ -113,7 +113,7 @@ def script() -> Path:
     try:
         return reference_script("export_trace_sft.py")
     except ReferenceUnavailable as exc:
-        pytest.skip(f"synth-ai 0.2.10's export_trace_sft.py cannot be fetched from PyPI: {exc}")
+        reference_unavailable(f"synth-ai 0.2.10's export_trace_sft.py cannot be fetched from PyPI: {exc}")
 
 
 # ------------------------------------------------------------------------------ against the reference

@@ -12,7 +12,7 @@ import pytest
 
 from services.rollouts.collector import CollectSpec, collect
 from services.traces.achievement_keys import KeyStyle
-from tests.support.reference_tools import ReferenceUnavailable, reference_script
+from tests.support.reference_tools import ReferenceUnavailable, reference_script, reference_unavailable
 
 pytestmark = pytest.mark.network
 
@@ -22,7 +22,7 @@ def scripts() -> dict[str, Path]:
     try:
         return {name: reference_script(name) for name in ("analyze_trace_db.py", "export_trace_sft.py")}
     except ReferenceUnavailable as exc:
-        pytest.skip(f"reference scripts unavailable (PyPI unreachable, nothing cached): {exc}")
+        reference_unavailable(f"reference scripts unavailable (PyPI unreachable, nothing cached): {exc}")
 
 
 def _collect(tmp_path: Path, style: KeyStyle) -> tuple[Path, list[str]]:

@@ -10,7 +10,7 @@ from services.traces.db import TraceDB
 from services.traces.stats import compute_stats
 from services.traces.stats_report import reference_sections
 from tests.support.parity import canonical, count_runs_are_sorted, run_reference_stats
-from tests.support.reference_tools import ReferenceUnavailable, reference_script
+from tests.support.reference_tools import ReferenceUnavailable, reference_script, reference_unavailable
 
 pytestmark = pytest.mark.network
 
@@ -20,7 +20,7 @@ def _reference_available() -> None:
     try:
         reference_script("analyze_trace_db.py")
     except ReferenceUnavailable as exc:
-        pytest.skip(f"reference script unavailable (PyPI unreachable, nothing cached): {exc}")
+        reference_unavailable(f"reference script unavailable (PyPI unreachable, nothing cached): {exc}")
 
 
 def _ours(db: Path) -> str:

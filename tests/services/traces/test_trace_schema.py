@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.traces.schema import Flavour, schema_statements
-from tests.support.reference_tools import ReferenceUnavailable, cache_dir, reference_script
+from tests.support.reference_tools import ReferenceUnavailable, cache_dir, reference_script, reference_unavailable
 from tests.support.tracegen import build_db
 
 
@@ -24,7 +24,7 @@ def _wheel_statements() -> set[str]:
     try:
         reference_script("analyze_trace_db.py")  # ensures the wheel is cached
     except ReferenceUnavailable as exc:
-        pytest.skip(f"synth-ai 0.2.10 wheel not available (registry unreachable): {exc}")
+        reference_unavailable(f"synth-ai 0.2.10 wheel not available (registry unreachable): {exc}")
     wheel = next(cache_dir().glob("synth_ai-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         sources = [

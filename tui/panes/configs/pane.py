@@ -23,18 +23,19 @@ from textual.timer import Timer
 from textual.widgets import Label, OptionList, Static, Switch, TabbedContent, TabPane, TextArea
 from textual.widgets.option_list import Option
 
+from services.common.workspace import configs_dir
 from services.configs.check import ConfigReport, Finding, Level, Source, check_text
 from services.configs.document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
 from services.configs.fields import BY_PATH
+from services.configs.files import list_configs, open_config
 from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
 from tui.panes.configs.dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
 from tui.panes.configs.form import ConfigForm
 from tui.panes.configs.sweep_view import SweepView
 
-CONFIG_DIR = Path("configs")
+CONFIG_DIR = configs_dir()
 RAW_DEBOUNCE_S = 0.3
 DISK_WATCH_S = 2.0
-MAX_CONFIG_BYTES = 1_000_000
 MARK = {Level.ERROR: "✗", Level.WARNING: "!", Level.INFO: "·"}
 #: What takes the focus when a view is shown by key (the form, absent here: its first field).
 TAB_FOCUS = {
@@ -44,14 +45,6 @@ TAB_FOCUS = {
     "cfg-sweep-tab": "#sweep-axis",
 }
 _LEVEL_STYLE = {Level.ERROR: "bold $text-error", Level.WARNING: "bold $text-warning", Level.INFO: "$text-muted"}
-
-
-def list_configs(folder: Path) -> list[Path]:
-    """SFT configs under ``folder`` (filter presets in ``configs/filters`` are not SFT configs)."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.rglob("*.toml") if "filters" not in p.relative_to(folder).parts[:1]]
-    return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), str(p)))
 
 
 class PayloadView(TextArea):
@@ -205,7 +198,7 @@ class ConfigsPane(Vertical):
     # ----------------------------------------------------------------------------------- files
 
     def rescan(self) -> None:
-        found = list_configs(self.config_dir)
+        found = [f.path for f in list_configs(self.config_dir)]
         extra = [p for p in self.docs if p not in found]
         self.paths = found + extra
         self._render_files()
@@ -242,9 +235,7 @@ class ConfigsPane(Vertical):
         doc = self.docs.get(path)
         if doc is None:
             try:
-                if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
-                    raise ConfigFileError(f"{path} is over 1 MB: not an SFT config.")
-                doc = ConfigDocument.load(path)
+                doc = open_config(path)
             except (ConfigFileError, OSError) as exc:
                 self.app.notify(str(exc), title="Cannot open", severity="error")
                 return False

@@ -21,7 +21,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-DEFAULT_OUTPUT = Path("ft_data/crafter_traces.jsonl")
+from services.common.workspace import default_export
+from services.datasets.export_targets import SizesError, export_targets, parse_sizes
+
+DEFAULT_OUTPUT = default_export()
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 DIALOG_CSS = """
@@ -57,36 +60,6 @@ def keys_line(*pairs: tuple[str, str]) -> Content:
             parts.append("  ·  ")
         parts += [(key, "bold $text-accent"), f" {what}"]
     return Content.assemble(*parts)
-
-
-def parse_sizes(text: str) -> list[int]:
-    """``100,500,1000`` to sorted distinct sizes; ValueError with a reason."""
-    sizes: set[int] = set()
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            n = int(item)
-        except ValueError:
-            raise ValueError(f"sizes are whole numbers separated by commas (got {item!r})") from None
-        if n < 1:
-            raise ValueError(f"sizes must be at least 1 (got {n})")
-        sizes.add(n)
-    return sorted(sizes)
-
-
-def export_targets(output: Path, sizes: Sequence[int]) -> list[Path]:
-    """Every file an export writes: the JSONL, its manifest, and each subset with its manifest."""
-
-    def manifest(path: Path) -> Path:
-        return path.with_name(path.stem + ".manifest.json")
-
-    targets = [output, manifest(output)]
-    for n in sizes:
-        sub = output.with_name(f"{output.stem}.n{n}{output.suffix}")
-        targets += [sub, manifest(sub)]
-    return targets
 
 
 @dataclass(frozen=True)
@@ -156,7 +129,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
         raw = self.query_one("#export-output", Input).value.strip()
         ok = True
         if not raw:
-            self._hint("output", "give a file path, e.g. ft_data/crafter_traces.jsonl", True)
+            self._hint("output", f"give a file path, e.g. {DEFAULT_OUTPUT}", True)
             ok = False
         elif Path(raw).is_dir():
             self._hint("output", f"{raw} is a folder: give a file path", True)
@@ -166,7 +139,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
         sizes: list[int] = []
         try:
             sizes = parse_sizes(self.query_one("#export-sizes", Input).value)
-        except ValueError as exc:
+        except SizesError as exc:
             self._hint("sizes", str(exc), True)
             ok = False
         else:

@@ -7,8 +7,7 @@ no widgets, so it is tested directly. :class:`FilterForm` shows the fields and r
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from textual import on
@@ -17,8 +16,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from services.datasets.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
-from services.traces.achievement_keys import ACHIEVEMENTS
+from services.datasets.filter_spec import (
+    EventRewardFilter,
+    FilterSpec,
+    FilterSpecError,
+    parse_event_reward,
+    validate_achievement_names,
+)
 
 #: (field, label, hint shown while the field is valid)
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -34,19 +38,6 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("limit", "Limit", "cap on examples; blank = all"),
 )
 FIELD_KEYS: tuple[str, ...] = tuple(key for key, _, _ in FIELDS)
-
-#: name -> suggestion ("" when nothing is close), like services.datasets.preview.validate_achievement_names.
-AchievementCheck = Callable[[Sequence[str]], Mapping[str, str]]
-
-
-def check_achievements(names: Sequence[str]) -> dict[str, str]:
-    """Names that are not one of Crafter's 22, each with the closest one ("" when none is close)."""
-    out: dict[str, str] = {}
-    for name in names:
-        if name not in ACHIEVEMENTS:
-            close = difflib.get_close_matches(name, ACHIEVEMENTS, n=1, cutoff=0.5)
-            out[name] = close[0] if close else ""
-    return out
 
 
 def split_list(text: str) -> list[str]:
@@ -94,7 +85,6 @@ def parse_filters(
     *,
     models: Sequence[str] | None = None,
     providers: Sequence[str] | None = None,
-    achievement_check: AchievementCheck = check_achievements,
 ) -> tuple[FilterSpec | None, dict[str, str]]:
     """The spec, or None and a reason per invalid field. ``models``/``providers`` (the DB's values)
     turn on checking those fields; achievement names are checked against Crafter's 22."""
@@ -118,7 +108,7 @@ def parse_filters(
             errors[key] = str(exc)
     for key in ("exclude_achievements", "require_achievements"):
         names = split_list(values.get(key, ""))
-        unknown = achievement_check(names)
+        unknown = validate_achievement_names(names)
         if unknown:
             parts = [f"{n!r} (did you mean {s}?)" if s else repr(n) for n, s in unknown.items()]
             errors[key] = "not a Crafter achievement: " + ", ".join(parts)

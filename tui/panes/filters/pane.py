@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from services.common.workspace import filter_presets_dir
 from services.datasets.filter_spec import FilterSpec
 from services.traces.db import TraceDB, TraceDBError
 from tui.panes.filters import preview_view as pview
@@ -54,7 +55,7 @@ INDEX_GROUP = "filter-index"
 PREVIEW_GROUP = "filter-preview"
 EXPORT_GROUP = "filter-export"
 DEBOUNCE_S = 0.25
-PRESETS_DIR = Path("configs/filters")
+PRESETS_DIR = filter_presets_dir()
 PROGRESS_MIN_S = 0.1
 
 
@@ -370,9 +371,7 @@ class FiltersPane(Vertical):
         index = self.index
         models = _names(index.models) if index is not None else None
         providers = _names(index.providers) if index is not None else None
-        spec, errors = parse_filters(
-            self.form.values(), models=models, providers=providers, achievement_check=_achievement_check()
-        )
+        spec, errors = parse_filters(self.form.values(), models=models, providers=providers)
         self.form.show_errors(errors)
         self.spec = spec
         if spec is None:
@@ -592,20 +591,6 @@ class FiltersPane(Vertical):
 
 def _names(values: Sequence[Any]) -> list[str]:
     return [str(v) for v in values if v is not None]
-
-
-def _achievement_check() -> Callable[[Sequence[str]], dict[str, str]]:
-    try:
-        from services.datasets.preview import validate_achievement_names
-    except ImportError:
-        from tui.panes.filters.form import check_achievements
-
-        return check_achievements
-
-    def check(names: Sequence[str]) -> dict[str, str]:
-        return {k: v or "" for k, v in validate_achievement_names(list(names)).items()}
-
-    return check
 
 
 def _preset_entry(preset: PresetInfo) -> tuple[Path, str, str]:

@@ -20,6 +20,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
+from services.rollouts.seeds import SeedRangeError, parse_seed_range
+
 POLICIES: tuple[str, ...] = ("teacher", "random", "openai")
 POLICY_HINTS: dict[str, str] = {
     "teacher": "sft-studio's scripted Crafter teacher: runs locally, no model server",
@@ -87,22 +89,6 @@ class CollectRequest:
         return self.model or f"sft-studio/{self.policy}"
 
 
-def parse_seeds(text: str) -> tuple[int, int]:
-    """``START-END`` (or one seed) to an inclusive range; ValueError with a reason otherwise."""
-    raw = text.strip()
-    if not raw:
-        raise ValueError("Give a seed range START-END, e.g. 0-49.")
-    head, sep, tail = raw.partition("-")
-    try:
-        start = int(head.strip())
-        end = int(tail.strip()) if sep else start
-    except ValueError:
-        raise ValueError(f"Seeds must look like START-END, e.g. 0-49 (got {raw!r}).") from None
-    if end < start:
-        raise ValueError(f"The range {start}-{end} is empty: END must be at least START.")
-    return start, end
-
-
 def parse_count(text: str, label: str, *, blank_ok: bool = False) -> int | None:
     """A whole number ≥ 1 (or None for a blank field when ``blank_ok``); ValueError with a reason."""
     raw = text.strip()
@@ -138,8 +124,8 @@ def parse_form(values: Mapping[str, str]) -> tuple[CollectRequest | None, dict[s
         url = None
     seeds = (0, 0)
     try:
-        seeds = parse_seeds(values.get("seeds", ""))
-    except ValueError as exc:
+        seeds = parse_seed_range(values.get("seeds", ""))
+    except SeedRangeError as exc:
         errors["seeds"] = str(exc)
     counts: dict[str, int | None] = {}
     for key, label, blank_ok in (
@@ -347,8 +333,8 @@ class CollectForm(ModalScreen[CollectRequest | None]):
 
     def _episodes_hint(self) -> str:
         try:
-            start, end = parse_seeds(self.query_one("#collect-seeds", Input).value)
-        except ValueError:
+            start, end = parse_seed_range(self.query_one("#collect-seeds", Input).value)
+        except SeedRangeError:
             return "blank = one per seed"
         n = end - start + 1
         return f"blank = one per seed ({n:,}); more wraps around the seeds again"

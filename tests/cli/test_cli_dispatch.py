@@ -1,0 +1,114 @@
+"""The CLI's shape: one handler per command through the dispatch table, exit codes by exception type
+(never by message text), the version from the package metadata."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+import services.datasets.export as export_module
+from services.datasets.export import NO_SESSIONS, ExportError, NothingMatched
+from services.traces.db import DBLockedError, DBMissingError, TraceDBError
+from tests.support.paths import ROOT
+from tui.cli import main
+from tui.cli.dispatch import COMMANDS, build_parser
+from tui.cli.errors import CommandError, UsageError, exit_code, report
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Exit code and stderr."""
+    capsys.readouterr()
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def test_every_command_has_a_handler() -> None:
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == set(COMMANDS)
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (KeyboardInterrupt(), 130),
+        (UsageError("bad value"), 2),
+        (CommandError("could not"), 1),
+        (DBLockedError("locked"), 1),
+        (TraceDBError("unreadable"), 1),
+        (RuntimeError("a bug"), 2),
+        (ValueError("Database not found: x"), 2),  # the text does not matter, only the type
+    ],
+)
+def test_exit_codes_by_type(exc: BaseException, code: int) -> None:
+    assert exit_code(exc) == code
+
+
+def test_report_prints_one_paragraph(capsys: pytest.CaptureFixture[str]) -> None:
+    err = Console(stderr=True)
+    assert report(CommandError("it broke", "try this"), err) == 1
+    assert capsys.readouterr().err == "Error: it broke\ntry this\n"
+    assert report(RuntimeError("oops"), err) == 2
+    assert capsys.readouterr().err == (
+        "Error: sft-studio failed: RuntimeError: oops\nPlease report this with the command you ran.\n"
+    )
+
+
+def test_export_failures_are_told_apart_by_type(
+    ref_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reference's own failures print its line as it does; an ExportError with the same words but
+    another type is ours: an error paragraph, "No file was written."."""
+    raised: list[BaseException] = []
+
+    def fake_export(*_: object, **__: object) -> None:
+        raise raised[-1]
+
+    monkeypatch.setattr(export_module, "export_sft", fake_export)
+    args = ["export", "--db", str(ref_db), "--output", str(tmp_path / "x.jsonl")]
+    raised.append(NothingMatched(NO_SESSIONS))
+    assert _run(args, capsys) == (1, f"{NO_SESSIONS}\n")
+    raised.append(ExportError(NO_SESSIONS))
+    assert _run(args, capsys) == (1, f"Error: {NO_SESSIONS}\nNo file was written.\n")
+    raised.append(DBMissingError("Database not found: gone.db", "a hint"))
+    assert _run(args, capsys) == (1, "Database not found: gone.db\n")
+    raised.append(TraceDBError("Database not found: gone.db", "a hint"))
+    assert _run(args, capsys) == (1, "Error: Database not found: gone.db\na hint\n")
+    raised.append(OSError(28, "No space left on device"))
+    assert _run(args, capsys) == (1, "Error: Cannot write the export: No space left on device.\nNo file was written.\n")
+
+
+def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"sft-studio {version('sft-studio')}\n"
+
+
+def test_python_m_tui_cli_and_version_stays_light() -> None:
+    """``python -m tui.cli --version`` works and loads neither Textual nor the package metadata reader
+    before it is asked for."""
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['sft-studio', '--version']\n"
+        "try:\n"
+        "    runpy.run_module('tui.cli', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print('textual' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == [f"sft-studio {version('sft-studio')}", "False"]
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, tui.cli.dispatch; print('services.common.version' in sys.modules)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.strip() == "False"

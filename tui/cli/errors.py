@@ -1,0 +1,99 @@
+"""How every command reports failure: one paragraph on stderr, an exit code chosen by the error's type.
+
+Commands raise :class:`CommandError` (exit 1) or :class:`UsageError` (exit 2) with a message and an
+optional hint; a :class:`~services.traces.db.TraceDBError` may pass through as it is. ``main`` prints
+whatever a command lets escape through :func:`report`, which looks only at the exception's type, never
+at its text. :func:`find_db` is the one "which trace DB?" of the headless commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from services.traces.db import TraceDBError, discovery_candidates, locate_db
+
+FAILED = 1
+USAGE = 2  # argparse's own code for bad flags; ours for bad values too
+INTERRUPTED = 130
+#: A bug: an exception no command expected (reported with a request to report it).
+UNEXPECTED = 2
+
+
+class CommandError(Exception):
+    """A command could not do its work; ``message`` and ``hint`` are phrased for the user."""
+
+    exit_code = FAILED
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(CommandError):
+    """A value on the command line cannot be used (nothing was done)."""
+
+    exit_code = USAGE
+
+
+#: Exit codes by exception type, most specific first; anything else is UNEXPECTED.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (KeyboardInterrupt, INTERRUPTED),
+    (UsageError, USAGE),
+    (CommandError, FAILED),
+    (TraceDBError, FAILED),
+)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for ``exc``, by its type."""
+    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), UNEXPECTED)
+
+
+def print_error(err: Console, message: str, hint: str = "") -> None:
+    """A one-paragraph error on stderr: never wrapped mid-path, never a traceback."""
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        err.print(hint, markup=False, highlight=False, soft_wrap=True)
+
+
+def plain(console: Console, text: str) -> None:
+    """A line exactly as the reference scripts print it, on the console's stream (no markup, no wrapping)."""
+    print(text, file=sys.stderr if console.stderr else sys.stdout, flush=True)
+
+
+def report(exc: BaseException, err: Console) -> int:
+    """Print what a command let escape and return its exit code, both by the exception's type."""
+    if isinstance(exc, KeyboardInterrupt):
+        err.print("Interrupted.")
+    elif isinstance(exc, CommandError | TraceDBError):
+        print_error(err, exc.message, exc.hint)
+    else:
+        print_error(
+            err, f"sft-studio failed: {type(exc).__name__}: {exc}", "Please report this with the command you ran."
+        )
+    return exit_code(exc)
+
+
+def find_db(explicit: Path | None, err: Console) -> Path | None:
+    """The DB given (as typed), else the first one found where the reference exporter looks; None after
+    printing where we looked."""
+    found = locate_db(explicit)
+    if found is None:
+        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False, soft_wrap=True)
+        for candidate in discovery_candidates():
+            plain(err, f"  {candidate}")
+        plain(err, "Pass one with --db PATH.")
+    return found
+
+
+def db_missing(path: Path, err: Console) -> bool:
+    """True, after the reference exporter's "Database not found: PATH", when nothing is at ``path``."""
+    if path.exists():
+        return False
+    plain(err, f"Database not found: {path}")
+    return True

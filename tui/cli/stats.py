@@ -1,0 +1,47 @@
+"""`sft-studio stats`: the trace-DB statistics of synth-ai's analyze_trace_db.py, plus a header.
+
+Text (the Traces pane's figures) or ``--json``. An unreadable DB is a one-paragraph error, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from services.traces.db import TraceDB
+from tui.cli.errors import FAILED, find_db
+
+
+def add_parsers(sub: Any) -> None:
+    stats = sub.add_parser(
+        "stats",
+        help="trace-DB statistics (the figures of synth-ai's analyze_trace_db.py, plus a header)",
+        description="Print trace-DB statistics. Without --db, looks for traces/v3/synth_ai.db "
+        "from the current folder upward, as synth-ai's exporter does.",
+    )
+    stats.add_argument("--db", type=Path, dest="sub_db", help="trace DB (file, or sqld directory)")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.add_argument(
+        "--busy-timeout", type=float, default=5.0, help="seconds to wait for a writer's lock (default 5)"
+    )
+
+
+def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Raises TraceDBError for a DB that cannot be read (``main`` reports it)."""
+    from services.traces.stats import compute_stats
+    from services.traces.stats_report import full_report
+
+    path = find_db(args.sub_db or args.db, err)
+    if path is None:
+        return FAILED
+    with TraceDB(path, busy_timeout_s=args.busy_timeout) as db:
+        stats = compute_stats(db)
+    if args.json:
+        sys.stdout.write(stats.model_dump_json(indent=2) + "\n")
+    else:
+        out.print(full_report(stats), markup=False, highlight=False, end="", soft_wrap=True)
+    return 0
