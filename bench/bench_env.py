@@ -41,7 +41,8 @@ from services.crafter.env import CrafterTextEnv  # noqa: E402
 from services.crafter.facts import ACTIONS  # noqa: E402
 from services.crafter.observation import format_observation, parse_observation  # noqa: E402
 from services.crafter.prompt import SYSTEM_PROMPT, user_message  # noqa: E402
-from services.rollouts.teacher import RandomPolicy, TeacherPolicy  # noqa: E402
+from services.rollouts.random_policy import RandomPolicy  # noqa: E402
+from services.rollouts.teacher import TeacherPolicy  # noqa: E402
 from services.traces.achievement_keys import ACHIEVEMENTS  # noqa: E402
 
 TARGET_STEPS_PER_S = 1500.0

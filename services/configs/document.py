@@ -2,8 +2,9 @@
 
 tomlkit keeps comments, key order, blank lines and inline tables, so loading and saving an
 untouched file gives the same bytes and a form edit changes only that value's text. Saving is
-atomic (temp file + rename in the same folder, mode kept) and keeps one ``.bak`` of what was on
-disk; a file changed or deleted on disk since it was loaded is detected before anything is written.
+atomic (``services.common.atomic``: temp file + rename in the same folder, mode kept) and keeps one
+``.bak`` of what was on disk; a file changed or deleted on disk since it was loaded is detected
+before anything is written.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import difflib
 import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.container import Container
 from tomlkit.items import InlineTable, Item, Table, Whitespace
+
+from services.common.atomic import existing_mode, write_atomic
 
 
 class ConfigFileError(Exception):
@@ -295,12 +297,8 @@ class ConfigDocument:
         return path
 
 
-def backup_path(path: Path) -> Path:
-    return path.with_name(path.name + ".bak")
-
-
 def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
-    """Temp file + fsync + rename in the target's folder; the old bytes go to ``<name>.bak``.
+    """Save ``text`` with the common atomic writer (mode kept, old bytes in ``<name>.bak``).
 
     A read-only target is refused (a rename would silently replace it), and any failure leaves
     the original file exactly as it was.
@@ -308,28 +306,11 @@ def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigFileError(f"Cannot save {path}: folder {folder} does not exist.")
-    mode: int | None = None
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-        # No write bit at all is read-only even for root, whom os.access always lets write.
-        if not os.access(path, os.W_OK) or not mode & 0o222:
-            raise ReadOnlyFile(f"Cannot save {path}: the file is read-only. Save it under another name.")
-    data = text.encode("utf-8")
+    mode = existing_mode(path)
+    # No write bit at all is read-only even for root, whom os.access always lets write.
+    if mode is not None and (not os.access(path, os.W_OK) or not mode & 0o222):
+        raise ReadOnlyFile(f"Cannot save {path}: the file is read-only. Save it under another name.")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        write_atomic(path, text.encode("utf-8"), backup=backup)
     except OSError as exc:
-        raise ConfigFileError(f"Cannot save {path}: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o644)
-        if backup and path.exists():
-            bak = backup_path(path)
-            bak.write_bytes(path.read_bytes())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ConfigFileError(f"Cannot save {path}: {exc.strerror or exc}; the file on disk is unchanged.") from exc

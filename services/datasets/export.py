@@ -2,8 +2,9 @@
 
 Selection and examples follow the reference exactly (``sft_selection``, ``sft_examples``); this
 module adds what a user needs around them. Examples are written as they are produced (memory stays
-flat on big DBs) into temp files beside the targets; only when everything succeeded are they fsynced
-and renamed, so a failed or interrupted export leaves no file and never half-replaces an old one.
+flat on big DBs) into temp files beside the targets (``services.common.atomic``); only when everything
+succeeded are they fsynced and renamed, so a failed or interrupted export leaves no file and never
+half-replaces an old one.
 Every file gets a manifest that is enough to rebuild it byte for byte (source DB hash, filter, tool
 version), and ``sizes`` writes the first N examples as separate files with their own manifests.
 """
@@ -12,22 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 from pydantic import BaseModel, Field
 
+from services.common.atomic import AtomicFile
 from services.common.version import package_version
 from services.common.workspace import default_export
-from services.datasets.examples import ExampleCounters
+from services.datasets.examples import AchievementMap, ExampleCounters
 from services.datasets.export_part import (
     Facts,
     Lines,
@@ -141,51 +143,6 @@ def file_sha256(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-class _AtomicFile:
-    """A temp file beside ``target`` (created with the umask's permissions, unlike mkstemp's 0600);
-    ``commit`` fsyncs it, ``publish`` renames it over the target, ``discard`` removes it."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        self.fh: BinaryIO = os.fdopen(fd, "wb", buffering=1 << 20)
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.fh.write(data)
-        self.hash.update(data)
-        self.size += len(data)
-
-    def commit(self) -> str:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
-        return self.hash.hexdigest()
-
-    def publish(self) -> None:
-        os.replace(self.tmp, self.target)
-
-    def discard(self) -> None:
-        if not self.fh.closed:
-            self.fh.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _prepare_targets(output: Path, sizes: list[int], force: bool) -> list[Path]:
@@ -309,7 +266,8 @@ def split_point(ordered: list[str], weights: dict[str, int], limit: int | None, 
 
 
 class _Export:
-    """One export run: the parts (here, and in a worker for big exports), subsets, manifests."""
+    """One export run, step by step: select, write the parts (here, and in a worker for big exports),
+    check, then finish: subsets, commit, manifests, publish."""
 
     def __init__(
         self, db: TraceDB, spec: FilterSpec, output: Path, sizes: list[int], should_stop: Callable[[], bool] | None
@@ -317,15 +275,15 @@ class _Export:
         self.db, self.spec, self.output, self.sizes, self.should_stop = db, spec, output, sizes, should_stop
         self.progress: ProgressFn | None = None
         self.session_progress: ProgressFn | None = None
-        self.files: list[_AtomicFile] = []
-        self.part_file: _AtomicFile | None = None  # the worker's part: never published
+        self.files: list[AtomicFile] = []
+        self.part_file: AtomicFile | None = None  # the worker's part: never published
         self.lock = threading.Lock()
         self.done = [(0, 0), (0, 0)]  # (sessions, examples) per part
         self.total = 0
         self.last_report = 0.0
 
-    def _new_file(self, target: Path) -> _AtomicFile:
-        f = _AtomicFile(target)
+    def _new_file(self, target: Path) -> AtomicFile:
+        f = AtomicFile(target, digest=True)
         self.files.append(f)
         return f
 
@@ -338,10 +296,13 @@ class _Export:
             self.last_report = now
             s = self.done[0][0] + self.done[1][0]
             e = self.done[0][1] + self.done[1][1]
+        self._progress(s, e)
+
+    def _progress(self, sessions: int, examples: int) -> None:
         if self.session_progress is not None:
-            self.session_progress(s, self.total)
+            self.session_progress(sessions, self.total)
         if self.progress is not None:
-            self.progress(e, self.total)
+            self.progress(examples, self.total)
 
     def run(self, workers: int | None) -> ExportResult:
         db_hash = _DBHash(self.db.path)
@@ -352,69 +313,94 @@ class _Export:
             raise
 
     def _run(self, workers: int | None, db_hash: _DBHash) -> ExportResult:
-        db, spec, output = self.db, self.spec, self.output
-        selection = select_sessions(db, spec)
+        selection = self._select()
+        main = self._new_file(self.output)
+        parts = self._write_parts(selection, main, workers)
+        lines = self._checked_lines(parts)
+        self._progress(self.total, lines.count)
+        return self._finish(selection, db_hash, main, parts, lines)
+
+    # -- selection
+
+    def _select(self) -> Selection:
+        selection = select_sessions(self.db, self.spec)
         if not selection.sessions:
             raise NothingMatched(NO_SESSIONS)
+        self.total = len(selection.sessions)
+        return selection
+
+    # -- writing the parts
+
+    def _job(self, sessions: list[str], achievements: AchievementMap, narrow: bool) -> PartJob:
+        models = sorted(set(self.spec.models))
+        return PartJob(_uri(self.db), sessions, achievements, models, self.spec.limit, narrow, self.db.busy_timeout_s)
+
+    def _write_parts(self, selection: Selection, main: AtomicFile, workers: int | None) -> list[tuple[PartResult, int]]:
+        """Every example into ``main``'s temp: the first part written here; with a worker, its part
+        after ours. Returns each part's result and how many of its lines the file holds."""
         ordered = sorted(selection.sessions)
-        self.total = len(ordered)
-        models = sorted(set(spec.models))
-        split = split_point(ordered, selection.weights, spec.limit, workers)
+        split = split_point(ordered, selection.weights, self.spec.limit, workers)
         narrow = split < len(ordered) or len(ordered) < selection.candidates
-        uri, timeout = _uri(db), db.busy_timeout_s
-        main = self._new_file(output)
-        job0 = PartJob(uri, ordered[:split], selection.achievements, models, spec.limit, narrow, timeout)
-        job1: PartJob | None = None
-        worker: Worker | None = None
-        part_file = self.part_file = None
-        if split < len(ordered):
+        ours = self._job(ordered[:split], selection.achievements, narrow)
+        try:
+            if split == len(ordered):
+                return [self._part_here(0, ours, main)]
             theirs = set(ordered[split:])
             achievements = {k: v for k, v in selection.achievements.items() if k[0] in theirs}
-            job1 = PartJob(uri, ordered[split:], achievements, models, spec.limit, True, timeout)
-            part_file = self.part_file = self._new_file(output.with_name(output.name + ".part"))
-            part_file.fh.close()  # the worker writes it; this side owns the name and removes it
-            worker = Worker(job1, part_file.tmp, partial(self._report, 1))
-        try:
-            r0 = self._part(0, job0, main)
-            parts = [(r0, r0.lines)]
-            if job1 is not None and worker is not None and part_file is not None:
-                if spec.limit is not None and r0.examples >= spec.limit:
-                    worker.stop()
-                else:
-                    r1 = worker.result(self.should_stop)
-                    if r1 is None:  # the worker failed: write its part here, right after ours
-                        if spec.limit is not None:
-                            job1.limit = spec.limit - r0.examples
-                        r1 = self._part(1, job1, main)
-                        parts.append((r1, r1.lines))
-                    else:
-                        used = r1.lines if spec.limit is None else min(r1.lines, spec.limit - r0.examples)
-                        if not r0.problems and not r1.problems:
-                            with part_file.tmp.open("rb") as src:
-                                copy_prefix(src, sum(r1.line_bytes[:used]), main.write)
-                        parts.append((r1, used))
+            return self._write_two_parts(ours, self._job(ordered[split:], achievements, True), main)
         except PartStopped:
             raise ExportStopped("Export stopped; no file was written.") from None
+
+    def _write_two_parts(self, ours: PartJob, theirs: PartJob, main: AtomicFile) -> list[tuple[PartResult, int]]:
+        """Our part here while a worker process writes theirs into a part file of its own."""
+        part_file = self.part_file = self._new_file(self.output.with_name(self.output.name + ".part"))
+        part_file.fh.close()  # the worker writes it; this side owns the name and removes it
+        worker = Worker(theirs, part_file.tmp, partial(self._report, 1))
+        try:
+            first = self._part_here(0, ours, main)
+            return [first, *self._merge_worker_part(worker, theirs, first[0], part_file, main)]
         finally:
-            if worker is not None:
-                worker.stop()
+            worker.stop()
+
+    def _merge_worker_part(
+        self, worker: Worker, job: PartJob, first: PartResult, part_file: AtomicFile, main: AtomicFile
+    ) -> list[tuple[PartResult, int]]:
+        """The worker's lines appended after ours (up to the limit); none when ours reached the limit;
+        written here instead when the worker failed."""
+        limit = self.spec.limit
+        if limit is not None and first.examples >= limit:
+            worker.stop()
+            return []
+        result = worker.result(self.should_stop)
+        if result is None:  # the worker failed: write its part here, right after ours
+            if limit is not None:
+                job.limit = limit - first.examples
+            return [self._part_here(1, job, main)]
+        used = result.lines if limit is None else min(result.lines, limit - first.examples)
+        if not first.problems and not result.problems:
+            with part_file.tmp.open("rb") as src:
+                copy_prefix(src, sum(result.line_bytes[:used]), main.write)
+        return [(result, used)]
+
+    def _part_here(self, part: int, job: PartJob, main: AtomicFile) -> tuple[PartResult, int]:
+        """Write ``job``'s part into ``main`` in this process, reading on a helper thread."""
+        query = rows_query(job.sessions if job.narrow else None, job.models)
+        rows = stream_query(partial(raw_connection, self.db), query)
+        progress = partial(self._report, part)
+        result = write_part(rows, job, main.write, on_progress=progress, should_stop=self.should_stop)
+        return result, result.lines
+
+    # -- the pre-write check
+
+    def _checked_lines(self, parts: list[tuple[PartResult, int]]) -> Lines:
+        """The file's lines once the reference's pre-write check passed (else its error, nothing written)."""
         problems = self._problems(parts)
         if problems:
             raise ExportValidationError(problems)
         lines = Lines(parts)
         if lines.count == 0:
             raise NothingMatched(NO_EXAMPLES)
-        if self.session_progress is not None:
-            self.session_progress(self.total, self.total)
-        if self.progress is not None:
-            self.progress(lines.count, self.total)
-        return self._finish(selection, db_hash, main, parts, lines)
-
-    def _part(self, part: int, job: PartJob, main: _AtomicFile) -> PartResult:
-        """Write ``job``'s part into ``main`` here, reading on a helper thread."""
-        query = rows_query(job.sessions if job.narrow else None, job.models)
-        rows = stream_query(partial(raw_connection, self.db), query)
-        return write_part(rows, job, main.write, on_progress=partial(self._report, part), should_stop=self.should_stop)
+        return lines
 
     def _problems(self, parts: list[tuple[PartResult, int]]) -> list[str]:
         """The pre-write check's problems, numbered over the whole export (the limit applied)."""
@@ -427,90 +413,132 @@ class _Export:
             offset += result.examples
         return out[:MAX_ISSUES]
 
-    @staticmethod
-    def _issues(parts: list[tuple[PartResult, int]]) -> list[tuple[int, str]]:
-        """The upload validator's issues as (line in the file, message)."""
-        out: list[tuple[int, str]] = []
-        offset = 0
-        for result, used in parts:
-            out += [(offset + line, issue) for line, issue in result.issues if line <= used]
-            offset += used
-        return out
+    # -- finishing: subsets, commit, manifests, publish
 
     def _finish(
         self,
         selection: Selection,
         db_hash: _DBHash,
-        main: _AtomicFile,
+        main: AtomicFile,
         parts: list[tuple[PartResult, int]],
         lines: Lines,
     ) -> ExportResult:
-        output = self.output
-        counters = ExampleCounters()
-        for index, (result, used) in enumerate(parts):
-            if index == 0 or used:  # a worker part cut away by the limit skipped nothing of the file
-                for name in ("non_object_output", "bad_turn", "bad_call_records", "not_utf8"):
-                    setattr(counters, name, getattr(counters, name) + getattr(result.counters, name))
-        main.fh.flush()
-        subsets: dict[int, _AtomicFile] = {}
+        subsets = self._write_subsets(main, lines)
+        for f in [main, *subsets.values()]:
+            f.commit()
+        full = lines.facts(lines.count)
+        written = _Written(
+            lines=lines,
+            notes=_notes(selection, full),
+            skipped={**selection.skipped, **_file_counters(parts).skipped()},
+            issues=_line_issues(parts),
+        )
+        self._write_manifests(main, subsets, written, _source(self.db, db_hash, selection))
+        self._publish()
+        return self._result(main, subsets, written)
+
+    def _write_subsets(self, main: AtomicFile, lines: Lines) -> dict[int, AtomicFile]:
+        """Each size's file: the first N lines of the main temp, copied."""
+        main.flush()
+        subsets: dict[int, AtomicFile] = {}
         with main.tmp.open("rb") as src:
             for size in self.sizes:
                 src.seek(0)
-                subsets[size] = sub = self._new_file(subset_path(output, size))
+                subsets[size] = sub = self._new_file(subset_path(self.output, size))
                 copy_prefix(src, lines.facts(size).size, sub.write)
-        shas = {f.target: f.commit() for f in [main, *subsets.values()]}
-        full = lines.facts(lines.count)
-        notes = [*selection.notes]
-        if full.segment_examples:
-            notes.append(
-                f"{full.segment_examples} example(s) have list content (images or several text parts), kept as "
-                "OpenAI-style segments: synth-ai's upload validator accepts them; export_trace_sft.py would have "
-                "refused to write the whole file."
-            )
-        skipped = {**selection.skipped, **counters.skipped()}
-        source = _source(self.db, db_hash, selection)
-        entries: list[tuple[_AtomicFile, Facts, int | None]] = [(main, full, None)]
-        entries += [(subsets[n], lines.facts(n), n) for n in self.sizes]
-        all_issues = self._issues(parts)
+        return subsets
 
-        def issues(n: int) -> list[str]:
-            return [f"Line {line}: {issue}" for line, issue in all_issues if line <= n][:MAX_ISSUES]
-
-        for f, facts, first_n in entries:
+    def _write_manifests(
+        self, main: AtomicFile, subsets: dict[int, AtomicFile], written: _Written, source: dict[str, Any]
+    ) -> None:
+        entries: list[tuple[AtomicFile, int | None]] = [(main, None), *((subsets[n], n) for n in self.sizes)]
+        for f, first_n in entries:
+            facts = written.lines.facts(written.lines.count if first_n is None else first_n)
             m = self._new_file(manifest_path(f.target))
-            body = _manifest(f, shas[f.target], facts, first_n, self, source, notes, skipped, issues(facts.examples))
+            body = _manifest(f, facts, first_n, self, source, written, written.issues_up_to(facts.examples))
             m.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
             m.commit()
-        for f in self.files:  # data first, manifests last: a manifest never describes a missing file
+
+    def _publish(self) -> None:
+        """Data first, manifests last (the order ``files`` holds): a manifest never describes a missing file."""
+        for f in self.files:
             if f is not self.part_file:
                 f.publish()
-        _fsync_dir(output.parent)
+
+    def _result(self, main: AtomicFile, subsets: dict[int, AtomicFile], written: _Written) -> ExportResult:
+        full = written.lines.facts(written.lines.count)
+        issues = written.issues_up_to(full.examples)
         return ExportResult(
-            output=output,
-            manifest=manifest_path(output),
+            output=self.output,
+            manifest=manifest_path(self.output),
             examples=full.examples,
             sessions=full.sessions,
             per_model=full.per_model,
             token_estimate=full.tokens,
-            sha256=shas[output],
+            sha256=main.hexdigest(),
             bytes=full.size,
             image_examples=full.image_examples,
             segment_examples=full.segment_examples,
-            notes=notes,
-            skipped=skipped,
-            validation=ValidationReport(path=output, examples=full.examples, issues=issues(full.examples)),
+            notes=written.notes,
+            skipped=written.skipped,
+            validation=ValidationReport(path=self.output, examples=full.examples, issues=issues),
             subsets=[
                 SubsetResult(
                     size=n,
                     path=subsets[n].target,
-                    examples=lines.facts(n).examples,
-                    sessions=lines.facts(n).sessions,
-                    sha256=shas[subsets[n].target],
+                    examples=written.lines.facts(n).examples,
+                    sessions=written.lines.facts(n).sessions,
+                    sha256=subsets[n].hexdigest(),
                     manifest=manifest_path(subsets[n].target),
                 )
                 for n in self.sizes
             ],
         )
+
+
+@dataclass
+class _Written:
+    """What the finished file holds, beside its bytes: for the manifests and the result."""
+
+    lines: Lines
+    notes: list[str]
+    skipped: dict[str, int]
+    issues: list[tuple[int, str]]  # the upload validator's (line in the file, message)
+
+    def issues_up_to(self, n: int) -> list[str]:
+        """The issues within the first ``n`` lines, as the manifest words them."""
+        return [f"Line {line}: {issue}" for line, issue in self.issues if line <= n][:MAX_ISSUES]
+
+
+def _file_counters(parts: list[tuple[PartResult, int]]) -> ExampleCounters:
+    """What the parts skipped; a worker part cut away by the limit skipped nothing of the file."""
+    counters = ExampleCounters()
+    for index, (result, used) in enumerate(parts):
+        if index == 0 or used:
+            for name in ("non_object_output", "bad_turn", "bad_call_records", "not_utf8"):
+                setattr(counters, name, getattr(counters, name) + getattr(result.counters, name))
+    return counters
+
+
+def _line_issues(parts: list[tuple[PartResult, int]]) -> list[tuple[int, str]]:
+    """The upload validator's issues as (line in the file, message)."""
+    out: list[tuple[int, str]] = []
+    offset = 0
+    for result, used in parts:
+        out += [(offset + line, issue) for line, issue in result.issues if line <= used]
+        offset += used
+    return out
+
+
+def _notes(selection: Selection, full: Facts) -> list[str]:
+    notes = [*selection.notes]
+    if full.segment_examples:
+        notes.append(
+            f"{full.segment_examples} example(s) have list content (images or several text parts), kept as "
+            "OpenAI-style segments: synth-ai's upload validator accepts them; export_trace_sft.py would have "
+            "refused to write the whole file."
+        )
+    return notes
 
 
 def _source(db: TraceDB, db_hash: _DBHash, selection: Selection) -> dict[str, Any]:
@@ -528,14 +556,12 @@ def _source(db: TraceDB, db_hash: _DBHash, selection: Selection) -> dict[str, An
 
 
 def _manifest(
-    f: _AtomicFile,
-    sha: str,
+    f: AtomicFile,
     facts: Facts,
     size: int | None,
     run: _Export,
     source: dict[str, Any],
-    notes: list[str],
-    skipped: dict[str, int],
+    written: _Written,
     issues: list[str],
 ) -> dict[str, Any]:
     """What the file is and how to rebuild it: ``filter`` on ``source_db`` with ``tool`` gives these
@@ -544,7 +570,7 @@ def _manifest(
     rebuild = spec if size is None else spec.model_copy(update={"limit": min(size, spec.limit or size)})
     return {
         "file": f.target.name,
-        "sha256": sha,
+        "sha256": f.hexdigest(),
         "bytes": facts.size,
         "format": FORMAT,
         "subset_of": None if size is None else {"file": run.output.name, "first_n_examples": size},
@@ -561,8 +587,8 @@ def _manifest(
         "filter": rebuild.model_dump(mode="json"),
         "achievement_keys": "reference keys (new_unique / turned_true / achievements); task-app keys "
         "(achievements / final_achievements) read as if renamed to them",
-        "skipped": skipped,
-        "notes": notes,
+        "skipped": written.skipped,
+        "notes": written.notes,
         "upload_validation": {"ok": not issues, "issues": issues},
         "tool": TOOL_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

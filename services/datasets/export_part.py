@@ -309,7 +309,7 @@ class Worker:
         self._result: PartResult | None = None
         self.error: str | None = None
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[1])
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         try:
             self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(

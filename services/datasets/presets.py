@@ -22,8 +22,6 @@ atomic: a temp file beside the target, then a rename.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
 
+from services.common.atomic import write_atomic
 from services.common.workspace import filter_presets_dir
 from services.datasets.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
 
@@ -303,15 +302,6 @@ def save_preset(path: Path, spec: FilterSpec, name: str, description: str = "") 
 def _write_atomic(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        raise PresetError(path, f"cannot write it ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise PresetError(path, f"cannot write it ({exc.strerror or exc})") from None

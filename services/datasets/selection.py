@@ -16,12 +16,12 @@ import gc
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -34,7 +34,8 @@ from services.traces.achievement_keys import (
     KeyStyle,
     KeyStyleCounter,
 )
-from services.traces.db import MissingSchemaError, TraceDB
+from services.traces.db import MissingSchemaError, SchemaInfo, TraceDB
+from services.traces.rewards import event_reward_totals, objective_filter, objective_notes, outcome_rows
 from services.traces.sqlite_stream import stream_query
 
 TASK_APP_NOTE = (
@@ -50,6 +51,8 @@ _NEEDS_EXAMPLES: list[tuple[str, str | None]] = [
     ("events", "metadata"),
     ("events", "model_name"),
 ]
+
+T = TypeVar("T")
 
 _DOMINANT_SQL = (
     "SELECT session_id, model_name, provider, COUNT(*) FROM events "
@@ -84,6 +87,12 @@ def _fetch_all(db: TraceDB, sql: str) -> list[Any]:
     """All rows of ``sql`` on a connection of its own (for a worker thread)."""
     with db.connect() as conn:
         return _dbapi(conn).execute(sql).fetchall()
+
+
+def _on_own_connection(db: TraceDB, read: Callable[[sqlite3.Connection, SchemaInfo], T]) -> T:
+    """``read(connection, schema)`` on a connection of its own (for a worker thread)."""
+    with db.connect() as conn:
+        return read(_dbapi(conn), db.schema)
 
 
 def _execute(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -157,9 +166,7 @@ def check_schema(db: TraceDB, spec: FilterSpec) -> list[str]:
         if spec.require_achievements:
             raise _missing_error(db, "The required-achievement filter", ["outcome_rewards.reward_metadata"])
         notes.append("No outcome_rewards.reward_metadata column: final achievements are not counted.")
-    if schema.has("outcome_rewards", "objective_key") or schema.has("event_rewards", "objective_key"):
-        notes.append("Rewards are read for objective 'reward' only (objective_key column present).")
-    return notes
+    return notes + objective_notes(schema)
 
 
 def select_sessions(db: TraceDB, spec: FilterSpec) -> Selection:
@@ -170,41 +177,16 @@ def select_sessions(db: TraceDB, spec: FilterSpec) -> Selection:
 
 def _select(db: TraceDB, spec: FilterSpec) -> Selection:
     notes = check_schema(db, spec)
-    schema = db.schema
-    reward_objective = " AND er.objective_key = 'reward'" if schema.has("event_rewards", "objective_key") else ""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sft-select") as pool:
         dominant_rows = pool.submit(_fetch_all, db, _DOMINANT_SQL)
-        totals_rows: Future[list[Any]] | None = None
+        totals: Future[dict[Any, dict[Any, float]]] | None = None
         if spec.event_rewards:
-            # The reference's statement as written: SUM's float result depends on the row order.
-            where = " WHERE objective_key = 'reward'" if reward_objective else ""
-            totals_rows = pool.submit(
-                _fetch_all,
-                db,
-                "SELECT session_id, reward_type, COUNT(*) AS events, COALESCE(SUM(reward_value), 0) AS total_value "
-                f"FROM event_rewards{where} GROUP BY session_id, reward_type",
-            )
-        keys = KeyStyleCounter()
-        skipped: dict[str, int] = defaultdict(int)
+            totals = pool.submit(_on_own_connection, db, event_reward_totals)
+        facts = RewardFacts()
         achievements: AchievementMap = {}
-        strings: dict[str, str] = {}
-        unique_sets: dict[str, set[Any]] = defaultdict(set)
-        outcome: dict[str, tuple[float, set[str]]] = {}
-        if schema.has("event_rewards"):
-            for reward_type, slot, names in (
-                ("unique_achievement_delta", 0, UNIQUE_DELTA_KEYS),
-                ("achievement_delta", 1, TURNED_TRUE_KEYS),
-            ):
-                sql = (
-                    "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
-                    "JOIN events ev ON er.event_id = ev.id "
-                    f"WHERE er.reward_type = ? AND er.reward_value > 0{reward_objective} ORDER BY er.id"
-                )
-                rows = stream_query(partial(raw_connection, db), partial(_execute, sql, (reward_type,)))
-                _read_achievement_rows(rows, slot, names, keys, achievements, unique_sets, skipped, strings)
-        if schema.has("outcome_rewards"):
-            with db.connect() as conn:
-                _read_outcomes(db, _dbapi(conn), keys, unique_sets, outcome, skipped)
+        read_achievements(db, partial(_streamed, db), facts, achievements)
+        with db.connect() as conn:
+            read_outcomes(_dbapi(conn), db.schema, facts)
         dominant: dict[str, tuple[str, str | None, int]] = {}
         weights: dict[str, int] = defaultdict(int)
         for sid, model, provider, calls in dominant_rows.result():
@@ -212,13 +194,10 @@ def _select(db: TraceDB, spec: FilterSpec) -> Selection:
             current = dominant.get(sid)
             if current is None or calls > current[2]:  # ties keep the first group, as the reference's
                 dominant[sid] = (model, provider, calls)
-        totals: dict[str, dict[Any, float]] = defaultdict(dict)
-        if totals_rows is not None:
-            for sid, reward_type, _events, total in totals_rows.result():
-                totals[sid][reward_type] = float(total or 0.0)
+        facts.totals = totals.result() if totals is not None else {}
 
-    eligible = _eligible(spec, dominant, unique_sets, outcome, totals)
-    style = keys.style
+    eligible = _eligible(spec, dominant, facts.unique, facts.outcome, facts.totals)
+    style = facts.keys.style
     if style in (KeyStyle.TASK_APP, KeyStyle.MIXED):
         notes.insert(0, TASK_APP_NOTE)
     return Selection(
@@ -228,18 +207,65 @@ def _select(db: TraceDB, spec: FilterSpec) -> Selection:
         achievements=achievements,
         key_style=style,
         notes=notes,
-        skipped={k: v for k, v in skipped.items() if v},
+        skipped=facts.skipped_counts(),
     )
 
 
+@dataclass
+class RewardFacts:
+    """Per-session facts from the reward tables, read with the exporter's rules; the session index
+    reads them with the same functions (``read_achievements``, ``read_outcomes``)."""
+
+    #: session -> unique-achievement set (trace_db.md §7)
+    unique: dict[Any, set[Any]] = field(default_factory=lambda: defaultdict(set))
+    #: session -> (outcome reward, final achievements) of its last outcome row
+    outcome: dict[Any, tuple[float, set[str]]] = field(default_factory=dict)
+    #: session -> reward type -> SUM(reward_value) (``rewards.event_reward_totals``)
+    totals: dict[Any, dict[Any, float]] = field(default_factory=dict)
+    keys: KeyStyleCounter = field(default_factory=KeyStyleCounter)
+    #: reason -> rows skipped (the reference crashes on them)
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def skipped_counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.skipped.items() if v}
+
+
+_ACHIEVEMENT_ROWS_SQL = (
+    "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
+    "JOIN events ev ON er.event_id = ev.id "
+    "WHERE er.reward_type = ? AND er.reward_value > 0{objective} ORDER BY er.id"
+)
+
+
+def _streamed(db: TraceDB, sql: str, params: tuple[Any, ...]) -> Iterator[Any]:
+    """Rows of ``sql`` read on a helper thread while this one parses them."""
+    return stream_query(partial(raw_connection, db), partial(_execute, sql, params))
+
+
+def read_achievements(
+    db: TraceDB,
+    rows: Callable[[str, tuple[Any, ...]], Iterable[Any]],
+    facts: RewardFacts,
+    achievements: AchievementMap | None,
+) -> None:
+    """Positive achievement deltas (``rows(sql, params)`` runs the query): the unique-achievement
+    rows give the sessions' unique sets; with ``achievements`` both kinds also give the per-turn lists
+    the examples carry (without, the achievement-delta rows, which only feed those lists, are not read)."""
+    if not db.schema.has("event_rewards"):
+        return
+    sql = _ACHIEVEMENT_ROWS_SQL.format(objective=objective_filter(db.schema, "event_rewards", "AND", "er"))
+    strings: dict[str, str] = {}
+    kinds = [("unique_achievement_delta", 0, UNIQUE_DELTA_KEYS), ("achievement_delta", 1, TURNED_TRUE_KEYS)]
+    for reward_type, slot, names in kinds if achievements is not None else kinds[:1]:
+        _read_achievement_rows(rows(sql, (reward_type,)), slot, names, facts, achievements, strings)
+
+
 def _read_achievement_rows(
-    rows: Any,
+    rows: Iterable[Any],
     slot: int,
     names: tuple[str, str],
-    keys: KeyStyleCounter,
-    achievements: AchievementMap,
-    unique_sets: dict[str, set[Any]],
-    skipped: dict[str, int],
+    facts: RewardFacts,
+    achievements: AchievementMap | None,
     strings: dict[str, str],
 ) -> None:
     """Per-turn lists (slot 0: new_unique, 1: turned_true) and, from slot 0, the sessions' unique sets.
@@ -247,6 +273,7 @@ def _read_achievement_rows(
     ``strings`` shares one object per distinct session id and achievement name: every row's parse
     makes new ones, and 300k rows of copies cost tens of MB on a 10k-session DB.
     """
+    keys, skipped, unique_sets = facts.keys, facts.skipped, facts.unique
     for sid, annotation_text, metadata_text in rows:
         annotation = _loads(annotation_text) or {}
         metadata = _loads(metadata_text) or {}
@@ -270,42 +297,27 @@ def _read_achievement_rows(
             continue
         sid = strings.setdefault(sid, sid)
         values = [strings.setdefault(v, v) if type(v) is str else v for v in values]
-        lists = achievements.get((sid, turn))
-        if lists is None:
-            lists = achievements[(sid, turn)] = ([], [])
-        lists[slot].extend(values)
+        if achievements is not None:
+            lists = achievements.get((sid, turn))
+            if lists is None:
+                lists = achievements[(sid, turn)] = ([], [])
+            lists[slot].extend(values)
         if slot == 0:
             unique_sets[sid].update(v for v in values if v is None or isinstance(v, str | int | float))
 
 
-def _read_outcomes(
-    db: TraceDB,
-    raw: sqlite3.Connection,
-    keys: KeyStyleCounter,
-    unique_sets: dict[str, set[Any]],
-    outcome: dict[str, tuple[float, set[str]]],
-    skipped: dict[str, int],
-) -> None:
-    """Outcome rows in table order: achievements join the unique sets; the last row per session wins."""
-    schema = db.schema
-    meta_col = "reward_metadata" if schema.has("outcome_rewards", "reward_metadata") else "NULL"
-    where = " WHERE objective_key = 'reward'" if schema.has("outcome_rewards", "objective_key") else ""
-    for sid, total, meta_text in raw.execute(
-        f"SELECT session_id, total_reward, {meta_col} FROM outcome_rewards{where} ORDER BY id"
-    ):
-        meta = _loads(meta_text)
+def read_outcomes(raw: sqlite3.Connection, schema: SchemaInfo, facts: RewardFacts) -> None:
+    """Outcome rows in table order (``rewards.outcome_rows``: the one reading of total_reward):
+    achievements join the unique sets; the last row per session wins."""
+    for row in outcome_rows(raw, schema, facts.skipped):
+        meta = _loads(row.metadata)
         achieved: set[str] = set()
         if isinstance(meta, dict):
-            listed = keys.pick(meta, OUTCOME_KEYS) or []
+            listed = facts.keys.pick(meta, OUTCOME_KEYS) or []
             if isinstance(listed, list):
                 achieved = {a for a in listed if isinstance(a, str)}
-                unique_sets[sid].update(achieved)
-        try:
-            reward = float(total or 0.0)
-        except (TypeError, ValueError):
-            skipped["outcome row whose total_reward is not a number"] += 1
-            reward = 0.0
-        outcome[sid] = (reward, achieved)
+                facts.unique[row.session_id].update(achieved)
+        facts.outcome[row.session_id] = (row.reward, achieved)
 
 
 def _eligible(

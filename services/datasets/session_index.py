@@ -5,8 +5,13 @@ Built once per DB: per session its dominant (model, provider), unique-achievemen
 model, characters). A filter is then a handful of vectorised numpy operations over ~10k rows, in the
 exporter's exact order (trace_db.md §8.2): what ``eligible`` returns is what ``sft_export`` selects.
 
-Achievements are read in both key styles (``achievement_keys``), like the exporter; ``key_style``
-says when a DB uses the task app's keys, which synth-ai's own exporter does not read.
+The reward tables (unique sets, outcomes, event-reward totals) are read by the exporter's own
+functions (``selection.read_achievements``/``read_outcomes``, ``services.traces.rewards``), so both
+count the same rows and skip the same ones (``rows_skipped``). Achievements are read in both key
+styles (``achievement_keys``); ``key_style`` says when a DB uses the task app's keys, which synth-ai's
+own exporter does not read. What stays twinned on purpose is the eligibility rule itself: the
+exporter's per-session loop (``selection._eligible``) and the vectorised ``SessionIndex.select`` here,
+held equal by a hypothesis test (tests/services/datasets/test_session_index.py).
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection
 
-from services.datasets.examples import ExampleCounters, _loads
+from services.datasets.examples import ExampleCounters
 from services.datasets.filter_spec import EventRewardFilter, FilterSpec
-from services.datasets.selection import check_schema
+from services.datasets.selection import RewardFacts, check_schema, read_achievements, read_outcomes
 from services.datasets.session_index_scan import FLAG_IMAGE, FLAG_SEGMENTS, ParallelScan, ScanChunk, ScanStopped
-from services.traces.achievement_keys import ACHIEVEMENTS, OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
+from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
 from services.traces.db import MissingSchemaError, TraceDB, TraceDBError, _ro_uri
+from services.traces.rewards import event_reward_totals
 
 ProgressFn = Callable[[int, int], None]  # (LM events scanned, LM events in the DB)
 StopFn = Callable[[], bool]
@@ -110,84 +116,13 @@ def _raw(conn: Connection) -> sqlite3.Connection:
     return raw
 
 
-@dataclass
-class _SessionFacts:
-    """Per-session facts from the reward tables (keyed by session id)."""
-
-    unique: dict[Any, set[Any]]
-    outcome: dict[Any, tuple[float, set[str]]]
-    totals: dict[Any, dict[Any, float]]
-    keys: KeyStyleCounter
-
-
-def _unique_values(values: list[Any], annotation_text: Any) -> list[Any]:
-    """The hashable scalars of a ``new_unique`` list, as json.loads reads them (orjson reads an
-    integer beyond 64 bits as a float, which could merge two names)."""
-    if any(isinstance(v, float) for v in values):
-        exact = _loads(annotation_text, exact=True)
-        if isinstance(exact, dict):
-            ref_key, app_key = UNIQUE_DELTA_KEYS
-            again = exact[ref_key] if ref_key in exact else exact.get(app_key)
-            values = again if isinstance(again, list) else values
-    return [v for v in values if v is None or isinstance(v, str | int | float)]
-
-
-def _session_facts(raw: sqlite3.Connection, db: TraceDB) -> _SessionFacts:
-    """Unique sets, last outcomes and reward totals, with the exporter's rules (sft_selection)."""
-    keys = KeyStyleCounter()
-    unique: dict[Any, set[Any]] = defaultdict(set)
-    outcome: dict[Any, tuple[float, set[str]]] = {}
-    totals: dict[Any, dict[Any, float]] = defaultdict(dict)
-    schema = db.schema
-    reward_objective = schema.has("event_rewards", "objective_key")
-    if schema.has("event_rewards"):
-        reward_and = " AND er.objective_key = 'reward'" if reward_objective else ""
-        rows = raw.execute(
-            "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
-            "JOIN events ev ON er.event_id = ev.id WHERE er.reward_type = 'unique_achievement_delta' "
-            f"AND er.reward_value > 0{reward_and}"
-        )
-        for sid, ann_text, meta_text in rows:
-            annotation = _loads(ann_text) or {}
-            metadata = _loads(meta_text) or {}
-            if not isinstance(annotation, dict) or not isinstance(metadata, dict):
-                continue
-            turn = metadata.get("turn")
-            if turn is None:
-                continue
-            values = keys.pick(annotation, UNIQUE_DELTA_KEYS) or []
-            if not isinstance(values, list) or not values:
-                continue
-            try:
-                int(turn)
-            except (TypeError, ValueError, OverflowError):
-                continue
-            unique[sid].update(_unique_values(values, ann_text))
-        reward_where = " WHERE objective_key = 'reward'" if reward_objective else ""
-        for sid, rtype, total in raw.execute(
-            f"SELECT session_id, reward_type, COALESCE(SUM(reward_value), 0) FROM event_rewards{reward_where} "
-            "GROUP BY session_id, reward_type"
-        ):
-            totals[sid][rtype] = float(total or 0.0)
-    if schema.has("outcome_rewards"):
-        meta_col = "reward_metadata" if schema.has("outcome_rewards", "reward_metadata") else "NULL"
-        where = " WHERE objective_key = 'reward'" if schema.has("outcome_rewards", "objective_key") else ""
-        for sid, total, meta_text in raw.execute(
-            f"SELECT session_id, total_reward, {meta_col} FROM outcome_rewards{where} ORDER BY id"
-        ):
-            meta = _loads(meta_text)
-            achieved: set[str] = set()
-            if isinstance(meta, dict):
-                listed = keys.pick(meta, OUTCOME_KEYS) or []
-                if isinstance(listed, list):
-                    achieved = {a for a in listed if isinstance(a, str)}
-                    unique[sid].update(achieved)
-            try:
-                reward = float(total or 0.0)
-            except (TypeError, ValueError):
-                reward = 0.0
-            outcome[sid] = (reward, achieved)  # the last row wins, as in the reference
-    return _SessionFacts(unique=unique, outcome=outcome, totals=totals, keys=keys)
+def _session_facts(raw: sqlite3.Connection, db: TraceDB) -> RewardFacts:
+    """Unique sets, last outcomes and reward totals, read by the exporter's own functions."""
+    facts = RewardFacts()
+    read_achievements(db, raw.execute, facts, None)  # no per-turn lists: the index needs the sets only
+    read_outcomes(raw, db.schema, facts)
+    facts.totals = event_reward_totals(raw, db.schema)
+    return facts
 
 
 def _chunks(lo: int, hi: int, n: int) -> list[tuple[int, int]]:
@@ -220,6 +155,7 @@ class SessionIndex:
         sessions_total: int,
         key_style: KeyStyle,
         skipped: dict[str, int],
+        rows_skipped: dict[str, int],
         source: IndexSource,
         build_seconds: float = 0.0,
     ) -> None:
@@ -245,7 +181,11 @@ class SessionIndex:
         self.ex_flags = ex_flags
         self.sessions_total = sessions_total
         self.key_style = key_style
-        self.skipped = skipped
+        self.skipped = skipped  # LM records that give no example, by reason (the whole DB)
+        #: reward-table rows skipped, by reason, read by the export's own functions: outcome rows count as
+        #: in the export; of the achievement rows the index reads the unique deltas only (the export also
+        #: reads achievement_delta rows, for the per-turn turned_true lists).
+        self.rows_skipped = rows_skipped
         self.source = source
         self.build_seconds = build_seconds
         self.schema_notes: list[str] = []  # what this DB's generation lacks (the exporter's notes)
@@ -424,7 +364,7 @@ class _Progress:
             self.fn(min(self.done, self.total), self.total)
 
 
-def _assemble(scans: list[ScanChunk], facts: _SessionFacts, sessions_total: int, source: IndexSource) -> SessionIndex:
+def _assemble(scans: list[ScanChunk], facts: RewardFacts, sessions_total: int, source: IndexSource) -> SessionIndex:
     """Merge chunk tables into global ids, pick dominant models, lay out the arrays."""
     calls: dict[Any, dict[tuple[Any, Any], int]] = defaultdict(dict)
     for c in scans:
@@ -526,5 +466,6 @@ def _assemble(scans: list[ScanChunk], facts: _SessionFacts, sessions_total: int,
         sessions_total=sessions_total,
         key_style=facts.keys.style,
         skipped=skipped,
+        rows_skipped=facts.skipped_counts(),
         source=source,
     )

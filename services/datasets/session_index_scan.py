@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from services.common.atomic import atomic_output
 from services.datasets.examples import ExampleCounters, _example, _loads
 
 #: Example flag bits.
@@ -273,11 +274,8 @@ def worker_main() -> None:
         except sqlite3.Error as exc:
             print("! " + " ".join(str(exc).split()), flush=True)
             return
-        path = chunk_path(job["outdir"], index)
-        tmp = path.with_suffix(".part")
-        with tmp.open("wb") as fh:
-            pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
+        with atomic_output(chunk_path(job["outdir"], index), durable=False) as out:  # scratch: no fsync
+            pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
         print(index, flush=True)
 
 
@@ -395,7 +393,7 @@ class ParallelScan:
 
 def _start_worker(uri: str, timeout: float, outdir: str) -> subprocess.Popen[str] | None:
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     job = json.dumps({"uri": uri, "timeout": timeout, "outdir": outdir})
     try:

@@ -119,7 +119,7 @@ def make_policy(spec: CollectSpec, seed: int, run: int) -> Policy:
 
         return TeacherPolicy(seed=seed * 1000 + run, model_name=spec.model_name())
     if spec.policy == "random":
-        from services.rollouts.teacher import RandomPolicy
+        from services.rollouts.random_policy import RandomPolicy
 
         return RandomPolicy(seed=seed * 1000 + run, model_name=spec.model_name())
     raise CollectError(f"Unknown policy {spec.policy!r}: choose teacher, random or openai.")

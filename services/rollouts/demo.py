@@ -8,13 +8,12 @@ adds nothing: session ids are fixed per (policy, seed).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from platformdirs import user_data_path
+from services.common.data_dir import data_dir
 
 if TYPE_CHECKING:  # the collector pulls in crafter: imported only when a demo is built
     from services.rollouts.collector import CollectProgress, CollectSpec
@@ -25,10 +24,8 @@ DEMO_MAX_TURNS = 30
 
 
 def demo_db_path() -> Path:
-    """Where the demo lives; SFT_STUDIO_DATA_DIR overrides the platform's user data dir."""
-    base = os.environ.get("SFT_STUDIO_DATA_DIR")
-    root = Path(base) if base else user_data_path("sft-studio", appauthor=False)
-    return root / "demo" / "traces" / "v3" / "synth_ai.db"
+    """Where the demo lives: under the data dir (``services.common.data_dir``)."""
+    return data_dir() / "demo" / "traces" / "v3" / "synth_ai.db"
 
 
 COMPLETE_MARKER = ".complete"

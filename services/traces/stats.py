@@ -2,7 +2,9 @@
 
 Figures match the reference script on the same DB (tests/services/traces/test_stats_parity.py runs it), with two
 deliberate differences: achievement lists are read in both key styles (``achievement_keys``), and
-where the reference would crash (missing tables, non-object JSON) we skip, count and say so.
+where the reference would crash (missing tables, non-object JSON, a ``total_reward`` float() refuses)
+we skip, count and say so. Outcome rewards are read by ``rewards`` (the export's reader too), so
+stats, the preview and the export read the same number for every session.
 Speed: one grouped scan of the LM events feeds both the model-usage table and each session's
 dominant model, where the reference scans them twice.
 """
@@ -16,13 +18,22 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
 from services.traces.achievement_keys import ACHIEVEMENTS, OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
-from services.traces.db import TraceDB
+from services.traces.db import SchemaInfo, TraceDB
+from services.traces.rewards import (
+    NOT_A_NUMBER,
+    objective_filter,
+    objective_notes,
+    outcome_rows,
+    reward_type_summary,
+)
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------------------------------
 # Result models
@@ -35,10 +46,18 @@ class MalformedRows(BaseModel):
     event_metadata: int = 0
     outcome_reward_metadata: int = 0
     turn_not_integer: int = 0
+    #: total_reward that is not a number: read as 0.0 (``rewards.total_reward``), as the export does.
+    outcome_total_reward: int = 0
 
     @property
     def total(self) -> int:
-        return self.event_reward_annotation + self.event_metadata + self.outcome_reward_metadata + self.turn_not_integer
+        return (
+            self.event_reward_annotation
+            + self.event_metadata
+            + self.outcome_reward_metadata
+            + self.turn_not_integer
+            + self.outcome_total_reward
+        )
 
 
 class StatsHeader(BaseModel):
@@ -178,6 +197,12 @@ _SESSION_MODELS = """
 Dominant = dict[str, tuple[str, str | None, int]]
 
 
+def _on_own_connection(db: TraceDB, read: Callable[[sqlite3.Connection, SchemaInfo], T]) -> T:
+    """``read(connection, schema)`` on a connection of its own (for the worker thread)."""
+    with db.connect() as conn:
+        return read(_dbapi(conn), db.schema)
+
+
 def _fetch_all(db: TraceDB, sql: str) -> list[Any]:
     """All rows of ``sql`` on a connection of its own (for the worker thread)."""
     with db.connect() as conn:
@@ -230,168 +255,184 @@ def compute_stats(db: TraceDB) -> TraceStats:
     return stats
 
 
+class _Reading:
+    """What the steps of one computation share: the DB, and what they collect on the way."""
+
+    def __init__(self, db: TraceDB, conn: Connection, pool: ThreadPoolExecutor) -> None:
+        self.db, self.conn, self.pool = db, conn, pool
+        self.raw = _dbapi(conn)  # row-heavy loops: same values, no SQLAlchemy per-row cost
+        self.unavailable: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.malformed = MalformedRows()
+        self.keys = KeyStyleCounter()
+        #: session -> unique achievements (trace_db.md §7): per-decision deltas and final outcome lists.
+        self.session_sets: dict[str, set[str]] = defaultdict(set)
+
+
 def _compute(db: TraceDB, conn: Connection, pool: ThreadPoolExecutor) -> TraceStats:
-    unavailable: dict[str, str] = {}
-    notes: list[str] = []
-    malformed = MalformedRows()
-    keys = KeyStyleCounter()
-    schema = db.schema
     # Speed: the two grouped scans (LM events, reward types) cost the most, and SQLite runs them with
     # the GIL released, so a worker thread runs them on connections of its own while this thread reads
     # the achievement rows and parses their JSON. (Each SELECT is its own read snapshot either way:
-    # pysqlite opens no transaction for reads.) Row-heavy loops use the DBAPI cursor: same values,
-    # no SQLAlchemy per-row cost.
+    # pysqlite opens no transaction for reads.)
     lm = pool.submit(_lm_usage, db)
-    raw = _dbapi(conn)
+    r = _Reading(db, conn, pool)
+    counts = _counts(conn)
+    r.notes += objective_notes(db.schema)
+    outcome = _outcomes(r)
+    reward_types = _event_rewards(r)
+    achievements = _achievement_summary(r.session_sets)
+    model_usage, dominant = lm.result()
+    if r.keys.style in (KeyStyle.TASK_APP, KeyStyle.MIXED):
+        r.notes.append(
+            "Achievements use the task app's keys (achievements / final_achievements): synth-ai's "
+            "reference scripts read none of them; sft-studio reads both styles."
+        )
+    return TraceStats(
+        header=_header(r, counts),
+        model_usage=model_usage,
+        outcome=outcome,
+        reward_types=reward_types,
+        achievements=achievements,
+        per_model=_per_model(dominant, r.session_sets),
+        unavailable=r.unavailable,
+        notes=r.notes,
+    )
 
+
+class _Counts(NamedTuple):
+    sessions: int
+    first_at: Any
+    last_at: Any
+    events_by_type: dict[str, int]
+
+
+def _counts(conn: Connection) -> _Counts:
+    """The header's counts and time range."""
     sessions = int(conn.execute(text("SELECT COUNT(*) FROM session_traces")).scalar_one())
     first_at, last_at = conn.execute(text("SELECT MIN(created_at), MAX(created_at) FROM session_traces")).one()
     by_type = {
         str(t): int(n) for t, n in conn.execute(text("SELECT event_type, COUNT(*) FROM events GROUP BY event_type"))
     }
+    return _Counts(sessions, first_at, last_at, by_type)
 
-    outcome_objective = schema.has("outcome_rewards", "objective_key")
-    reward_objective = schema.has("event_rewards", "objective_key")
-    outcome_filter = " WHERE objective_key = 'reward'" if outcome_objective else ""
-    outcome_and = " AND objective_key = 'reward'" if outcome_objective else ""
-    reward_where = " WHERE objective_key = 'reward'" if reward_objective else ""
-    reward_and = " AND er.objective_key = 'reward'" if reward_objective else ""
-    if outcome_objective or reward_objective:
-        notes.append("Rewards are read for objective 'reward' only (objective_key column present).")
 
-    outcome: OutcomeSummary | None = None
-    why = _needs(db, [("outcome_rewards", None)], "Episode outcome rewards")
+def _header(r: _Reading, counts: _Counts) -> StatsHeader:
+    """The file, its counts and time range, the key style and the rows skipped."""
+    db, by_type = r.db, counts.events_by_type
+    return StatsHeader(
+        path=str(db.display_path),
+        resolved_path=str(db.path.resolve()),
+        size_bytes=db.size_bytes(),
+        flavour=db.schema.flavour.value,
+        journal_mode=db.schema.journal_mode,
+        read_mode="immutable snapshot" if db.immutable else "read-only",
+        sessions=counts.sessions,
+        events=sum(by_type.values()),
+        events_by_type=by_type,
+        lm_calls=by_type.get("cais", 0),
+        first_session_at=_as_text(counts.first_at),
+        last_session_at=_as_text(counts.last_at),
+        key_style=r.keys.style,
+        malformed=r.malformed,
+    )
+
+
+def _outcomes(r: _Reading) -> OutcomeSummary | None:
+    """Section 2 (episode outcome rewards, read by ``rewards.outcome_rows``) and each outcome row's
+    final achievements into the sessions' unique sets."""
+    why = _needs(r.db, [("outcome_rewards", None)], "Episode outcome rewards")
     if why:
-        unavailable["outcome"] = why
-    else:
-        n, total, avg, lo, hi = conn.execute(
-            text(
-                "SELECT COUNT(*), COALESCE(SUM(total_reward), 0), COALESCE(AVG(total_reward), 0), "
-                "COALESCE(MIN(total_reward), 0), COALESCE(MAX(total_reward), 0) "
-                f"FROM outcome_rewards{outcome_filter}"
-            )
-        ).one()
-        outcome = OutcomeSummary(
-            episodes=int(n or 0),
-            total_reward=float(total or 0.0),
-            avg_reward=float(avg or 0.0),
-            min_reward=float(lo or 0.0),
-            max_reward=float(hi or 0.0),
-        )
-
-    reward_types: list[RewardTypeStats] | None = None
-    session_sets: dict[str, set[str]] = defaultdict(set)
-    why = _needs(db, [("event_rewards", None)], "Event reward breakdown")
+        r.unavailable["outcome"] = why
+        return None
+    why = _needs(r.db, [("outcome_rewards", "reward_metadata")], "Final achievements from outcomes")
     if why:
-        unavailable["reward_types"] = why
-        unavailable["event_achievements"] = why.replace("Event reward breakdown", "Per-decision achievements")
-    else:
-        by_reward_type = pool.submit(
-            _fetch_all,
-            db,
-            "SELECT reward_type, COUNT(*) AS events, COALESCE(SUM(reward_value), 0), "
-            f"COALESCE(AVG(reward_value), 0) FROM event_rewards{reward_where} "
-            "GROUP BY reward_type ORDER BY events DESC, reward_type",
-        )
-        rows = raw.execute(
-            "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
-            "JOIN events ev ON er.event_id = ev.id "
-            f"WHERE er.reward_type = 'unique_achievement_delta' AND er.reward_value > 0{reward_and}"
-        )
-        for sid, annotation_text, metadata_text in rows:
-            annotation, ok = _parse(annotation_text)
-            if not ok or not isinstance(annotation, dict | None):
-                malformed.event_reward_annotation += 1
-                continue
-            metadata, ok = _parse(metadata_text)
-            if not ok or not isinstance(metadata, dict | None):
-                malformed.event_metadata += 1
-                continue
-            turn = (metadata or {}).get("turn")
-            if turn is None:
-                continue
-            new_unique = keys.pick(annotation or {}, UNIQUE_DELTA_KEYS) or []
-            if not isinstance(new_unique, list) or not new_unique:
-                continue
-            try:
-                int(turn)
-            except (TypeError, ValueError):
-                malformed.turn_not_integer += 1
-                continue
-            session_sets[sid].update(a for a in new_unique if isinstance(a, str))
-        reward_types = [
-            RewardTypeStats(
-                reward_type=rtype, events=int(cnt), total_value=float(tot or 0.0), avg_value=float(avg or 0.0)
-            )
-            for rtype, cnt, tot, avg in by_reward_type.result()
-        ]
+        r.unavailable["outcome_achievements"] = why
+    skipped: dict[str, int] = {}
+    rewards: list[float] = []
+    for row in outcome_rows(r.raw, r.db.schema, skipped):
+        rewards.append(row.reward)
+        if row.metadata is not None:
+            _final_achievements(r, row.session_id, row.metadata)
+    r.malformed.outcome_total_reward = skipped.get(NOT_A_NUMBER, 0)
+    total = sum(rewards)
+    return OutcomeSummary(
+        episodes=len(rewards),
+        total_reward=total,
+        avg_reward=total / len(rewards) if rewards else 0.0,
+        min_reward=min(rewards, default=0.0),
+        max_reward=max(rewards, default=0.0),
+    )
 
-    why = _needs(db, [("outcome_rewards", "reward_metadata")], "Final achievements from outcomes")
+
+def _final_achievements(r: _Reading, sid: str, meta_text: Any) -> None:
+    """An outcome row's ``reward_metadata``: its achievement list joins the session's set."""
+    meta, ok = _parse(meta_text)
+    if not ok or not isinstance(meta, dict):
+        if not ok or meta is not None:
+            r.malformed.outcome_reward_metadata += 1
+        return
+    final = r.keys.pick(meta, OUTCOME_KEYS) or []
+    if isinstance(final, list):
+        r.session_sets[sid].update(a for a in final if isinstance(a, str))
+
+
+def _event_rewards(r: _Reading) -> list[RewardTypeStats] | None:
+    """Section 3 (the breakdown by reward type, on the worker thread) and, meanwhile, the
+    per-decision unique achievements into the sessions' sets."""
+    why = _needs(r.db, [("event_rewards", None)], "Event reward breakdown")
     if why:
-        if "outcome" not in unavailable:
-            unavailable["outcome_achievements"] = why
-    else:
-        for sid, meta_text in raw.execute(
-            "SELECT session_id, reward_metadata FROM outcome_rewards "
-            f"WHERE reward_metadata IS NOT NULL{outcome_and}"
-            " ORDER BY id"
-        ):
-            meta, ok = _parse(meta_text)
-            if not ok:
-                malformed.outcome_reward_metadata += 1
-                continue
-            if not isinstance(meta, dict):
-                if meta is not None:
-                    malformed.outcome_reward_metadata += 1
-                continue
-            final = keys.pick(meta, OUTCOME_KEYS) or []
-            if isinstance(final, list):
-                session_sets[sid].update(a for a in final if isinstance(a, str))
+        r.unavailable["reward_types"] = why
+        r.unavailable["event_achievements"] = why.replace("Event reward breakdown", "Per-decision achievements")
+        return None
+    by_type = r.pool.submit(_on_own_connection, r.db, reward_type_summary)
+    _decision_achievements(r)
+    return [
+        RewardTypeStats(reward_type=rtype, events=n, total_value=total, avg_value=avg)
+        for rtype, n, total, avg in by_type.result()
+    ]
 
+
+def _decision_achievements(r: _Reading) -> None:
+    """``new_unique`` lists of positive unique-achievement deltas whose event has a turn."""
+    rows = r.raw.execute(
+        "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
+        "JOIN events ev ON er.event_id = ev.id "
+        "WHERE er.reward_type = 'unique_achievement_delta' AND er.reward_value > 0"
+        + objective_filter(r.db.schema, "event_rewards", "AND", "er")
+    )
+    for sid, annotation_text, metadata_text in rows:
+        annotation, ok = _parse(annotation_text)
+        if not ok or not isinstance(annotation, dict | None):
+            r.malformed.event_reward_annotation += 1
+            continue
+        metadata, ok = _parse(metadata_text)
+        if not ok or not isinstance(metadata, dict | None):
+            r.malformed.event_metadata += 1
+            continue
+        turn = (metadata or {}).get("turn")
+        if turn is None:
+            continue
+        new_unique = r.keys.pick(annotation or {}, UNIQUE_DELTA_KEYS) or []
+        if not isinstance(new_unique, list) or not new_unique:
+            continue
+        try:
+            int(turn)
+        except (TypeError, ValueError):
+            r.malformed.turn_not_integer += 1
+            continue
+        r.session_sets[sid].update(a for a in new_unique if isinstance(a, str))
+
+
+def _achievement_summary(session_sets: dict[str, set[str]]) -> AchievementSummary:
+    """Section 4: sessions per achievement name, and the histogram of unique counts."""
     name_counter: Counter[str] = Counter()
     size_counter: Counter[int] = Counter()
     for achieved in session_sets.values():
         name_counter.update(achieved)
         size_counter[len(achieved)] += 1
-    achievements = AchievementSummary(
+    return AchievementSummary(
         name_counts=sorted(name_counter.items(), key=lambda kv: (-kv[1], kv[0])),
         size_counts=dict(sorted(size_counter.items())),
-    )
-
-    model_usage, dominant = lm.result()
-    per_model = _per_model(dominant, session_sets)
-    style = keys.style
-    if style in (KeyStyle.TASK_APP, KeyStyle.MIXED):
-        notes.append(
-            "Achievements use the task app's keys (achievements / final_achievements): synth-ai's "
-            "reference scripts read none of them; sft-studio reads both styles."
-        )
-
-    header = StatsHeader(
-        path=str(db.display_path),
-        resolved_path=str(db.path.resolve()),
-        size_bytes=db.size_bytes(),
-        flavour=schema.flavour.value,
-        journal_mode=schema.journal_mode,
-        read_mode="immutable snapshot" if db.immutable else "read-only",
-        sessions=sessions,
-        events=sum(by_type.values()),
-        events_by_type=by_type,
-        lm_calls=by_type.get("cais", 0),
-        first_session_at=_as_text(first_at),
-        last_session_at=_as_text(last_at),
-        key_style=style,
-        malformed=malformed,
-    )
-    return TraceStats(
-        header=header,
-        model_usage=model_usage,
-        outcome=outcome,
-        reward_types=reward_types,
-        achievements=achievements,
-        per_model=per_model,
-        unavailable=unavailable,
-        notes=notes,
     )
 
 

@@ -30,7 +30,8 @@ def header_lines(stats: TraceStats) -> list[str]:
         f"  achievement keys={h.key_style.value} | malformed rows skipped={m.total}"
         + (
             f" (annotation={m.event_reward_annotation}, event metadata={m.event_metadata},"
-            f" outcome metadata={m.outcome_reward_metadata}, bad turn={m.turn_not_integer})"
+            f" outcome metadata={m.outcome_reward_metadata}, bad turn={m.turn_not_integer},"
+            f" outcome reward not a number={m.outcome_total_reward})"
             if m.total
             else ""
         ),

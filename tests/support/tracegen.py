@@ -10,7 +10,9 @@ with no LM calls, a dominant-model tie.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -238,3 +240,36 @@ def build_db(
     with TraceWriter(path, flavour=flavour, clock=lambda: next(clock)) as writer:
         writer.write(episodes)
     return path
+
+
+#: ``outcome_rewards.total_reward`` values no synth-ai writer produces but a hand-edited or foreign DB
+#: may hold: NULL, numbers as text (padded, other digits), a blob, '' and text float() refuses.
+ODD_TOTAL_REWARDS: tuple[object, ...] = (
+    None, "abc", "2.5", " 3 ", b"4", "", "0x10", "\u0661", "-1e3", "inf", "nan", "1_0", "NULL", 7, 0.5,
+)  # fmt: skip
+
+
+def set_total_rewards(path: Path, values: Sequence[object]) -> None:
+    """Store ``values`` verbatim as the outcome rows' ``total_reward`` (in id order, cycling).
+
+    The column first loses its type and NOT NULL (the table's SQL is rewritten in place), so SQLite
+    keeps each value as given: '2.5' stays text, NULL is allowed.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        where = "WHERE type = 'table' AND name = 'outcome_rewards'"
+        (sql,) = conn.execute(f"SELECT sql FROM sqlite_master {where}").fetchone()
+        loose = re.sub(r"total_reward \w+ NOT NULL", "total_reward", sql)
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute(f"UPDATE sqlite_master SET sql = ? {where}", (loose,))
+        conn.commit()
+    finally:
+        conn.close()
+    conn = sqlite3.connect(path)  # a fresh connection reads the rewritten schema
+    try:
+        ids = [row[0] for row in conn.execute("SELECT id FROM outcome_rewards ORDER BY id")]
+        for i, row_id in enumerate(ids):
+            conn.execute("UPDATE outcome_rewards SET total_reward = ? WHERE id = ?", (values[i % len(values)], row_id))
+        conn.commit()
+    finally:
+        conn.close()

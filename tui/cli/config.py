@@ -21,9 +21,10 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from services.configs.check import ConfigReport, Level, Source, check_file, check_text
+from services.configs.check import check_file, check_text
 from services.configs.document import ConfigDocument, ConfigFileError, EditError, literal
 from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
+from services.configs.report import ConfigReport, Level, Source
 from services.configs.sweeps import AXIS_HELP, Axis, SweepError, plan_sweep, write_sweep
 
 BARE_WORD = re.compile(r"[A-Za-z_][\w./:-]*")

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from services.configs.check import ConfigReport, Level, Source, check_text
+from services.configs.check import check_text
 from services.configs.payload import job_payload
+from services.configs.report import ConfigReport, Level, Source
 from tests.support.paths import ROOT
 
 LORA = ROOT / "configs" / "crafter_lora_qwen0p6b.toml"

@@ -3,6 +3,7 @@ process, old DB flavours, our fixes where the reference crashes or aborts, and t
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import services.common.atomic as atomic
 import services.datasets.export as sft_export
 import services.datasets.export_part as sft_export_part
 from services.datasets.export import (
@@ -179,7 +181,7 @@ def test_failure_midway_leaves_no_file(
 
 
 def test_write_error_leaves_no_file(ref_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = sft_export._AtomicFile.write
+    real = sft_export.AtomicFile.write
     calls = {"n": 0}
 
     def failing(self: Any, data: bytes) -> None:
@@ -189,10 +191,39 @@ def test_write_error_leaves_no_file(ref_db: Path, tmp_path: Path, monkeypatch: p
         real(self, data)
 
     monkeypatch.setattr(sft_export_part, "_CHUNK", 2000)
-    monkeypatch.setattr(sft_export._AtomicFile, "write", failing)
+    monkeypatch.setattr(sft_export.AtomicFile, "write", failing)
     with pytest.raises(OSError, match="No space left"):
         _export(ref_db, tmp_path / "d.jsonl")
     assert _leftovers(tmp_path) == []
+
+
+def test_full_disk_at_close_leaves_no_temp(ref_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The final flush fails and so does the buffered close: every temp file still goes."""
+    real_fdopen = os.fdopen
+
+    class FullAtClose:
+        def __init__(self, real: Any) -> None:
+            self.real, self.closed = real, False
+
+        def write(self, data: bytes) -> int:
+            return len(data)
+
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def fileno(self) -> int:
+            return int(self.real.fileno())
+
+        def close(self) -> None:
+            self.real.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, *a, **k: FullAtClose(real_fdopen(fd, *a, **k)))
+    out = tmp_path / "d.jsonl"
+    out.write_text("old\n")
+    with pytest.raises(OSError, match="No space left"):
+        _export(ref_db, out, sizes=[3], force=True)
+    assert _leftovers(tmp_path) == ["d.jsonl"] and out.read_text() == "old\n"
 
 
 def test_stop_request_leaves_no_file(ref_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,8 @@ from services.crafter.facts import ACTIONS
 from services.crafter.observation import format_observation
 from services.crafter.prompt import SYSTEM_PROMPT, TOOL_NAME, actions_from_tool_calls, user_message
 from services.rollouts.policy import Policy, PolicyDecision
-from services.rollouts.teacher import FURNACE_STONE, TABLE_WOOD, TOOL_COST, RandomPolicy, TeacherPolicy
+from services.rollouts.random_policy import RandomPolicy
+from services.rollouts.teacher import FURNACE_STONE, TABLE_WOOD, TOOL_COST, TeacherPolicy
 
 MAX_STEPS = 10_000
 

@@ -10,7 +10,7 @@ from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
 from services.traces.db import TraceDB
 from services.traces.stats import compute_stats
 from services.traces.stats_report import full_report
-from tests.support.tracegen import build_db
+from tests.support.tracegen import build_db, set_total_rewards
 
 
 def _stats(path: Path):  # type: ignore[no-untyped-def]
@@ -83,3 +83,16 @@ def test_json_round_trip(app_db: Path) -> None:
     s = _stats(app_db)
     again = type(s).model_validate(json.loads(s.model_dump_json()))
     assert again == s
+
+
+def test_a_total_reward_that_is_not_a_number_is_skipped_and_counted_as_the_export_does(tmp_path: Path) -> None:
+    """The reference crashes here (float('abc')); stats reads total_reward with the export's one reader:
+    NULL is 0.0, numbers as text or blob are numbers, text float() refuses reads 0.0 and is counted."""
+    path = build_db(tmp_path / "odd.db", sessions=6, decisions=2, quirks=False)
+    set_total_rewards(path, (None, "abc", "2.5", " 4 ", 7, "0x10"))
+    s = _stats(path)
+    assert s.outcome is not None and s.outcome.episodes == 6
+    assert s.header.malformed.outcome_total_reward == 2 and s.header.malformed.total == 2
+    assert s.outcome.total_reward == 13.5 and s.outcome.avg_reward == 13.5 / 6
+    assert (s.outcome.min_reward, s.outcome.max_reward) == (0.0, 7.0)
+    assert "outcome reward not a number=2" in full_report(s)

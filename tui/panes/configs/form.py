@@ -22,9 +22,9 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 from tomlkit.items import Item
 
-from services.configs.check import Finding, Level
 from services.configs.document import EditError, literal
 from services.configs.fields import BY_PATH, FIELDS, SECTIONS, Fate, FieldSpec, Kind, fields_of
+from services.configs.report import Finding, Level
 
 SECTION_HELP = {
     "algorithm": "what kind of job (checked by the CLI, not sent)",

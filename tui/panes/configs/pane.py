@@ -24,11 +24,12 @@ from textual.widgets import Label, OptionList, Static, Switch, TabbedContent, Ta
 from textual.widgets.option_list import Option
 
 from services.common.workspace import configs_dir
-from services.configs.check import ConfigReport, Finding, Level, Source, check_text
+from services.configs.check import check_text
 from services.configs.document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
 from services.configs.fields import BY_PATH
 from services.configs.files import list_configs, open_config
 from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
+from services.configs.report import ConfigReport, Finding, Level, Source
 from tui.panes.configs.dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
 from tui.panes.configs.form import ConfigForm
 from tui.panes.configs.sweep_view import SweepView
