@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -36,6 +37,11 @@ async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         await pilot.pause(0.02)
+
+
+def key_active(app: App[Any], binding_id: str) -> bool:
+    """The key of ``binding_id`` shows in the footer and works now (its ``check_action`` allows it)."""
+    return any(active.binding.id == binding_id and active.enabled for active in app.active_bindings.values())
 
 
 async def show_pane(pilot: Pilot[Any], key: str, pane_type: type[W]) -> W:

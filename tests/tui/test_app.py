@@ -25,11 +25,12 @@ from services.traces.db import DBLockedError, TraceDB
 from services.traces.schema import Flavour
 from services.traces.stats import TraceStats, compute_stats
 from services.traces.writer import TraceWriter
-from tests.support.pilot import SIZE, settle, show_pane
+from tests.support.pilot import SIZE, key_active, settle, show_pane
 from tests.support.pilot import make_app as pilot_app
 from tests.support.tracegen import build_db, make_episode
-from tui.app.app import PANES, SftStudioApp
+from tui.app.app import SftStudioApp
 from tui.app.help import HelpScreen
+from tui.app.registry import PANES
 from tui.panes.configs.pane import ConfigsPane
 from tui.panes.filters.pane import FiltersPane
 from tui.panes.traces.pane import TracesPane
@@ -74,27 +75,28 @@ async def test_number_keys_and_tab_clicks_switch_panes(small_db: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         tabs = app.query_one(TabbedContent)
-        for n, (pane_id, title) in reversed(list(enumerate(PANES, start=1))):
+        for n, spec in reversed(list(enumerate(PANES, start=1))):
             await pilot.press(str(n))
             await pilot.pause()
-            assert tabs.active == pane_id
-            if pane_id not in ("traces", "filters", "configs"):  # built: test_tui_filters.py, test_tui_configs.py
-                body = app.query_one(f"#{pane_id}-body")
+            assert tabs.active == spec.id
+            if spec.id not in ("traces", "filters", "configs"):  # built: test_filters.py, test_configs.py
+                body = app.query_one(f"#{spec.id}-body")
                 text = " ".join(plain(s) for s in body.query(Static))
-                assert "Not built yet" in text and title in str(body.query_one(".planned-panel").border_title)
+                assert "Not built yet" in text and spec.title in str(body.query_one(".planned-panel").border_title)
+                assert "Traces (press 1), Filters (press 2) and Configs (press 3)" in text  # what works now
         await pilot.click("#--content-tab-jobs")
         await pilot.pause()
         assert tabs.active == "jobs"
-        assert not app.check_action("refresh_traces", ())  # Traces keys hide off the Traces pane
+        assert not key_active(app, "traces.refresh")  # Traces keys hide off the Traces pane
         await pilot.press("1")
         await pilot.pause()
-        assert tabs.active == "traces" and app.check_action("refresh_traces", ())
+        assert tabs.active == "traces" and key_active(app, "traces.refresh")
 
 
 async def test_hidden_panes_are_built_on_first_use_and_kept(small_db: Path, tmp_path: Path) -> None:
     """Start-up composes only the Traces pane; Filters and Configs are built once, when first shown."""
     (tmp_path / "configs").mkdir()
-    app = make_app(small_db, configs_kwargs={"config_dir": tmp_path / "configs", "watch_interval": None})
+    app = make_app(small_db, pane_options={"configs": {"config_dir": tmp_path / "configs", "watch_interval": None}})
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert not app.query(FiltersPane) and not app.query(ConfigsPane)
@@ -265,7 +267,7 @@ async def test_empty_state_when_no_db(tmp_path: Path) -> None:
         for candidate in CANDIDATES:
             assert str(candidate) in text
         assert plain(app.query_one("#status-db", Label)) == "no trace DB open"
-        assert not app.check_action("refresh_traces", ()) and not app.check_action("collect", ())
+        assert not key_active(app, "traces.refresh") and not key_active(app, "traces.collect")
         assert not app.workers  # nothing to read, no demo built unless asked
 
 

@@ -23,19 +23,13 @@ from textual.widgets import ContentSwitcher, Input, Label, Static
 import services.rollouts.demo as demo_mod
 import tui.cli.open_app as open_app_module
 from services.rollouts.collector import CollectError, CollectProgress, CollectResult
-from tests.support.pilot import SIZE, make_app, settle, until
+from tests.support.pilot import SIZE, key_active, make_app, settle, until
 from tests.support.tracegen import build_db
 from tui.app.app import SftStudioApp
+from tui.app.collect_runner import CollectRunner
 from tui.cli.dispatch import build_parser
 from tui.panes.traces.collect_form import CollectForm, CollectRequest, parse_form
-from tui.panes.traces.collect_progress import (
-    CollectProgressed,
-    CollectStrip,
-    DemoBuildState,
-    DemoPartRow,
-    progress_text,
-    summary_text,
-)
+from tui.panes.traces.collect_progress import CollectStrip, DemoBuildState, DemoPartRow, progress_text, summary_text
 from tui.panes.traces.pane import TracesPane
 from tui.panes.traces.states import ErrorState
 
@@ -198,7 +192,7 @@ async def test_collect_by_keyboard_grows_the_figures(small_db: Path) -> None:
         await settle(pilot)
         pane(app).refresh_min_s = 0.3  # re-reads during a collection: at most one per 0.3 s here
         before = sessions_shown(app)
-        assert app.check_action("collect", ()) and not app.check_action("stop_collect", ())
+        assert key_active(app, "traces.collect") and not key_active(app, "traces.stop")
         await open_form(pilot)
         await fill(pilot, "seeds", "0-1")
         await fill(pilot, "max_turns", "5")
@@ -209,9 +203,9 @@ async def test_collect_by_keyboard_grows_the_figures(small_db: Path) -> None:
         assert sessions_in(small_db, "teacher-") == 2
         strip = app.query_one(CollectStrip)
         assert not strip.running  # gone again
-        changes = {id(m) for m in seen if isinstance(m, TracesPane.CollectStateChanged)}
+        changes = {id(m) for m in seen if isinstance(m, CollectRunner.StateChanged)}
         assert len(changes) == 2  # shown, then hidden (the hook sees each hop of a bubbling message)
-        assert any(isinstance(m, CollectProgressed) for m in seen)
+        assert any(isinstance(m, CollectRunner.Progressed) for m in seen)
         assert "episodes 2/2" in strip.figures
         loads = [m for m in seen if isinstance(m, TracesPane.StatsLoaded)]
         assert len(loads) >= 2  # re-read with auto-refresh off
@@ -233,22 +227,22 @@ async def test_stop_keeps_finished_episodes_and_one_at_a_time(small_db: Path) ->
         form = await open_form(pilot)
         put(form, seeds="0-39", max_turns="10", concurrency="1")
         await press_busy(pilot, "enter")  # starts the collection
-        await until(pilot, lambda: pane(app)._landed >= 1)
+        await until(pilot, lambda: pane(app).runner.landed >= 1)
         strip = app.query_one(CollectStrip)
         assert pane(app).collecting and strip.running and "episodes" in strip.figures
-        assert app.check_action("stop_collect", ())
+        assert key_active(app, "traces.stop")
         await press_busy(pilot, "c")  # one collection at a time: says so, no form
         await until(pilot, lambda: any("already running" in n.message for n in app._notifications))
         assert not isinstance(app.screen, CollectForm)
         await press_busy(pilot, "x")
         await until(pilot, lambda: not pane(app).collecting)
-        (finished,) = {id(m): m for m in seen if isinstance(m, TracesPane.CollectFinished)}.values()
+        (finished,) = {id(m): m for m in seen if isinstance(m, CollectRunner.Finished)}.values()
         result = finished.result
         assert result.stopped and 1 <= result.progress.episodes_done < 40
         assert sessions_in(small_db, "teacher-") == result.progress.episodes_done
         text, severity = pane(app).last_summary or ("", "")
         assert severity == "warning" and "Stopped early" in text and "kept" in text
-        assert not strip.running and not app.check_action("stop_collect", ())
+        assert not strip.running and not key_active(app, "traces.stop")
 
 
 async def test_unreachable_inference_url_shows_the_collect_error(small_db: Path) -> None:
@@ -278,7 +272,7 @@ async def test_quitting_during_a_collection_stops_it(small_db: Path) -> None:
         form = await open_form(pilot)
         put(form, seeds="0-4", max_turns="20", concurrency="1")
         await press_busy(pilot, "enter")  # starts the collection
-        await until(pilot, lambda: pane(app)._landed >= 1)
+        await until(pilot, lambda: pane(app).runner.landed >= 1)
         started = time.monotonic()
         await press_busy(pilot, "q")
     assert time.monotonic() - started < 10
@@ -310,19 +304,19 @@ async def test_first_start_builds_the_demo_then_opens_it(data_dir: Path, tiny_de
         text = " ".join(str(s.content) for s in panel.query(Static))
         assert "Building the demo trace DB (first start)" in text and "5 Crafter episodes" in text
         assert str(data_dir / "demo/traces/v3/synth_ai.db") in text
-        assert not app.check_action("collect", ())
+        assert not key_active(app, "traces.collect")
         looked.set()
         await until(pilot, lambda: view(app) == "traces-stats")
         await settle(pilot)
         path = demo_mod.demo_db_path()
         assert path.is_file() and path.is_relative_to(data_dir)
         assert sessions_shown(app) == 5 and sessions_in(path, "teacher-") == 2
-        labels = {m.label for m in seen if isinstance(m, CollectProgressed)}
+        labels = {m.label for m in seen if isinstance(m, CollectRunner.Progressed)}
         assert labels == {"teacher", "random"}
         rows = {row.part: row.progress for row in panel.query(DemoPartRow)}
         assert rows == {"teacher": 2, "random": 3}
         assert str(app.query_one("#status-db", Label).content).endswith(str(path))
-        assert app.db_path == path and app.check_action("collect", ())
+        assert app.db_path == path and key_active(app, "traces.collect")
 
 
 async def test_demo_build_failure_shows_the_error(data_dir: Path) -> None:
@@ -379,6 +373,6 @@ async def test_existing_demo_opens_without_a_build(data_dir: Path) -> None:
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await settle(pilot)
         assert view(app) == "traces-stats"
-        assert not any(isinstance(m, CollectProgressed) for m in seen)
+        assert not any(isinstance(m, CollectRunner.Progressed) for m in seen)
         assert not app.query(DemoBuildState)
     assert demo.stat().st_mtime_ns == signature

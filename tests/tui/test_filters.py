@@ -24,7 +24,7 @@ from services.datasets.filter_spec import EventRewardFilter, FilterSpec
 from services.datasets.preview import Preview, preview
 from services.datasets.session_index import SessionIndex
 from services.traces.db import TraceDB
-from tests.support.pilot import SIZE, show_pane, until
+from tests.support.pilot import SIZE, key_active, show_pane, until
 from tests.support.pilot import make_app as pilot_app
 from tests.support.tracegen import build_db
 from tui.app.app import SftStudioApp
@@ -41,7 +41,7 @@ def db(tmp_path: Path) -> Path:
 
 def make_app(db: Path | None, **filters: Any) -> SftStudioApp:
     filters.setdefault("debounce_s", 0.05)
-    return pilot_app(db, filters_kwargs=filters)
+    return pilot_app(db, pane_options={"filters": filters})
 
 
 async def open_filters(pilot: Pilot[None]) -> FiltersPane:
@@ -378,7 +378,7 @@ async def test_no_db_says_so_and_keys_are_off() -> None:
         pane = await show_pane(pilot, "2", FiltersPane)
         assert pane.query_one("ContentSwitcher").current == "filters-nodb"  # type: ignore[attr-defined]
         assert "No trace DB is open" in text_of(pilot, "#filters-nodb > Static")
-        assert not app.check_action("filters_export", ())
+        assert not key_active(app, "filters.export")
 
 
 async def test_palette_filters_commands(db: Path) -> None:

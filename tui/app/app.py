@@ -1,60 +1,73 @@
-"""The sft-studio terminal app: six panes as tabs, a status line, F1 help and palette commands.
+"""The sft-studio terminal app: the registry's panes as tabs, a status line, F1 help and palette commands.
 
-The app only wires things together; each pane owns its work (the Traces pane reads the DB and
-runs collections in thread workers). Dependencies come in through the constructor so tests can
-switch off the file watcher, pin what the empty state lists and stub the demo build.
+The app only wires things together, all from the pane registry (``tui.app.registry``): per pane a
+tab and a number key; its keys, bound here so they work wherever the focus is, and allowed by
+``check_action`` only while the pane is shown, no modal is open and (where the pane says so) a trace
+DB is open; its palette commands; its F1 help; and a placeholder for a pane not built yet. Each pane
+owns its work. The app owns the open DB: the Traces pane opens it (or builds the demo) and the panes
+that follow it are told. Dependencies come in through the constructor so tests can switch off the
+file watcher, pin what the empty state lists, stub the demo build and give a pane its options.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from services.traces.db import discovery_candidates
 from services.traces.stats import compute_stats
-from tui.app.help import HelpScreen
-from tui.panes.planned import PLANNED, PlannedPaneView
-from tui.panes.traces.collect_form import CollectForm, CollectRequest
+from tui.app import registry
+from tui.app.collect_runner import CollectRunner
+from tui.app.help import HelpScreen, key_rows, keys_label, pane_rows
+from tui.app.pane_spec import Activates, FollowsDb, PaneSpec
 from tui.panes.traces.pane import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
 from tui.widgets.deferred import DeferredPane
+from tui.widgets.placeholder import PlaceholderPane
 from tui.widgets.status_line import StatusLine
 
-if TYPE_CHECKING:  # imported when first shown: start-up pays only for the Traces pane
-    from tui.panes.configs.pane import ConfigsPane
-    from tui.panes.filters.pane import FiltersPane
+#: The number keys, in tab order (a tenth pane would be reached by its tab or the palette).
+NUMBER_KEYS = "123456789"
 
-#: (pane id, title) in tab order; key N goes to the N-th pane.
-PANES: tuple[tuple[str, str], ...] = (("traces", "Traces"), *((p.pane_id, p.title) for p in PLANNED))
-TRACES_ACTIONS = frozenset({"refresh_traces", "toggle_auto_refresh", "collect"})
-FILTERS_ACTIONS = frozenset({"filters_export", "filters_save_preset", "filters_load_preset"})
+
+def app_bindings(panes: Sequence[PaneSpec]) -> list[BindingType]:
+    """F1, every pane's keys (run on the pane by ``pane_key``), q, and a number key per pane."""
+    return [
+        Binding("f1", "help", "Help", tooltip="Keys and what each pane does", id="app.help"),
+        *(
+            dataclasses.replace(b, action=f"pane_key('{p.id}', '{b.action}')")
+            for p in panes
+            for b in (*p.keys, *p.global_keys)
+        ),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        *(
+            Binding(key, f"show_pane('{p.id}')", p.title, show=False, id=f"app.pane.{p.id}")
+            for key, p in zip(NUMBER_KEYS, panes, strict=False)
+        ),
+    ]
 
 
 class SftStudioApp(App[None]):
-    """Traces, Filters, Configs, Jobs, Eval and Runs, reachable by keys 1-6."""
+    """The registry's panes (Traces, Filters, Configs, Jobs, Eval, Runs), reachable by keys 1-6."""
 
     TITLE = "sft-studio"
-    CSS_PATH = "app.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help", tooltip="Keys and what each pane does", id="app.help"),
-        Binding("r", "refresh_traces", "Refresh", tooltip="Re-read the trace DB now", id="traces.refresh"),
-        Binding("a", "toggle_auto_refresh", "Auto-refresh", tooltip="Watch the DB file for changes", id="traces.auto"),
-        Binding("c", "collect", "Collect", tooltip="Record Crafter rollouts into the open DB", id="traces.collect"),
-        Binding("x", "stop_collect", "Stop", tooltip="Stop the collection; finished episodes stay", id="traces.stop"),
-        Binding("e", "filters_export", "Export", tooltip="Export matching examples as SFT JSONL", id="filters.export"),
-        Binding("s", "filters_save_preset", "Save preset", tooltip="Save the filter as a preset", id="filters.save"),
-        Binding("l", "filters_load_preset", "Load preset", tooltip="Load a saved filter preset", id="filters.load"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        *(
-            Binding(str(n), f"show_pane('{pane_id}')", title, show=False, id=f"app.pane.{pane_id}")
-            for n, (pane_id, title) in enumerate(PANES, start=1)
-        ),
-    ]
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere find it too
+    #: The panes in tab order. A subclass that sets its own gets their tabs, keys, palette and help.
+    PANES: ClassVar[tuple[PaneSpec, ...]] = registry.PANES
+    BINDINGS: ClassVar[list[BindingType]] = app_bindings(PANES)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "PANES" in cls.__dict__:
+            cls.BINDINGS = app_bindings(cls.PANES)
+        super().__init_subclass__(**kwargs)
 
     def __init__(
         self,
@@ -67,8 +80,7 @@ class SftStudioApp(App[None]):
         build_demo: bool = False,
         demo_fn: DemoFn | None = None,
         demo_path: Path | None = None,
-        filters_kwargs: dict[str, Any] | None = None,
-        configs_kwargs: dict[str, Any] | None = None,
+        pane_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """``db_path`` None shows the empty state; ``watch_interval`` None turns auto-refresh off.
 
@@ -76,60 +88,47 @@ class SftStudioApp(App[None]):
         (where the empty state says we looked) defaults to ``discovery_candidates()``; ``stats_fn``
         lets tests slow down or break the stats computation. ``build_demo`` (with ``db_path`` None)
         builds the demo DB first and then opens it; ``demo_fn`` and ``demo_path`` replace
-        ``services.rollouts.demo.build_demo`` and ``demo_db_path()`` (tests). ``filters_kwargs`` go to the
-        Filters pane (tests: a slowed preview function, a short debounce, a presets folder);
-        ``configs_kwargs`` to the Configs pane (tests: its folder).
+        ``services.rollouts.demo.build_demo`` and ``demo_db_path()`` (tests). ``pane_options`` maps a
+        pane id to keywords for its constructor (tests: the Filters pane's slowed preview function and
+        short debounce, the Configs pane's folder).
         """
         super().__init__()
         self.db_path = db_path
         self.db_explicit = db_explicit
-        self.watch_interval = watch_interval
-        self.candidates = list(candidates) if candidates is not None else None
-        self.stats_fn = stats_fn
         self.build_demo = build_demo and db_path is None
-        self.demo_fn = demo_fn
-        self.demo_path = demo_path
-        self.last_collect: CollectRequest | None = None
-        self.filters_kwargs = dict(filters_kwargs or {})
-        self.configs_kwargs = dict(configs_kwargs or {})
+        if candidates is None:  # only the empty state lists them
+            candidates = discovery_candidates() if self.db_path is None and not self.build_demo else []
+        self.pane_options: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (pane_options or {}).items()}
+        self.pane_options.setdefault("traces", {}).update(
+            watch_interval=watch_interval,
+            candidates=list(candidates),
+            stats_fn=stats_fn,
+            build_demo=self.build_demo,
+            demo_fn=demo_fn,
+            demo_path=demo_path,
+        )
         self.animation_level = "none"
 
     def compose(self) -> ComposeResult:
-        candidates = self.candidates
-        if candidates is None:  # only the empty state lists them
-            candidates = discovery_candidates() if self.db_path is None and not self.build_demo else []
-        with TabbedContent(initial="traces", id="panes"):
-            with TabPane("1 Traces", id="traces"):
-                yield TracesPane(
-                    self.db_path,
-                    watch_interval=self.watch_interval,
-                    candidates=candidates,
-                    stats_fn=self.stats_fn,
-                    build_demo=self.build_demo,
-                    demo_fn=self.demo_fn,
-                    demo_path=self.demo_path,
-                    id="traces-pane",
-                )
-            for n, pane in enumerate(PLANNED, start=2):
-                with TabPane(f"{n} {pane.title}", id=pane.pane_id):
-                    if pane.pane_id == "filters":
-                        yield DeferredPane("Filters", self._make_filters, id="filters-slot")
-                    elif pane.pane_id == "configs":
-                        yield DeferredPane("Configs", self._make_configs, id="configs-slot")
-                    else:
-                        yield PlannedPaneView(pane)
+        with TabbedContent(initial=self.PANES[0].id, id="panes"):
+            for spec in self.PANES:
+                key = keys_label(self.keys_of(f"app.pane.{spec.id}"))
+                with TabPane(f"{key} {spec.title}".strip(), id=spec.id):
+                    yield self._pane_body(spec)
         yield StatusLine(id="status-line")
         yield Footer()
 
-    def _make_filters(self) -> FiltersPane:
-        from tui.panes.filters.pane import FiltersPane
+    def _pane_body(self, spec: PaneSpec) -> Widget:
+        if spec.factory is None:
+            working = [(keys_label(self.keys_of(f"app.pane.{p.id}")), p.title) for p in self.PANES if p.built]
+            return PlaceholderPane(spec, working)
+        if spec.deferred:  # built when first shown: start-up pays only for the panes on screen
+            return DeferredPane(spec.title, partial(self._make_pane, spec), id=f"{spec.id}-slot")
+        return self._make_pane(spec)
 
-        return FiltersPane(self.db_path, id="filters-pane", **self.filters_kwargs)
-
-    def _make_configs(self) -> ConfigsPane:
-        from tui.panes.configs.pane import ConfigsPane
-
-        return ConfigsPane(id="configs-pane", **self.configs_kwargs)
+    def _make_pane(self, spec: PaneSpec) -> Widget:
+        assert spec.factory is not None
+        return spec.factory(self.db_path, {"id": f"{spec.id}-pane", **self.pane_options.get(spec.id, {})})
 
     def on_mount(self) -> None:
         if self.build_demo:
@@ -137,97 +136,78 @@ class SftStudioApp(App[None]):
         else:
             self.query_one(StatusLine).show_db(None if self.db_path is None else str(self.db_path))
 
-    # ------------------------------------------------------------------------------------ actions
+    # -------------------------------------------------------------------------------------- panes
 
     @property
     def traces(self) -> TracesPane:
         return self.query_one(TracesPane)
 
     @property
-    def _filters_slot(self) -> DeferredPane[FiltersPane]:
-        return self.query_one("#filters-slot", DeferredPane)
-
-    @property
-    def _configs_slot(self) -> DeferredPane[ConfigsPane]:
-        return self.query_one("#configs-slot", DeferredPane)
-
-    async def filters(self) -> FiltersPane:
-        """The Filters pane, built on first use."""
-        return await self._filters_slot.build()
-
-    async def configs(self) -> ConfigsPane:
-        """The Configs pane, built on first use."""
-        return await self._configs_slot.build()
-
-    @property
     def active_pane(self) -> str:
         return self.query_one(TabbedContent).active
+
+    def spec(self, pane_id: str) -> PaneSpec | None:
+        return next((p for p in self.PANES if p.id == pane_id), None)
+
+    def built_pane(self, pane_id: str) -> Widget | None:
+        """The pane's widget once it is built; None for a pane not built yet (or not shown yet)."""
+        spec = self.spec(pane_id)
+        if spec is None or spec.factory is None:
+            return None
+        if spec.deferred:
+            slot: DeferredPane[Widget] = self.query_one(f"#{pane_id}-slot", DeferredPane)
+            return slot.pane
+        return self.query_one(f"#{pane_id}-pane")
+
+    async def pane(self, pane_id: str) -> Widget:
+        """The pane's widget, built now if it was not yet."""
+        spec = self.spec(pane_id)
+        if spec is not None and spec.deferred:
+            slot: DeferredPane[Widget] = self.query_one(f"#{pane_id}-slot", DeferredPane)
+            return await slot.build()
+        return self.query_one(f"#{pane_id}-pane")
+
+    def keys_of(self, binding_id: str) -> list[str]:
+        """The keys bound to ``binding_id`` now: the keymap's, else the default."""
+        remapped = self._keymap.get(binding_id)
+        if remapped:
+            return remapped.split(",")
+        bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
+        bindings += [b for p in self.PANES for b in p.bindings]
+        return next((b.key.split(",") for b in bindings if b.id == binding_id), [])
+
+    # ------------------------------------------------------------------------------------ actions
 
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = pane_id
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(key_rows(self.PANES, self.keys_of), pane_rows(self.PANES, self.keys_of)))
 
-    def action_refresh_traces(self) -> None:
-        self.traces.refresh_stats()
-
-    def action_toggle_auto_refresh(self) -> None:
-        on = self.traces.watching
-        self.traces.toggle_auto_refresh()
-        self.notify("Auto-refresh off." if on else "Auto-refresh on: re-reads when the DB file changes.")
-
-    def action_collect(self) -> None:
-        """Open the collect form; while a collection runs, say so instead."""
-        if self.traces.collecting:
-            self.notify(
-                "A collection is already running: press x to stop it, or wait for it to finish.",
-                title="One collection at a time",
-                severity="warning",
-            )
-            return
-        if self.db_path is None or isinstance(self.screen, CollectForm):
-            return
-        self.push_screen(CollectForm(self.db_path, self._form_values()), callback=self._start_collect)
-
-    def _form_values(self) -> dict[str, str] | None:
-        """The last submitted form, so a second collection starts from it."""
-        return None if self.last_collect is None else self.last_collect.as_values()
-
-    def _start_collect(self, request: CollectRequest | None) -> None:
-        if request is None:
-            return
-        self.last_collect = request
-        self.action_show_pane("traces")
-        self.traces.start_collect(request)
-
-    def action_stop_collect(self) -> None:
-        if self.traces.stop_collect():
-            self.notify("Stopping: finished episodes stay in the DB; episodes in flight are dropped.")
-
-    async def action_filters_export(self) -> None:
-        (await self.filters()).open_export()
-
-    async def action_filters_save_preset(self) -> None:
-        (await self.filters()).open_save_preset()
-
-    async def action_filters_load_preset(self) -> None:
-        (await self.filters()).open_load_preset()
+    async def action_pane_key(self, pane_id: str, action: str) -> None:
+        """A pane's key: run ``action`` on the pane (built first if it was not yet)."""
+        await (await self.pane(pane_id)).run_action(action)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Traces keys show (and work) only on the Traces pane; pane keys stay out of the help modal."""
-        if action in TRACES_ACTIONS:
-            if self.db_path is None or len(self.screen_stack) > 1:
+        """A pane's keys show (and work) only on that pane, or on every pane for its global keys,
+        never behind a modal; number keys stay out of modals too."""
+        if action == "pane_key":
+            pane_id, pane_action = (str(p) for p in parameters)
+            spec = self.spec(pane_id)
+            if spec is None or len(self.screen_stack) != 1:
                 return False
-            return self.active_pane == "traces"
-        if action in FILTERS_ACTIONS:
-            if self.db_path is None or len(self.screen_stack) > 1:
+            if not spec.is_global(pane_action) and self.active_pane != pane_id:
                 return False
-            return self.active_pane == "filters"
-        if action == "stop_collect":
-            return len(self.screen_stack) == 1 and self.traces.collecting
+            return self._key_allowed(spec, pane_action)
         return not (action == "show_pane" and len(self.screen_stack) > 1)
+
+    def _key_allowed(self, spec: PaneSpec, action: str) -> bool:
+        """Whatever pane is shown: a DB is open if the pane's keys need one, and the pane (if built) agrees."""
+        if not spec.is_global(action) and spec.keys_need_db and self.db_path is None:
+            return False
+        pane = self.built_pane(spec.id)
+        return pane is None or pane.check_action(action, ()) is not False
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
@@ -237,18 +217,18 @@ class SftStudioApp(App[None]):
         """Let the shown pane take the focus (and start its work); a pane shown for the first time
         is built after the "Opening…" note has painted, so the switch itself is instant."""
         pane_id = self.active_pane
-        slots: dict[str, DeferredPane[Any]] = {"filters": self._filters_slot, "configs": self._configs_slot}
-        slot = slots.get(pane_id)
-        if slot is None:
+        spec = self.spec(pane_id)
+        if spec is None or spec.factory is None:
             return
-        if slot.pane is not None:
-            slot.pane.activate()
-        else:
-            self.call_after_refresh(self._build_and_activate, slot, pane_id)
+        pane = self.built_pane(pane_id)
+        if pane is None:
+            self.call_after_refresh(self._build_and_activate, pane_id)
+        elif isinstance(pane, Activates):
+            pane.activate()
 
-    async def _build_and_activate(self, slot: DeferredPane[Any], pane_id: str) -> None:
-        pane = await slot.build()
-        if self.active_pane == pane_id:
+    async def _build_and_activate(self, pane_id: str) -> None:
+        pane = await self.pane(pane_id)
+        if self.active_pane == pane_id and isinstance(pane, Activates):
             pane.activate()
 
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
@@ -257,73 +237,41 @@ class SftStudioApp(App[None]):
     async def on_traces_pane_db_opened(self, event: TracesPane.DbOpened) -> None:
         self.db_path = event.path
         self.query_one(StatusLine).show_db(str(event.path))
-        filters = self._filters_slot.pane
-        if filters is not None:  # a pane built later reads db_path itself
-            filters.set_db(event.path)
+        for spec in self.PANES:  # a pane built later reads db_path itself
+            pane = self.built_pane(spec.id)
+            if isinstance(pane, FollowsDb):
+                pane.set_db(event.path)
         self.refresh_bindings()
         await self._activate_shown_pane()
 
-    def on_traces_pane_collect_state_changed(self, event: TracesPane.CollectStateChanged) -> None:
+    def on_collect_runner_state_changed(self, event: CollectRunner.StateChanged) -> None:
         self.refresh_bindings()
+
+    # ------------------------------------------------------------------------------------ palette
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if self.db_path is not None:
-            yield SystemCommand("Traces: refresh", "Re-read the trace DB and recompute the statistics", self._refresh)
+        for spec in self.PANES:
+            for command in spec.commands:
+                action = spec.binding(command.binding_id).action
+                if self._key_allowed(spec, action):
+                    key = keys_label(self.keys_of(command.binding_id))
+                    yield SystemCommand(
+                        command.title, f"{command.help} (key {key})", partial(self._run_command, spec, action)
+                    )
+        for spec in self.PANES:
+            key = keys_label(self.keys_of(f"app.pane.{spec.id}"))
             yield SystemCommand(
-                "Traces: toggle auto-refresh", "Re-read by itself when the DB file changes", self._toggle_watch
+                f"Go to: {spec.title}", f"{spec.summary} (key {key})", partial(self.action_show_pane, spec.id)
             )
-            yield SystemCommand(
-                "Traces: collect rollouts",
-                "Record Crafter episodes (teacher, random or an OpenAI-compatible model) into the open DB (key c)",
-                self._collect,
-            )
-        if self.traces.collecting:
-            yield SystemCommand(
-                "Traces: stop the collection",
-                "Stop recording; finished episodes stay (key x)",
-                self.action_stop_collect,
-            )
-        if self.db_path is not None:
-            yield SystemCommand(
-                "Filters: export",
-                "Export the matching examples as SFT JSONL with a manifest (key e)",
-                self._palette_export,
-            )
-            yield SystemCommand(
-                "Filters: save preset", "Save the filter into configs/filters/<name>.toml (key s)", self._save_preset
-            )
-            yield SystemCommand(
-                "Filters: load preset", "Load a filter from configs/filters/ (key l)", self._load_preset
-            )
-        for n, (pane_id, title) in enumerate(PANES, start=1):
-            yield SystemCommand(f"Go to: {title}", f"Show the {title} pane (key {n})", self._goto(pane_id))
         yield SystemCommand(
-            "Help: keys and panes", "What every key does and what each pane is for (F1)", self.action_help
+            "Help: keys and panes",
+            f"What every key does and what each pane is for ({keys_label(self.keys_of('app.help'))})",
+            self.action_help,
         )
 
-    def _goto(self, pane_id: str) -> Callable[[], None]:
-        return lambda: self.action_show_pane(pane_id)
-
-    def _refresh(self) -> None:
-        self.action_show_pane("traces")
-        self.action_refresh_traces()
-
-    def _toggle_watch(self) -> None:
-        self.action_toggle_auto_refresh()
-
-    async def _palette_export(self) -> None:
-        self.action_show_pane("filters")
-        await self.action_filters_export()
-
-    async def _save_preset(self) -> None:
-        self.action_show_pane("filters")
-        await self.action_filters_save_preset()
-
-    async def _load_preset(self) -> None:
-        self.action_show_pane("filters")
-        await self.action_filters_load_preset()
-
-    def _collect(self) -> None:
-        self.action_show_pane("traces")
-        self.action_collect()
+    async def _run_command(self, spec: PaneSpec, action: str) -> None:
+        """A palette command: show the pane (unless the key works on every pane), then press its key."""
+        if not spec.is_global(action):
+            self.action_show_pane(spec.id)
+        await self.action_pane_key(spec.id, action)

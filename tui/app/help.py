@@ -1,75 +1,74 @@
-"""The F1 help: every key and what each pane does, in a scrollable modal that fits small terminals."""
+"""The F1 help: every key and what each pane does, in a scrollable modal that fits small terminals.
+
+The rows come from the pane registry (each pane's key help and paragraph), with keys as remapped.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.panes.planned import PLANNED
+from tui.app.pane_spec import PaneSpec
 from tui.widgets.prose import TwoColumn
 
-KEYS: tuple[tuple[str, str], ...] = (
-    ("1 … 6", "Go to Traces, Filters, Configs, Jobs, Eval, Runs (or click a tab)"),
-    ("F1", "This help (Escape closes it)"),
-    ("r", "Traces: re-read the trace DB now (also retries after an error)"),
-    ("a", "Traces: turn auto-refresh on or off (re-reads when the DB file changes)"),
-    ("c", "Traces: record Crafter rollouts into the open DB (opens a form)"),
-    ("x", "Stop the running collection (finished episodes stay in the DB)"),
-    ("e", "Filters: export SFT JSONL with a manifest (asks before overwriting)"),
-    ("s / l", "Filters: save the filter as a preset / load one (configs/filters/)"),
-    ("Escape", "Leave a text field (Filters form, Configs form or raw TOML), so 1 … 6 and e, s, l are keys again"),
-    ("ctrl+s", "Configs: save (shows the diff; atomic, keeps a .bak; detects changes on disk)"),
-    ("ctrl+z / ctrl+y", "Configs: undo / redo unsaved edits (the raw editor has its own ctrl+z)"),
-    ("ctrl+o / ctrl+r", "Configs: open a config by path / reload the file from disk"),
-    ("F2 … F6", "Configs: Form, Raw TOML, Payload, Diff, Sweep (w writes the sweep)"),
+#: Keys of the app and of Textual that belong to no pane.
+GENERAL_KEYS: tuple[tuple[str, str], ...] = (
+    ("Escape", "Leave a text field (a form, the raw TOML), so the number keys and the pane's keys work again"),
     ("ctrl+p", "Command palette: actions by name ('Traces: refresh', 'Go to: Filters', …)"),
     ("tab / shift+tab", "Move focus between tabs, tables and scrolling areas"),
     ("↑ ↓ pgup pgdn", "Move in a table, or scroll the focused pane"),
-    ("q / ctrl+q", "Quit"),
 )
-
-TRACES_HELP = (
-    "Statistics of the open trace DB: file facts, model usage, outcome and event rewards, how often "
-    "each of the 22 Crafter achievements was unlocked, and how many unique achievements sessions reached. "
-    "Figures refresh by themselves when a collector appends, e.g. c: teacher, random or "
-    "OpenAI-compatible rollouts. With no DB found, first start builds and opens a demo DB."
-)
+#: ``keys_of(binding_id)``: the keys bound to it now (after the keymap).
+KeysOf = Callable[[str], Sequence[str]]
 
 
-FILTERS_HELP = (
-    "Choose which sessions become SFT data, with the reference exporter's flags: models, providers, "
-    "min/max unique achievements, excluded and required achievements, outcome reward range, event rewards "
-    "(TYPE[:MIN]) and a limit. The preview (sessions, examples, estimated tokens, the funnel of what each "
-    "filter removed, breakdowns) follows as you type; an invalid field says why and the last valid preview "
-    "stays. e exports with a manifest and validation; s and l save and load presets."
-)
-
-CONFIGS_HELP = (
-    "Edit LoRA/QLoRA/FFT SFT configs (configs/*.toml) as a form (typed fields, help per key) or as raw "
-    "TOML; both stay in sync. Every change is checked exactly as synth-ai 0.2.23's train CLI checks it, plus "
-    "what it silently drops (weight_decay, LoRA rank, ...) and what the backend refuses (no gpu_type). "
-    "Payload shows the exact JSON body of the job; Diff shows unsaved edits; Sweep writes one config per "
-    "value of an axis (LoRA rank, learning rate, method, sequence length, batch, GPUs, dataset size)."
-)
+def key_label(key: str) -> str:
+    """How the help writes a key: F1, Escape, ctrl+s, e, ?."""
+    if key == "escape":
+        return "Escape"
+    if key[:1] == "f" and key[1:].isdigit():
+        return key.upper()
+    return format_key(key)
 
 
-def pane_rows() -> list[tuple[str, Content]]:
-    rows = [("1 Traces", Content(TRACES_HELP))]
-    for n, pane in enumerate(PLANNED, start=2):
-        if pane.pane_id == "filters":
-            rows.append((f"{n} {pane.title}", Content(FILTERS_HELP)))
-            continue
-        if pane.pane_id == "configs":
-            rows.append((f"{n} {pane.title}", Content(CONFIGS_HELP)))
-            continue
-        rows.append((f"{n} {pane.title}", Content.assemble(("Not built yet. ", "$text-warning"), " ".join(pane.plans))))
+def keys_label(keys: Iterable[str]) -> str:
+    """``s / l`` for two keys, ``F2 … F6`` for a run of more."""
+    labels = list(dict.fromkeys(key_label(k) for k in keys))
+    return f"{labels[0]} … {labels[-1]}" if len(labels) > 2 else " / ".join(labels)
+
+
+def key_rows(panes: Sequence[PaneSpec], keys_of: KeysOf) -> list[tuple[str, str]]:
+    """The keys table: going to panes, help, every pane's keys, the general keys, quit."""
+    rows = [
+        (
+            keys_label(k for p in panes for k in keys_of(f"app.pane.{p.id}")),
+            f"Go to {', '.join(p.title for p in panes)} (or click a tab)",
+        ),
+        (keys_label(keys_of("app.help")), "This help (Escape closes it)"),
+    ]
+    rows += [(keys_label(k for i in row.ids for k in keys_of(i)), row.text) for p in panes for row in p.key_help]
+    rows += GENERAL_KEYS
+    rows.append((keys_label([*keys_of("app.quit"), "ctrl+q"]), "Quit"))
     return rows
+
+
+def pane_rows(panes: Sequence[PaneSpec], keys_of: KeysOf) -> list[tuple[str, Content]]:
+    """One row per pane: its number key and title, then its help (or, not built yet, its plans)."""
+    return [
+        (
+            f"{keys_label(keys_of(f'app.pane.{p.id}'))} {p.title}",
+            Content(p.help) if p.built else Content.assemble(("Not built yet. ", "$text-warning"), " ".join(p.plans)),
+        )
+        for p in panes
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -104,14 +103,20 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, keys: Sequence[tuple[str, str]], panes: Sequence[tuple[str, Content]]) -> None:
+        """``keys`` and ``panes`` are the rows of the two tables (``key_rows``, ``pane_rows``)."""
+        super().__init__()
+        self.key_table = list(keys)
+        self.pane_table = list(panes)
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
             body.border_title = "sft-studio help"
             body.border_subtitle = "Escape closes"
             yield Static(Content.styled("Keys", "bold $text-accent"))
-            yield TwoColumn(KEYS, left_width=max(len(k) for k, _ in KEYS) + 3, id="help-keys")
+            yield TwoColumn(self.key_table, left_width=max(len(k) for k, _ in self.key_table) + 3, id="help-keys")
             yield Static(Content.styled("Panes", "bold $text-accent"), classes="para")
-            yield TwoColumn(pane_rows(), left_width=12, id="help-panes")
+            yield TwoColumn(self.pane_table, left_width=12, id="help-panes")
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()

@@ -1,1 +1,1 @@
-"""The app's panes, one module each: Traces (built) and the planned panes (described, not built)."""
+"""The app's panes, one folder each: ``spec.py`` registers it (``tui.app.registry``), ``pane.py`` builds it."""

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.timer import Timer
@@ -32,6 +32,7 @@ from services.configs.payload import PayloadUnavailable, payload_json, preview_p
 from services.configs.report import ConfigReport, Finding, Level, Source
 from tui.panes.configs.dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
 from tui.panes.configs.form import ConfigForm
+from tui.panes.configs.spec import SPEC
 from tui.panes.configs.sweep_view import SweepView
 
 CONFIG_DIR = configs_dir()
@@ -61,19 +62,7 @@ class PayloadView(TextArea):
 class ConfigsPane(Vertical):
     """Files on the left; Form / Raw TOML / Payload / Diff / Sweep on the right; problems below."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", tooltip="Save (shows the diff first)"),
-        Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last unsaved edit"),
-        Binding("ctrl+y", "redo", "Redo", show=False),
-        Binding("ctrl+o", "open_path", "Open…", tooltip="Open a config by path"),
-        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Re-read the file from disk"),
-        Binding("escape", "leave_field", "Leave the field", show=False),
-        Binding("f2", "tab('cfg-form')", "Form", show=False),
-        Binding("f3", "tab('cfg-raw')", "Raw", show=False),
-        Binding("f4", "tab('cfg-payload')", "Payload", show=False),
-        Binding("f5", "tab('cfg-diff')", "Diff", show=False),
-        Binding("f6", "tab('cfg-sweep')", "Sweep", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(SPEC.focus_keys)
 
     DEFAULT_CSS = """
     ConfigsPane { height: 1fr; }

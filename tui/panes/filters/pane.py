@@ -1,36 +1,35 @@
 """The Filters pane: the filter form beside a live preview, export with progress, and presets.
 
-Work never runs on the event loop. The session index is built once per opened DB in a thread
-worker (group "filter-index", with a progress bar), the first time the pane is shown, and again
-when the DB file changed since. Each valid form change starts an exclusive thread worker (group
-"filter-preview") that first sleeps the debounce: a newer keystroke cancels the sleeping worker,
-and results carry a generation number, so a slow, superseded computation can never overwrite a
-newer one. Invalid fields show their reason and the last valid preview stays up, marked as such.
-Export (group "filter-export") streams through ``services.datasets.export`` with a progress bar and
-ends with the manifest summary or the error, never a traceback.
+Work never runs on the event loop: each kind runs in its own ``TaggedWorker``. The session index
+is built once per opened DB ("filter-index", with a progress bar), the first time the pane is
+shown, and again when the DB file changed since. Each valid form change starts a preview job
+("filter-preview") that first sleeps the debounce: a newer keystroke cancels the sleeping one, and
+results carry a generation number, so a slow, superseded computation can never overwrite a newer
+one. Invalid fields show their reason and the last valid preview stays up, marked as such. Export
+("filter-export") streams through ``services.datasets.export`` with a progress bar and ends with
+the manifest summary or the error, never a traceback. Its keys (e, s, l) are declared in ``spec.py``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
-from textual.worker import get_current_worker
 
 from services.common.workspace import filter_presets_dir
 from services.datasets.filter_spec import FilterSpec
-from services.traces.db import TraceDB, TraceDBError
+from services.traces.db import TraceDB
+from tui.app import workers
 from tui.panes.filters import preview_view as pview
 from tui.panes.filters.export_dialog import (
     DEFAULT_OUTPUT,
@@ -41,6 +40,7 @@ from tui.panes.filters.export_dialog import (
     SavePresetDialog,
 )
 from tui.panes.filters.form import FilterForm, parse_filters, spec_values
+from tui.panes.filters.spec import SPEC
 
 if TYPE_CHECKING:
     from services.datasets.export import ExportResult
@@ -77,6 +77,17 @@ def default_export(*args: Any, **kwargs: Any) -> Any:
     return export_sft(*args, **kwargs)
 
 
+def _export_errors(exc: BaseException) -> tuple[str, str] | None:
+    """What the exporter refuses by design, and a file that cannot be written, phrased for the user."""
+    from services.datasets.export import ExportError  # loaded already: the export imported it
+
+    if isinstance(exc, ExportError):
+        return str(exc), ""
+    if isinstance(exc, OSError):
+        return f"Cannot write the export: {exc.strerror or exc}.", ""
+    return None
+
+
 def _file_state(path: Path) -> tuple[int, int] | None:
     try:
         stat = os.stat(path)
@@ -88,9 +99,7 @@ def _file_state(path: Path) -> tuple[int, int] | None:
 class FiltersPane(Vertical):
     """Form on the left, preview on the right, an export strip below; follows the app's open DB."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave_form", "Leave the form", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(SPEC.focus_keys)
 
     DEFAULT_CSS = """
     FiltersPane { height: 1fr; }
@@ -135,32 +144,17 @@ class FiltersPane(Vertical):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, FiltersPane.IndexProgressed)
 
-    class IndexLoaded(Message):
-        def __init__(self, generation: int, index: SessionIndex, state: tuple[int, int] | None) -> None:
-            super().__init__()
-            self.generation = generation
-            self.index = index
-            self.state = state
+    class IndexLoaded(workers.Done["SessionIndex", "tuple[int, int] | None"]):
+        """The index, and the DB file's state taken before it was built."""
 
-    class IndexFailed(Message):
-        def __init__(self, generation: int, message: str, hint: str) -> None:
-            super().__init__()
-            self.generation = generation
-            self.message = message
-            self.hint = hint
+    class IndexFailed(workers.Failed["tuple[int, int] | None"]):
+        pass
 
-    class PreviewReady(Message):
-        def __init__(self, generation: int, spec: FilterSpec, preview: Any) -> None:
-            super().__init__()
-            self.generation = generation
-            self.spec = spec
-            self.preview = preview
+    class PreviewReady(workers.Done[Any, FilterSpec]):
+        """The preview of the spec in ``context``."""
 
-    class PreviewFailed(Message):
-        def __init__(self, generation: int, message: str) -> None:
-            super().__init__()
-            self.generation = generation
-            self.message = message
+    class PreviewFailed(workers.Failed[FilterSpec]):
+        pass
 
     class ExportProgressed(Message):
         def __init__(self, done: int, total: int) -> None:
@@ -171,15 +165,11 @@ class FiltersPane(Vertical):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, FiltersPane.ExportProgressed)
 
-    class ExportFinished(Message):
-        def __init__(self, result: Any) -> None:
-            super().__init__()
-            self.result = result
+    class ExportFinished(workers.Done[Any, ExportRequest]):
+        """The exporter's result (files, counts, validation)."""
 
-    class ExportFailed(Message):
-        def __init__(self, message: str) -> None:
-            super().__init__()
-            self.message = message
+    class ExportFailed(workers.Failed[ExportRequest]):
+        pass
 
     def __init__(
         self,
@@ -209,8 +199,15 @@ class FiltersPane(Vertical):
         self.last_export: ExportResult | None = None
         self.export_output = DEFAULT_OUTPUT
         self.export_sizes = ""
-        self._index_gen = 0
-        self._preview_gen = 0
+        self._index_work: workers.TaggedWorker[SessionIndex, tuple[int, int] | None] = workers.TaggedWorker(
+            self, INDEX_GROUP, self.IndexLoaded, self.IndexFailed
+        )
+        self._preview_work: workers.TaggedWorker[Any, FilterSpec] = workers.TaggedWorker(
+            self, PREVIEW_GROUP, self.PreviewReady, self.PreviewFailed
+        )
+        self._export_work: workers.TaggedWorker[Any, ExportRequest] = workers.TaggedWorker(
+            self, EXPORT_GROUP, self.ExportFinished, self.ExportFailed, known=_export_errors, bug_hint=""
+        )
         self._export_stop = threading.Event()
 
     # ---------------------------------------------------------------------------------------- layout
@@ -265,10 +262,8 @@ class FiltersPane(Vertical):
         self.index_state = None
         self.preview = None
         self.preview_spec = None
-        self._index_gen += 1
-        self._preview_gen += 1  # a preview of the old DB in flight is stale now
-        self.workers.cancel_group(self, INDEX_GROUP)
-        self.workers.cancel_group(self, PREVIEW_GROUP)
+        self._index_work.invalidate()
+        self._preview_work.invalidate()  # a preview of the old DB in flight is stale now
         self.indexing = False
         switcher = self.query_one(ContentSwitcher)
         switcher.current = "filters-nodb" if path is None else "filters-loading"
@@ -283,7 +278,6 @@ class FiltersPane(Vertical):
     def build_index(self) -> None:
         if self.db_path is None:
             return
-        self._index_gen += 1
         self.indexing = True
         if self.index is None:
             self.query_one(ContentSwitcher).current = "filters-loading"
@@ -291,53 +285,35 @@ class FiltersPane(Vertical):
             self.query_one("#filters-index-bar", ProgressBar).update(total=None, progress=0)
         else:
             self.query_one("#filters-preview").border_subtitle = "the DB changed: re-indexing…"
-        self._build_index(self.db_path, self._index_gen)
+        path, index_fn = self.db_path, self.index_fn
 
-    @work(thread=True, exclusive=True, group=INDEX_GROUP, exit_on_error=False, name="filter-index")
-    def _build_index(self, path: Path, generation: int) -> None:
-        worker = get_current_worker()
-        last = [float("-inf")]
-
-        def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_MIN_S or done >= total:
-                last[0] = now
-                self.post_message(self.IndexProgressed(generation, done, total))
-
-        state = _file_state(path)
-        try:
-            with TraceDB(path) as db:
-                index = self.index_fn(db, progress, lambda: worker.is_cancelled)
-        except TraceDBError as exc:
-            self.post_message(self.IndexFailed(generation, exc.message, exc.hint))
-        except Exception as exc:  # a bug or an odd file: say what happened, never a traceback
-            if worker.is_cancelled:
-                return
-            self.post_message(
-                self.IndexFailed(
-                    generation,
-                    f"Unexpected error while indexing {path}: {type(exc).__name__}: {exc}",
-                    "This is probably a bug in sft-studio: please report it.",
-                )
+        def build(run: workers.Run) -> SessionIndex:
+            progress = workers.throttled(
+                lambda done, total: self.post_message(self.IndexProgressed(run.generation, done, total)),
+                PROGRESS_MIN_S,
+                final=lambda done, total: done >= total,
             )
-        else:
-            self.post_message(self.IndexLoaded(generation, index, state))
+            with TraceDB(path) as db:
+                return index_fn(db, progress, lambda: run.cancelled)
+
+        # the file's state is taken first: a write during the build shows as a change next time
+        self._index_work.start(build, _file_state(path), doing=f"indexing {path}")
 
     @on(IndexProgressed)
     def _index_progressed(self, event: IndexProgressed) -> None:
         event.stop()
-        if event.generation == self._index_gen and self.index is None:
+        if event.generation == self._index_work.generation and self.index is None:
             bar = self.query_one("#filters-index-bar", ProgressBar)
             bar.update(total=max(event.total, 1), progress=event.done)
 
     @on(IndexLoaded)
     def _index_loaded(self, event: IndexLoaded) -> None:
         event.stop()
-        if event.generation != self._index_gen:
+        if not self._index_work.is_current(event):
             return
         self.indexing = False
-        self.index = event.index
-        self.index_state = event.state
+        self.index = event.result
+        self.index_state = event.context
         self.query_one(ContentSwitcher).current = "filters-main"
         self.query_one("#filters-preview").border_subtitle = ""
         self.revalidate(debounce=False)
@@ -345,7 +321,7 @@ class FiltersPane(Vertical):
     @on(IndexFailed)
     def _index_failed(self, event: IndexFailed) -> None:
         event.stop()
-        if event.generation != self._index_gen:
+        if not self._index_work.is_current(event):
             return
         self.indexing = False
         self.index = None
@@ -375,47 +351,33 @@ class FiltersPane(Vertical):
         self.form.show_errors(errors)
         self.spec = spec
         if spec is None:
-            self._preview_gen += 1  # a computation in flight is stale now
-            self.workers.cancel_group(self, PREVIEW_GROUP)
+            self._preview_work.invalidate()  # a computation in flight is stale now
             pview.mark_stale(self, self.preview is not None)
             return
         if index is None:
             return
-        self._preview_gen += 1
         pview.mark_computing(self)
-        self._compute(index, spec, self._preview_gen, self.debounce_s if debounce else 0.0)
+        preview_fn, debounce_s = self.preview_fn, self.debounce_s if debounce else 0.0
 
-    @work(thread=True, exclusive=True, group=PREVIEW_GROUP, exit_on_error=False, name="filter-preview")
-    def _compute(self, index: SessionIndex, spec: FilterSpec, generation: int, debounce: float) -> None:
-        worker = get_current_worker()
-        deadline = time.monotonic() + debounce
-        while time.monotonic() < deadline:
-            if worker.is_cancelled:
-                return
-            time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
-        if worker.is_cancelled:
-            return
-        try:
-            result = self.preview_fn(index, spec)
-        except Exception as exc:  # never a traceback on screen
-            self.post_message(self.PreviewFailed(generation, f"{type(exc).__name__}: {exc}"))
-            return
-        if not worker.is_cancelled:
-            self.post_message(self.PreviewReady(generation, spec, result))
+        def compute(run: workers.Run) -> Any:
+            # a newer keystroke cancels this job while it sleeps, so only the last one computes
+            return preview_fn(index, spec) if workers.sleep_unless_cancelled(run, debounce_s) else None
+
+        self._preview_work.start(compute, spec, doing="previewing")
 
     @on(PreviewReady)
     def _preview_ready(self, event: PreviewReady) -> None:
         event.stop()
-        if event.generation != self._preview_gen:
+        if not self._preview_work.is_current(event):
             return  # superseded by a newer keystroke
-        self.preview = event.preview
-        self.preview_spec = event.spec
-        pview.show(self, event.preview, event.spec)
+        self.preview = event.result
+        self.preview_spec = event.context
+        pview.show(self, event.result, event.context)
 
     @on(PreviewFailed)
     def _preview_failed(self, event: PreviewFailed) -> None:
         event.stop()
-        if event.generation != self._preview_gen:
+        if not self._preview_work.is_current(event):
             return
         self.query_one("#filters-preview").border_subtitle = f"preview failed: {event.message}"
 
@@ -425,7 +387,7 @@ class FiltersPane(Vertical):
 
     # -------------------------------------------------------------------------------------- export
 
-    def open_export(self) -> None:
+    def action_export(self) -> None:
         if self.exporting:
             self.notify("An export is already running.", severity="warning")
             return
@@ -462,42 +424,24 @@ class FiltersPane(Vertical):
         bar.display = True
         bar.update(total=total or None, progress=0)
         self.query_one("#filters-export-summary", Static).display = False
-        self._export(self.db_path, self.spec, request)
-
-    @work(thread=True, exclusive=True, group=EXPORT_GROUP, exit_on_error=False, name="filter-export")
-    def _export(self, path: Path, spec: FilterSpec, request: ExportRequest) -> None:
-        from services.datasets.export import ExportError
-
-        worker = get_current_worker()
-        last = [float("-inf")]
+        path, spec, export_fn, stop = self.db_path, self.spec, self.export_fn, self._export_stop
 
         def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_MIN_S:
-                last[0] = now
-                self.post_message(self.ExportProgressed(done, total))
+            self.post_message(self.ExportProgressed(done, total))
 
-        try:
+        def export(run: workers.Run) -> Any:
             with TraceDB(path) as db:
-                result = self.export_fn(
+                return export_fn(
                     db,
                     spec,
                     request.output,
                     force=request.force,
                     sizes=list(request.sizes),
-                    progress=progress,
-                    should_stop=lambda: self._export_stop.is_set() or worker.is_cancelled,
+                    progress=workers.throttled(progress, PROGRESS_MIN_S),
+                    should_stop=lambda: stop.is_set() or run.cancelled,
                 )
-        except ExportError as exc:
-            self.post_message(self.ExportFailed(str(exc)))
-        except TraceDBError as exc:
-            self.post_message(self.ExportFailed(f"{exc.message} {exc.hint}".strip()))
-        except OSError as exc:
-            self.post_message(self.ExportFailed(f"Cannot write the export: {exc.strerror or exc}."))
-        except Exception as exc:  # a bug: say what happened, never a traceback
-            self.post_message(self.ExportFailed(f"Unexpected error while exporting: {type(exc).__name__}: {exc}"))
-        else:
-            self.post_message(self.ExportFinished(result))
+
+        self._export_work.start(export, request, doing="exporting")
 
     @on(ExportProgressed)
     def _export_progressed(self, event: ExportProgressed) -> None:
@@ -530,7 +474,7 @@ class FiltersPane(Vertical):
         self.query_one("#filters-export-title", Static).display = False
         self.query_one("#filters-export-bar").display = False
         summary = self.query_one("#filters-export-summary", Static)
-        summary.update(Content.styled(event.message, "bold $text-error"))
+        summary.update(Content.styled(event.text, "bold $text-error"))
         summary.display = True
 
     def stop_export(self) -> None:
@@ -541,7 +485,7 @@ class FiltersPane(Vertical):
 
     # ------------------------------------------------------------------------------------- presets
 
-    def open_save_preset(self) -> None:
+    def action_save_preset(self) -> None:
         if not self._ready_for("save a preset"):
             return
         from services.datasets.presets import describe_filter
@@ -561,7 +505,7 @@ class FiltersPane(Vertical):
             return
         self.notify(f"Saved {request.path}.", title="Preset saved")
 
-    def open_load_preset(self) -> None:
+    def action_load_preset(self) -> None:
         if self.db_path is None:
             self.notify("No trace DB is open: nothing to filter.", severity="warning")
             return

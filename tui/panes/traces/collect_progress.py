@@ -1,7 +1,7 @@
 """Progress of collections in the Traces pane: the strip under the figures, and the first-start demo build.
 
-Only widgets and text here; the workers live in the pane. Nothing shows elapsed time (it would make
-every screenshot different): rates and counts say enough.
+Only widgets and text here; the collection itself runs in ``tui.app.collect_runner``. Nothing shows
+elapsed time (it would make every screenshot different): rates and counts say enough.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import Label, ProgressBar, Static
 
 from tui.widgets.prose import TwoColumn
@@ -54,18 +53,6 @@ def summary_text(result: CollectResult) -> str:
     if result.stopped:
         text += f". Stopped early: {result.stopped}; finished episodes are kept"
     return text + "."
-
-
-class CollectProgressed(Message):
-    """A collection's progress (``label`` names a demo part); a newer one replaces an unhandled one."""
-
-    def __init__(self, progress: CollectProgress, label: str = "") -> None:
-        super().__init__()
-        self.progress = progress
-        self.label = label
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, CollectProgressed) and message.label == self.label
 
 
 class CollectStrip(Vertical):

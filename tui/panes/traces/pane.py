@@ -1,27 +1,23 @@
 """The Traces pane: statistics of the open trace DB, recomputed off the event loop and on change.
 
 All DB work (opening included: ``TraceDB(path)`` probes the file and can raise) runs in one
-exclusive thread worker; results come back as messages tagged with a generation number, so a slow,
+``TaggedWorker``; results come back as messages tagged with a generation number, so a slow,
 superseded read can never overwrite a newer one. A timer compares cheap ``os.stat`` fingerprints and
 re-reads only when a writer changed the file, and tables are updated without moving the cursor.
 
-The pane also records into its DB: a collection (or, on first start, the demo build) runs the
-blocking collector in a second thread worker (group "collect"); its progress comes back as messages
-at most ~10 a second, and every episode that lands asks for a re-read, at most one a second and
-never while a read is in flight, so the figures grow live even with auto-refresh off.
+The pane also records into its DB: a collection (or, on first start, the demo build) runs in its
+``CollectRunner``; progress comes back at most ~10 times a second, and every episode that lands asks
+for a re-read, at most one a second and never while a read is in flight, so the figures grow live
+even with auto-refresh off. Its keys (r, a, c, x) are declared in ``spec.py`` and act here.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
@@ -29,76 +25,40 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Label, LoadingIndicator, Static
-from textual.worker import get_current_worker
 
-from services.traces.db import TraceDB, TraceDBError
+from services.traces.db import TraceDB
 from services.traces.fingerprint import Signature, db_signature
 from services.traces.stats import TraceStats, compute_stats
+from tui.app import workers
+from tui.app.collect_runner import CollectRunner
 from tui.panes.traces import view
-from tui.panes.traces.collect_form import CollectRequest
-from tui.panes.traces.collect_progress import CollectProgressed, CollectStrip, DemoBuildState, summary_text
+from tui.panes.traces.collect_form import CollectForm, CollectRequest
+from tui.panes.traces.collect_progress import CollectStrip, DemoBuildState, summary_text
 from tui.panes.traces.states import EmptyState, ErrorState
 from tui.widgets.bars import BarChart
 from tui.widgets.tables import sync_rows
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
-    from services.rollouts.collector import CollectProgress, CollectResult, CollectSpec
+    from services.rollouts.collector import CollectProgress, CollectResult
 
 StatsFn = Callable[[TraceDB], TraceStats]
 #: ``build_demo(db, on_progress(label, progress), should_stop) -> db``, as in ``services.rollouts.demo``.
 DemoFn = Callable[[Path, Callable[[str, "CollectProgress"], None], Callable[[], bool]], Path]
 DEFAULT_WATCH_S = 2.0
-WORKER_GROUP = "traces-stats"
-COLLECT_GROUP = "collect"
-#: Progress messages from a collection, at most one per this many seconds (per demo part).
-PROGRESS_MIN_S = 0.1
 #: Re-reads asked for by a collection, at most one per this many seconds.
 REFRESH_MIN_S = 1.0
-
-
-def ensure_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with a real stderr, before a collection needs it.
-
-    The collector builds upcoming worlds in helper processes; the first process start launches the
-    resource tracker, which hands ``sys.stderr.fileno()`` to its child. Inside a running Textual app
-    stderr is captured and that fileno is -1, so the start fails ("bad value(s) in fds_to_keep").
-    Starting the tracker here, with stderr briefly pointing at os.devnull (nothing it might print can
-    reach the screen), avoids that. Runs once per process; a failure only costs the collector speed.
-    """
-    from multiprocessing import resource_tracker
-
-    saved = sys.stderr
-    try:
-        with open(os.devnull, "w") as devnull:
-            sys.stderr = devnull
-            resource_tracker.ensure_running()
-    except Exception:
-        pass
-    finally:
-        sys.stderr = saved
+#: Said by "x" while a collection runs.
+STOPPING = "Stopping: finished episodes stay in the DB; episodes in flight are dropped."
 
 
 class TracesPane(Vertical):
     """Header, model usage, rewards, achievement bars and the unique-count histogram of one DB."""
 
-    class StatsLoaded(Message):
-        """A read finished; ``generation`` says which request it answers."""
+    class StatsLoaded(workers.Done[TraceStats, "Signature | None"]):
+        """A read finished: the statistics, and the DB's fingerprint taken before the read."""
 
-        def __init__(self, generation: int, stats: TraceStats, signature: Signature | None) -> None:
-            super().__init__()
-            self.generation = generation
-            self.stats = stats
-            self.signature = signature
-
-    class LoadFailed(Message):
+    class LoadFailed(workers.Failed["Signature | None"]):
         """A read failed with a user-facing message (never a traceback)."""
-
-        def __init__(self, generation: int, message: str, hint: str, signature: Signature | None) -> None:
-            super().__init__()
-            self.generation = generation
-            self.message = message
-            self.hint = hint
-            self.signature = signature
 
     class ActivityChanged(Message):
         """What the pane is doing, for the app's status line."""
@@ -113,33 +73,6 @@ class TracesPane(Vertical):
         def __init__(self, path: Path) -> None:
             super().__init__()
             self.path = path
-
-    class CollectStateChanged(Message):
-        """A collection started or ended (the app shows or hides its stop key)."""
-
-    class CollectFinished(Message):
-        """The collector returned (possibly stopped early, keeping finished episodes)."""
-
-        def __init__(self, result: CollectResult) -> None:
-            super().__init__()
-            self.result = result
-
-    class CollectFailed(Message):
-        """The collection could not run: a CollectError or TraceDBError message (never a traceback)."""
-
-        def __init__(self, message: str) -> None:
-            super().__init__()
-            self.message = message
-
-    class DemoBuilt(Message):
-        def __init__(self, path: Path) -> None:
-            super().__init__()
-            self.path = path
-
-    class DemoFailed(Message):
-        def __init__(self, message: str) -> None:
-            super().__init__()
-            self.message = message
 
     def __init__(
         self,
@@ -166,7 +99,13 @@ class TracesPane(Vertical):
         self.watching = watch_interval is not None
         self.stats: TraceStats | None = None
         self.reading = False
-        self._generation = 0
+        self._reads: workers.TaggedWorker[TraceStats, Signature | None] = workers.TaggedWorker(
+            self,
+            "traces-stats",
+            self.StatsLoaded,
+            self.LoadFailed,
+            bug_hint="This is probably a bug in sft-studio: please report it, with what `sft-studio stats` prints.",
+        )
         self._signature: Signature | None = None
         self._timer: Timer | None = None
         # collections
@@ -174,10 +113,8 @@ class TracesPane(Vertical):
         self.demo_fn = demo_fn
         self.demo_path = demo_path
         self.refresh_min_s = refresh_min_s
-        self.collecting = False
+        self.last_collect: CollectRequest | None = None  # the last submitted form: the next one starts from it
         self.last_summary: tuple[str, str] | None = None  # (text, severity) of the last collection
-        self._stop = threading.Event()
-        self._landed = 0
         self._refresh_wanted = False
         self._refresh_timer: Timer | None = None
         self._last_read_at = float("-inf")
@@ -207,6 +144,7 @@ class TracesPane(Vertical):
                         yield BarChart(id="traces-histogram", classes="section", scale="max")
                     yield BarChart(id="traces-achievements", classes="section", scale="total")
         yield CollectStrip(id="collect-strip")
+        yield CollectRunner(id="collect-runner")
 
     def on_mount(self) -> None:
         titles = {
@@ -229,7 +167,6 @@ class TracesPane(Vertical):
         self.query_one("#traces-reward-note").display = False
         if self.building_demo:
             self._activity("building…")
-            ensure_resource_tracker()
             self._build_demo(self.resolved_demo_path())
             return
         if self.db_path is None:
@@ -239,13 +176,48 @@ class TracesPane(Vertical):
         if self.watching:
             self._start_timer()
 
-    # --------------------------------------------------------------------------------------- actions
+    # ------------------------------------------------------------------------------------------- keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """x (stop) shows, on every pane, only while a collection runs."""
+        return self.collecting if action == "stop_collect" else True
+
+    def action_refresh(self) -> None:
+        self.refresh_stats()
+
+    def action_toggle_auto_refresh(self) -> None:
+        on = self.toggle_auto_refresh()
+        self.notify("Auto-refresh on: re-reads when the DB file changes." if on else "Auto-refresh off.")
+
+    def action_collect(self) -> None:
+        """Open the collect form (starting from the last one); while a collection runs, say so instead."""
+        if self.collecting:
+            self.notify(
+                "A collection is already running: press x to stop it, or wait for it to finish.",
+                title="One collection at a time",
+                severity="warning",
+            )
+            return
+        if self.db_path is None or isinstance(self.app.screen, CollectForm):  # e.g. the palette over the form
+            return
+        values = None if self.last_collect is None else self.last_collect.as_values()
+        self.app.push_screen(CollectForm(self.db_path, values), callback=self._form_submitted)
+
+    def _form_submitted(self, request: CollectRequest | None) -> None:
+        if request is not None:
+            self.last_collect = request
+            self.start_collect(request)
+
+    def action_stop_collect(self) -> None:
+        if self.stop_collect():
+            self.notify(STOPPING)
+
+    # --------------------------------------------------------------------------------------- reading
 
     def refresh_stats(self) -> None:
         """Re-read the DB in the background; figures already shown stay up meanwhile."""
         if self.db_path is None:
             return
-        self._generation += 1
         self.reading = True
         self._last_read_at = time.monotonic()
         switcher = self.query_one(ContentSwitcher)
@@ -255,7 +227,14 @@ class TracesPane(Vertical):
         else:
             switcher.current = "traces-loading"
             self._activity("loading…")
-        self._read_stats(self.db_path, self._generation)
+        path, busy_timeout_s, stats_fn = self.db_path, self.busy_timeout_s, self.stats_fn
+
+        def read(run: workers.Run) -> TraceStats:
+            with TraceDB(path, busy_timeout_s=busy_timeout_s) as db:
+                return stats_fn(db)
+
+        # the fingerprint is taken first: a write during the read triggers another read
+        self._reads.start(read, db_signature(path), doing=f"reading {path}")
 
     def toggle_auto_refresh(self) -> bool:
         """Turn watching the DB file on or off; returns the new state."""
@@ -271,34 +250,14 @@ class TracesPane(Vertical):
 
     # ---------------------------------------------------------------------------------------- worker
 
-    @work(thread=True, exclusive=True, group=WORKER_GROUP, exit_on_error=False, name="traces-stats")
-    def _read_stats(self, path: Path, generation: int) -> None:
-        signature = db_signature(path)  # taken first: a write during the read triggers another read
-        try:
-            with TraceDB(path, busy_timeout_s=self.busy_timeout_s) as db:
-                stats = self.stats_fn(db)
-        except TraceDBError as exc:
-            self.post_message(self.LoadFailed(generation, exc.message, exc.hint, signature))
-        except Exception as exc:  # a bug or an odd file: say what happened, never show a traceback
-            self.post_message(
-                self.LoadFailed(
-                    generation,
-                    f"Unexpected error while reading {path}: {type(exc).__name__}: {exc}",
-                    "This is probably a bug in sft-studio: please report it, with what `sft-studio stats` prints.",
-                    signature,
-                )
-            )
-        else:
-            self.post_message(self.StatsLoaded(generation, stats, signature))
-
     def on_traces_pane_stats_loaded(self, event: StatsLoaded) -> None:
         event.stop()
-        if event.generation != self._generation:
+        if not self._reads.is_current(event):
             return
         self.reading = False
-        self._signature = event.signature
-        self.stats = event.stats
-        self._show_stats(event.stats)
+        self._signature = event.context
+        self.stats = event.result
+        self._show_stats(event.result)
         self.query_one("#traces-header").border_subtitle = ""
         self.query_one(ContentSwitcher).current = "traces-stats"
         self._activity(self._idle_text())
@@ -306,10 +265,10 @@ class TracesPane(Vertical):
 
     def on_traces_pane_load_failed(self, event: LoadFailed) -> None:
         event.stop()
-        if event.generation != self._generation:
+        if not self._reads.is_current(event):
             return
         self.reading = False
-        self._signature = event.signature
+        self._signature = event.context
         self.query_one("#traces-header").border_subtitle = ""
         self.query_one(ErrorState).show(event.message, event.hint)
         self.query_one(ContentSwitcher).current = "traces-error"
@@ -318,28 +277,31 @@ class TracesPane(Vertical):
 
     # ----------------------------------------------------------------------------------- collecting
 
+    @property
+    def runner(self) -> CollectRunner:
+        return self.query_one(CollectRunner)
+
+    @property
+    def collecting(self) -> bool:
+        """A collection (not the demo build) is running."""
+        return self.runner.job == "collect"
+
     def start_collect(self, request: CollectRequest) -> bool:
         """Record episodes into the open DB in the background; False if one runs or no DB is open."""
-        if self.collecting or self.building_demo or self.db_path is None:
+        if self.runner.running or self.db_path is None:
             return False
         from services.rollouts.collector import CollectSpec
 
-        spec = CollectSpec(db=self.db_path, **request.spec_kwargs())
-        ensure_resource_tracker()
-        self.collecting = True
-        self._stop.clear()
-        self._landed = 0
+        self.runner.start(CollectSpec(db=self.db_path, **request.spec_kwargs()))
         title = f"Collecting {request.policy}" + (f" · {request.model}" if request.model else "") + " rollouts"
         self.query_one(CollectStrip).start(title, None)
-        self.post_message(self.CollectStateChanged())
-        self._collect(spec)
         return True
 
     def stop_collect(self) -> bool:
         """Ask the running collection to stop; finished episodes stay. False if none runs."""
         if not self.collecting:
             return False
-        self._stop.set()
+        self.runner.stop()
         self.query_one(CollectStrip).set_stopping(True)
         return True
 
@@ -364,53 +326,27 @@ class TracesPane(Vertical):
         self._refresh_timer = None
         self._maybe_refresh()
 
-    def _progress_poster(self, label: str = "") -> Callable[[CollectProgress], None]:
-        """A progress callback for the collector's thread: copies, throttled, as messages."""
-        last = [float("-inf")]
-
-        def post(progress: CollectProgress) -> None:
-            now = time.monotonic()
-            finished = progress.episodes_done >= progress.episodes_total
-            if now - last[0] >= PROGRESS_MIN_S or finished:
-                last[0] = now
-                self.post_message(CollectProgressed(progress.model_copy(deep=True), label))
-
-        return post
-
-    def _should_stop(self) -> Callable[[], bool]:
-        worker = get_current_worker()
-        return lambda: self._stop.is_set() or worker.is_cancelled
-
-    @work(thread=True, exclusive=True, group=COLLECT_GROUP, exit_on_error=False, name="collect")
-    def _collect(self, spec: CollectSpec) -> None:
-        from services.rollouts.collector import CollectError, collect
-
-        try:
-            result = collect(spec, self._progress_poster(), self._should_stop())
-        except (CollectError, TraceDBError) as exc:
-            self.post_message(self.CollectFailed(str(exc)))
-        except Exception as exc:  # a bug: say what happened, never show a traceback
-            self.post_message(self.CollectFailed(f"Unexpected error while collecting: {type(exc).__name__}: {exc}"))
-        else:
-            self.post_message(self.CollectFinished(result))
-
-    def on_collect_progressed(self, event: CollectProgressed) -> None:
+    def on_collect_runner_progressed(self, event: CollectRunner.Progressed) -> None:
         event.stop()
         if event.label:
             if self.building_demo:
                 self.query_one(DemoBuildState).show(event.label, event.progress)
             return
-        if not self.collecting:
-            return
-        self.query_one(CollectStrip).show(event.progress)
-        if event.progress.episodes_done > self._landed:
-            self._landed = event.progress.episodes_done
+        if self.collecting:
+            self.query_one(CollectStrip).show(event.progress)
+
+    def on_collect_runner_landed(self, event: CollectRunner.Landed) -> None:
+        event.stop()
+        if not self.building_demo:
             self.request_refresh()
 
-    def on_traces_pane_collect_finished(self, event: CollectFinished) -> None:
+    def on_collect_runner_finished(self, event: CollectRunner.Finished) -> None:
         event.stop()
-        result = event.result
-        self._end_collect()
+        if event.context == "demo":
+            self._demo_built(event.result)
+            return
+        result: CollectResult = event.result
+        self.query_one(CollectStrip).finish()
         if result.session_ids:
             self.request_refresh()
         text = summary_text(result)
@@ -419,21 +355,16 @@ class TracesPane(Vertical):
         title = "Collection stopped" if result.stopped else "Collection finished"
         self.notify(text, title=title, severity=severity, timeout=10)
 
-    def on_traces_pane_collect_failed(self, event: CollectFailed) -> None:
+    def on_collect_runner_failed(self, event: CollectRunner.Failed) -> None:
         event.stop()
-        self._end_collect()
-        self.request_refresh()  # an episode may have landed before the failure
-        self.last_summary = (event.message, "error")
-        self.notify(event.message, title="Collection failed", severity="error", timeout=15)
-
-    def _end_collect(self) -> None:
-        self.collecting = False
-        self._stop.clear()
+        message = f"{event.message}\n{event.hint}" if event.hint else event.message
+        if event.context == "demo":
+            self._demo_failed(message)
+            return
         self.query_one(CollectStrip).finish()
-        self.post_message(self.CollectStateChanged())
-
-    def on_unmount(self) -> None:
-        self._stop.set()  # a running collector stops at its next decision
+        self.request_refresh()  # an episode may have landed before the failure
+        self.last_summary = (message, "error")
+        self.notify(message, title="Collection failed", severity="error", timeout=15)
 
     # ----------------------------------------------------------------------------------------- demo
 
@@ -451,48 +382,31 @@ class TracesPane(Vertical):
         parts = [(p.label, len(p.spec.plan()), p.spec.max_turns) for p in demo_parts(self.resolved_demo_path())]
         return DemoBuildState(self.resolved_demo_path(), parts, id="traces-demo")
 
-    @work(thread=True, exclusive=True, group=COLLECT_GROUP, exit_on_error=False, name="demo")
     def _build_demo(self, path: Path) -> None:
-        from services.rollouts.collector import CollectError
+        demo_fn = self.demo_fn
 
-        demo_fn: DemoFn
-        if self.demo_fn is None:
-            from services.rollouts.demo import build_demo
+        def build(on_progress: Callable[[str, CollectProgress], None], should_stop: Callable[[], bool]) -> Path:
+            if demo_fn is None:
+                from services.rollouts.demo import build_demo
 
-            demo_fn = build_demo
-        else:
-            demo_fn = self.demo_fn
-        posters: dict[str, Callable[[CollectProgress], None]] = {}
+                return build_demo(path, on_progress, should_stop)
+            return demo_fn(path, on_progress, should_stop)
 
-        def on_progress(label: str, progress: CollectProgress) -> None:
-            posters.setdefault(label, self._progress_poster(label))(progress)
+        self.runner.run(build, "demo", doing="building the demo")
 
-        should_stop = self._should_stop()
-        try:
-            built = demo_fn(path, on_progress, should_stop)
-        except (CollectError, TraceDBError) as exc:
-            self.post_message(self.DemoFailed(str(exc)))
-        except Exception as exc:  # a bug: say what happened, never show a traceback
-            self.post_message(self.DemoFailed(f"Unexpected error while building the demo: {type(exc).__name__}: {exc}"))
-        else:
-            if not should_stop():
-                self.post_message(self.DemoBuilt(built))
-
-    def on_traces_pane_demo_built(self, event: DemoBuilt) -> None:
-        event.stop()
+    def _demo_built(self, path: Path) -> None:
         self.building_demo = False
-        self.db_path = event.path
-        self.post_message(self.DbOpened(event.path))
+        self.db_path = path
+        self.post_message(self.DbOpened(path))
         self.query_one("#traces-loading-label", Label).update(f"Reading {self.db_path} …")
         self.refresh_stats()
         if self.watching:
             self._start_timer()
 
-    def on_traces_pane_demo_failed(self, event: DemoFailed) -> None:
-        event.stop()
+    def _demo_failed(self, message: str) -> None:
         self.building_demo = False
         self.query_one(ErrorState).show(
-            event.message,
+            message,
             "Nothing was opened. Run `sft-studio demo` in a shell to retry the build, or open a DB you have "
             "with `sft-studio --db PATH`.",
             title="Cannot build the demo trace DB",

@@ -1,0 +1,1 @@
+"""The Jobs pane (not built yet): training jobs on a Synth learning-API backend."""

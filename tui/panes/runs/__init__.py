@@ -1,0 +1,1 @@
+"""The Runs pane (not built yet): the ledger of every run, from filter to evaluation."""
