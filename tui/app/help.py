@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.app.pane_spec import PaneSpec
+from tui.widgets.dialog import dialog_css
 from tui.widgets.prose import TwoColumn
 
 #: Keys of the app and of Textual that belong to no pane.
@@ -79,29 +80,14 @@ class HelpScreen(ModalScreen[None]):
         Binding("f1", "dismiss", "Close help", show=False),
     ]
 
-    DEFAULT_CSS = """
-    HelpScreen {
-        align: center middle;
-    }
-    HelpScreen > VerticalScroll {
-        width: 96;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $accent;
-        border-title-color: $accent;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        background: $surface;
-        padding: 0 1;
-    }
-    HelpScreen .para {
-        margin-top: 1;
-    }
+    DEFAULT_CSS = (
+        dialog_css("HelpScreen", width=96)
+        + """
     HelpScreen #help-panes .left {
         text-style: bold;
     }
     """
+    )
 
     def __init__(self, keys: Sequence[tuple[str, str]], panes: Sequence[tuple[str, Content]]) -> None:
         """``keys`` and ``panes`` are the rows of the two tables (``key_rows``, ``pane_rows``)."""

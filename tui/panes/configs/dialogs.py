@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tui.panes.filters.export_dialog import DIALOG_CSS, keys_line
+from tui.widgets.dialog import dialog_css, keys_line
 
 
 def diff_renderable(diff: str) -> Syntax:
@@ -31,7 +31,7 @@ class SaveDialog(ModalScreen[bool]):
         Binding("escape,n", "answer(False)", "Cancel"),
         Binding("enter,y", "answer(True)", "Save"),
     ]
-    DEFAULT_CSS = DIALOG_CSS.format(cls="SaveDialog") + "SaveDialog > VerticalScroll { width: 110; }"
+    DEFAULT_CSS = dialog_css("SaveDialog") + "SaveDialog > VerticalScroll { width: 110; }"
 
     def __init__(self, path: Path, diff: str, note: str = "") -> None:
         super().__init__()
@@ -60,7 +60,7 @@ class ConflictDialog(ModalScreen[str | None]):
         Binding("o", "answer('overwrite')", "Overwrite"),
         Binding("a", "answer('save_as')", "Save as"),
     ]
-    DEFAULT_CSS = DIALOG_CSS.format(cls="ConflictDialog")
+    DEFAULT_CSS = dialog_css("ConflictDialog")
 
     def __init__(self, path: Path, state: str) -> None:
         super().__init__()
@@ -93,7 +93,7 @@ class PathDialog(ModalScreen[Path | None]):
     """One path field (open a config, save as); Enter submits, Escape cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = DIALOG_CSS.format(cls="PathDialog")
+    DEFAULT_CSS = dialog_css("PathDialog")
 
     def __init__(self, title: str, value: str, hint: str) -> None:
         super().__init__()

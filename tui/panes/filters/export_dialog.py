@@ -23,43 +23,11 @@ from textual.widgets.option_list import Option
 
 from services.common.workspace import default_export
 from services.datasets.export_targets import SizesError, export_targets, parse_sizes
+from tui.widgets.dialog import dialog_css, keys_line
 
 DEFAULT_OUTPUT = default_export()
+
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-DIALOG_CSS = """
-{cls} {{
-    align: center middle;
-}}
-{cls} > VerticalScroll {{
-    width: 90;
-    max-width: 100%;
-    height: auto;
-    max-height: 100%;
-    border: round $accent;
-    border-title-color: $accent;
-    border-title-style: bold;
-    background: $surface;
-    padding: 0 1;
-}}
-{cls} .field {{ height: auto; }}
-{cls} .field-label {{ width: 14; text-style: bold; }}
-{cls} .field-body {{ width: 1fr; height: auto; }}
-{cls} Input {{ width: 1fr; }}
-{cls} .hint {{ color: $text-muted; height: auto; margin-bottom: 1; }}
-{cls} .hint.-error {{ color: $text-error; text-style: bold; }}
-{cls} .warning {{ color: $text-warning; text-style: bold; height: auto; margin-bottom: 1; }}
-{cls} .keys {{ color: $text-muted; }}
-"""
-
-
-def keys_line(*pairs: tuple[str, str]) -> Content:
-    parts: list[Content | str | tuple[str, str]] = []
-    for i, (key, what) in enumerate(pairs):
-        if i:
-            parts.append("  ·  ")
-        parts += [(key, "bold $text-accent"), f" {what}"]
-    return Content.assemble(*parts)
 
 
 @dataclass(frozen=True)
@@ -73,7 +41,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
     """Output path and subset sizes; a second Enter confirms overwriting existing files."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = DIALOG_CSS.format(cls="ExportDialog")
+    DEFAULT_CSS = dialog_css("ExportDialog")
 
     def __init__(self, output: Path = DEFAULT_OUTPUT, sizes: str = "", summary: str = "") -> None:
         super().__init__()
@@ -172,7 +140,7 @@ class SavePresetDialog(ModalScreen[PresetRequest | None]):
     """Name and description; saved as ``<folder>/<name>.toml`` (a second Enter overwrites)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = DIALOG_CSS.format(cls="SavePresetDialog")
+    DEFAULT_CSS = dialog_css("SavePresetDialog")
 
     def __init__(self, folder: Path, summary: str = "") -> None:
         super().__init__()
@@ -237,7 +205,7 @@ class LoadPresetDialog(ModalScreen[Path | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = (
-        DIALOG_CSS.format(cls="LoadPresetDialog")
+        dialog_css("LoadPresetDialog")
         + """
     LoadPresetDialog OptionList { height: auto; max-height: 20; margin-bottom: 1; }
     """

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
+from tui.widgets.dialog import dialog_css
 
 POLICIES: tuple[str, ...] = ("teacher", "random", "openai")
 POLICY_HINTS: dict[str, str] = {
@@ -178,40 +179,17 @@ class CollectForm(ModalScreen[CollectRequest | None]):
         Binding("enter", "submit", "Start", show=False),
     ]
 
-    DEFAULT_CSS = """
-    CollectForm {
-        align: center middle;
-    }
-    CollectForm > VerticalScroll {
-        width: 96;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $accent;
-        border-title-color: $accent;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        background: $surface;
-        padding: 0 1;
-    }
+    DEFAULT_CSS = (
+        dialog_css("CollectForm", width=96)
+        + """
     CollectForm #collect-into {
         color: $text-muted;
         margin-bottom: 1;
-    }
-    CollectForm .field {
-        height: auto;
     }
     CollectForm .field-label {
         width: 16;
         text-style: bold;
         padding-top: 0;
-    }
-    CollectForm .field-body {
-        width: 1fr;
-        height: auto;
-    }
-    CollectForm Input {
-        width: 1fr;
     }
     CollectForm PolicyChoice {
         layout: horizontal;
@@ -222,19 +200,11 @@ class CollectForm(ModalScreen[CollectRequest | None]):
         width: auto;
         margin-right: 3;
     }
-    CollectForm .hint {
-        color: $text-muted;
-        height: auto;
-        margin-bottom: 1;
-    }
-    CollectForm .hint.-error {
-        color: $text-error;
-        text-style: bold;
-    }
     CollectForm #collect-keys {
         color: $text-muted;
     }
     """
+    )
 
     def __init__(self, db_path: Path, initial: Mapping[str, str] | None = None) -> None:
         super().__init__()
