@@ -27,7 +27,7 @@ from services.traces.stats import TraceStats, compute_stats
 from services.traces.writer import TraceWriter
 from tests.support.pilot import SIZE, key_active, settle, show_pane
 from tests.support.pilot import make_app as pilot_app
-from tests.support.tracegen import build_db, make_episode
+from tests.support.tracegen import build_db, make_episode, set_total_rewards
 from tui.app.app import SftStudioApp
 from tui.app.help import HelpScreen
 from tui.app.registry import PANES
@@ -196,6 +196,18 @@ async def test_stats_of_a_small_db(small_db: Path) -> None:
         assert "Episodes" in outcome and f"{expected.outcome.episodes}" in outcome  # type: ignore[union-attr]
         assert plain(app.query_one("#status-db", Label)).endswith(str(small_db))
         assert plain(app.query_one("#status-activity", Label)) == "auto-refresh off"
+
+
+async def test_header_counts_a_total_reward_that_is_not_a_number(tmp_path: Path) -> None:
+    """Stats skip such a row the way the export does, and the header says why it was skipped."""
+    path = build_db(tmp_path / "odd.db", sessions=4, decisions=2, quirks=False)
+    set_total_rewards(path, (None, "abc", "2.5", "x"))
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert view(app) == "traces-stats"
+        header = plain(app.query_one("#traces-header", Static))
+        assert "2 malformed rows" in header and "outcome reward not a number 2" in header
 
 
 async def test_old_flavour_says_what_is_unavailable(tmp_path: Path) -> None:

@@ -93,6 +93,7 @@ def header_renderable(stats: TraceStats) -> RenderableType:
             (m.event_reward_annotation, "annotation"),
             (m.event_metadata, "event metadata"),
             (m.outcome_reward_metadata, "outcome metadata"),
+            (m.outcome_total_reward, "outcome reward not a number"),
             (m.turn_not_integer, "bad turn"),
         ]
         skipped.append(" (" + ", ".join(f"{label} {n}" for n, label in detail if n) + ")", style="dim")
