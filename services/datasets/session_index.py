@@ -34,6 +34,7 @@ from services.datasets.selection import RewardFacts, check_schema, read_achievem
 from services.datasets.session_index_scan import FLAG_IMAGE, FLAG_SEGMENTS, ParallelScan, ScanChunk, ScanStopped
 from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
 from services.traces.db import MissingSchemaError, TraceDB, TraceDBError, _ro_uri
+from services.traces.fingerprint import Signature, db_signature
 from services.traces.rewards import event_reward_totals
 
 ProgressFn = Callable[[int, int], None]  # (LM events scanned, LM events in the DB)
@@ -74,8 +75,8 @@ class IndexSource:
     """Which DB state the index describes (to tell when it is stale)."""
 
     path: str
-    size_bytes: int
-    mtime_ns: int
+    #: The DB's change fingerprint (main file and ``-wal``) when the build started.
+    signature: Signature | None
     max_event_id: int
 
 
@@ -211,7 +212,7 @@ class SessionIndex:
         notes = check_schema(db, FilterSpec())  # MissingSchemaError when no example can be read
         unavailable = _unavailable_filters(db)
         uri = _ro_uri(db.path, db.immutable)
-        stat = os.stat(db.path)
+        signature = db_signature(db.path)  # taken first: a write during the build shows as a change
         try:
             with db.connect() as conn:
                 raw = _raw(conn)
@@ -232,22 +233,18 @@ class SessionIndex:
                     raise IndexBuildStopped from None
         except sqlite3.Error as exc:
             raise TraceDBError(f"Cannot read {db.path}: {exc}.") from None
-        source = IndexSource(str(db.path), stat.st_size, stat.st_mtime_ns, int(hi or 0))
+        source = IndexSource(str(db.path), signature, int(hi or 0))
         index = _assemble(scans, facts, sessions_total, source)
         index.schema_notes, index.unavailable = notes, unavailable
         index.build_seconds = time.perf_counter() - started
         return index
 
     def is_current(self, db: TraceDB) -> bool:
-        """Whether ``db`` still looks like it did when the index was built (size and mtime)."""
-        try:
-            stat = os.stat(db.path)
-        except OSError:
-            return False
-        return str(db.path) == self.source.path and (stat.st_size, stat.st_mtime_ns) == (
-            self.source.size_bytes,
-            self.source.mtime_ns,
-        )
+        """Whether ``db`` still looks like it did when the index was built: the same fingerprint as the
+        Traces pane's auto-refresh uses, so rows a WAL-mode writer appended (the main file unchanged
+        until a checkpoint) count as a change."""
+        signature = db_signature(db.path)
+        return str(db.path) == self.source.path and signature is not None and signature == self.source.signature
 
     # ----------------------------------------------------------------------------------------------
     # Queries

@@ -7,6 +7,8 @@ pane's thread workers, so tests poll for the state they expect (``until``) inste
 from __future__ import annotations
 
 import json
+import random
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -23,10 +25,13 @@ from services.datasets.export_targets import parse_sizes
 from services.datasets.filter_spec import EventRewardFilter, FilterSpec
 from services.datasets.preview import Preview, preview
 from services.datasets.session_index import SessionIndex
+from services.traces.achievement_keys import KeyStyle
 from services.traces.db import TraceDB
+from services.traces.schema import Flavour
+from services.traces.writer import TraceWriter
 from tests.support.pilot import SIZE, key_active, show_pane, until
 from tests.support.pilot import make_app as pilot_app
-from tests.support.tracegen import build_db
+from tests.support.tracegen import build_db, make_episode
 from tui.app.app import SftStudioApp
 from tui.cli import main as cli_main
 from tui.panes.filters.export_dialog import ExportDialog, ExportRequest, LoadPresetDialog, SavePresetDialog
@@ -406,3 +411,25 @@ async def test_unreadable_db_shows_the_error(tmp_path: Path) -> None:
         pane = await show_pane(pilot, "2", FiltersPane)
         await until(pilot, lambda: pane.query_one("ContentSwitcher").current == "filters-error")  # type: ignore[attr-defined]
         assert text_of(pilot, "#filters-error-message") and pane.index is None and not pane.indexing
+
+
+async def test_showing_the_pane_again_reindexes_rows_a_wal_writer_appended(tmp_path: Path) -> None:
+    """A live collector on a WAL-mode DB grows only ``-wal``: the pane uses the Traces pane's
+    fingerprint (main file and ``-wal``), so coming back to it re-indexes and counts the new session."""
+    path = build_db(tmp_path / "wal.db", sessions=6, decisions=2, flavour=Flavour.V0_2_8, quirks=False)
+    keeper = sqlite3.connect(path)  # keeps the WAL from being checkpointed, as a running collector does
+    try:
+        keeper.execute("SELECT COUNT(*) FROM session_traces").fetchone()
+        app = make_app(path)
+        async with app.run_test(size=SIZE) as pilot:
+            pane = await open_filters(pilot)
+            assert pane.index is not None and pane.index.sessions_total == 6
+            before = path.stat()
+            with TraceWriter(path) as writer:
+                writer.write([make_episode(random.Random(3), 50, decisions=2, style=KeyStyle.TASK_APP)])
+            assert path.stat().st_mtime_ns == before.st_mtime_ns  # only -wal changed
+            await pilot.press("1")
+            await pilot.press("2")
+            await until(pilot, lambda: pane.index is not None and pane.index.sessions_total == 7)
+    finally:
+        keeper.close()

@@ -9,6 +9,7 @@ calls) and -045 (dominant-model tie alpha-model/vllm vs zeta-model/NULL).
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from services.datasets.filter_spec import EventRewardFilter, FilterSpec
 from services.datasets.selection import select_sessions
 from services.datasets.session_index import IndexBuildStopped, SessionIndex
 from services.datasets.session_index_scan import _common_shape, example_chars
-from services.traces.achievement_keys import ACHIEVEMENTS
+from services.traces.achievement_keys import ACHIEVEMENTS, KeyStyle
 from services.traces.db import TraceDB, TraceDBError
 from services.traces.schema import Flavour
-from tests.support.tracegen import build_db
+from services.traces.writer import TraceWriter
+from tests.support.tracegen import build_db, make_episode
 
 QUIRK_BAD_JSON, QUIRK_NO_OUTCOME, QUIRK_TWO_OUTCOMES, QUIRK_STEP_ID, QUIRK_NO_LM, QUIRK_TIE = (
     f"rollout-{i:06d}" for i in range(40, 46)
@@ -272,6 +274,27 @@ def test_staleness_follows_the_file(tmp_path: Path) -> None:
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE session_traces SET num_events = num_events + 1")
         assert not idx.is_current(db)
+
+
+def test_is_current_sees_rows_a_wal_writer_appended(tmp_path: Path) -> None:
+    """A live collector on a WAL-mode DB appends to ``-wal``; the main file changes only at checkpoints.
+    Size and mtime of the main file alone would call the index current (the Filters pane's old check)."""
+    path = build_db(tmp_path / "wal.db", sessions=3, decisions=2, flavour=Flavour.V0_2_8, quirks=False)
+    keeper = sqlite3.connect(path)  # another connection keeps the WAL from being checkpointed on close
+    try:
+        keeper.execute("SELECT COUNT(*) FROM session_traces").fetchone()
+        with TraceDB(path) as db:
+            idx = SessionIndex.build(db)
+            assert idx.is_current(db)
+            before = path.stat()
+            with TraceWriter(path) as writer:
+                writer.write([make_episode(random.Random(5), 77, decisions=2, style=KeyStyle.TASK_APP)])
+            after = path.stat()
+            assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)  # only -wal grew
+            assert not idx.is_current(db)
+            assert SessionIndex.build(db).sessions_total == idx.sessions_total + 1
+    finally:
+        keeper.close()
 
 
 def test_objective_key_db_reads_reward_objective_only(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ the manifest summary or the error, never a traceback. Its keys (e, s, l) are dec
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
 from services.common.workspace import filter_presets_dir
 from services.datasets.filter_spec import FilterSpec
 from services.traces.db import TraceDB
+from services.traces.fingerprint import Signature, db_signature
 from tui.app import workers
 from tui.panes.filters import preview_view as pview
 from tui.panes.filters.export_dialog import (
@@ -88,14 +88,6 @@ def _export_errors(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def _file_state(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
-
-
 class FiltersPane(Vertical):
     """Form on the left, preview on the right, an export strip below; follows the app's open DB."""
 
@@ -144,10 +136,10 @@ class FiltersPane(Vertical):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, FiltersPane.IndexProgressed)
 
-    class IndexLoaded(workers.Done["SessionIndex", "tuple[int, int] | None"]):
+    class IndexLoaded(workers.Done["SessionIndex", "Signature | None"]):
         """The index, and the DB file's state taken before it was built."""
 
-    class IndexFailed(workers.Failed["tuple[int, int] | None"]):
+    class IndexFailed(workers.Failed["Signature | None"]):
         pass
 
     class PreviewReady(workers.Done[Any, FilterSpec]):
@@ -190,7 +182,7 @@ class FiltersPane(Vertical):
         self.debounce_s = debounce_s
         self.presets_dir = presets_dir
         self.index: SessionIndex | None = None
-        self.index_state: tuple[int, int] | None = None
+        self.index_state: Signature | None = None
         self.indexing = False
         self.spec: FilterSpec | None = None  # the form's current valid spec (None while invalid)
         self.preview: Preview | None = None  # the last valid preview shown
@@ -199,7 +191,7 @@ class FiltersPane(Vertical):
         self.last_export: ExportResult | None = None
         self.export_output = DEFAULT_OUTPUT
         self.export_sizes = ""
-        self._index_work: workers.TaggedWorker[SessionIndex, tuple[int, int] | None] = workers.TaggedWorker(
+        self._index_work: workers.TaggedWorker[SessionIndex, Signature | None] = workers.TaggedWorker(
             self, INDEX_GROUP, self.IndexLoaded, self.IndexFailed
         )
         self._preview_work: workers.TaggedWorker[Any, FilterSpec] = workers.TaggedWorker(
@@ -272,7 +264,7 @@ class FiltersPane(Vertical):
         """The pane is shown: build the index if there is none, or if the DB file changed since."""
         if self.db_path is None or self.indexing:
             return
-        if self.index is None or _file_state(self.db_path) != self.index_state:
+        if self.index is None or db_signature(self.db_path) != self.index_state:
             self.build_index()
 
     def build_index(self) -> None:
@@ -297,7 +289,7 @@ class FiltersPane(Vertical):
                 return index_fn(db, progress, lambda: run.cancelled)
 
         # the file's state is taken first: a write during the build shows as a change next time
-        self._index_work.start(build, _file_state(path), doing=f"indexing {path}")
+        self._index_work.start(build, db_signature(path), doing=f"indexing {path}")
 
     @on(IndexProgressed)
     def _index_progressed(self, event: IndexProgressed) -> None:
