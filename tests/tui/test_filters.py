@@ -298,9 +298,9 @@ class _DialogHost(App[None]):
         self.push_screen(self.dialog, callback=self.answers.append)
 
 
-async def _dialog_sizes(output: Path, text: str) -> tuple[int, ...] | str:
+async def _dialog_sizes(output: Path, text: str, examples: int | None = None) -> tuple[int, ...] | str:
     """What the export dialog makes of ``text`` in its sizes field: the sizes, or the reason shown."""
-    app = _DialogHost(ExportDialog(output, sizes=text))
+    app = _DialogHost(ExportDialog(output, sizes=text, examples=examples))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("enter")
@@ -335,6 +335,16 @@ async def test_export_dialog_and_cli_refuse_the_same_sizes(
         assert cli_main(["export", "--db", str(ref_db), "--output", str(tmp_path / "c.jsonl"), "--sizes", text]) == 2
         assert reason in capsys.readouterr().err
         assert reason in await _dialog_sizes(tmp_path / "d.jsonl", text)
+
+
+async def test_export_dialog_refuses_sizes_larger_than_the_filter_gives(tmp_path: Path) -> None:
+    """Issue 10 #17: the dialog knows the count, so a too-large size is refused at the field."""
+    reason = await _dialog_sizes(tmp_path / "d.jsonl", "5,999999", examples=120)
+    assert reason == (
+        "subset size 999,999 larger than the 120 examples this export holds: choose sizes up to 120 "
+        "(the main file holds them all)"
+    )
+    assert await _dialog_sizes(tmp_path / "d.jsonl", "5,120", examples=120) == (5, 120)
 
 
 # ---------------------------------------------------------------------------------------- presets

@@ -386,7 +386,10 @@ class FiltersPane(Vertical):
         if not self._ready_for("export"):
             return
         summary = pview.export_summary_line(self.preview) if self.preview is not None else ""
-        self.app.push_screen(ExportDialog(self.export_output, self.export_sizes, summary), callback=self._start_export)
+        examples = self.preview.examples if self.preview is not None else None
+        self.app.push_screen(
+            ExportDialog(self.export_output, self.export_sizes, summary, examples), callback=self._start_export
+        )
 
     def _ready_for(self, what: str) -> bool:
         if self.db_path is None:
