@@ -13,7 +13,7 @@ the manifest summary or the error, never a traceback. Its keys (e, s, l) are dec
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
 
 from services.common.workspace import filter_presets_dir
+from services.datasets.filter_check import FilterVocabulary, by_field, check_filter, read_vocabulary
 from services.datasets.filter_spec import FilterSpec
 from services.traces.db import TraceDB
 from services.traces.fingerprint import Signature, db_signature
@@ -182,6 +183,9 @@ class FiltersPane(Vertical):
         self.debounce_s = debounce_s
         self.presets_dir = presets_dir
         self.index: SessionIndex | None = None
+        #: What the indexed DB holds, for the shared validator's warnings (unknown model, type…).
+        self.vocabulary = FilterVocabulary()
+        self._vocabulary_read: dict[int, FilterVocabulary] = {}  # by index generation, set by the worker
         self.index_state: Signature | None = None
         self.indexing = False
         self.spec: FilterSpec | None = None  # the form's current valid spec (None while invalid)
@@ -286,7 +290,9 @@ class FiltersPane(Vertical):
                 final=lambda done, total: done >= total,
             )
             with TraceDB(path) as db:
-                return index_fn(db, progress, lambda: run.cancelled)
+                index = index_fn(db, progress, lambda: run.cancelled)
+                self._vocabulary_read[run.generation] = read_vocabulary(db)
+                return index
 
         # the file's state is taken first: a write during the build shows as a change next time
         self._index_work.start(build, db_signature(path), doing=f"indexing {path}")
@@ -305,6 +311,8 @@ class FiltersPane(Vertical):
             return
         self.indexing = False
         self.index = event.result
+        self.vocabulary = self._vocabulary_read.pop(event.generation, FilterVocabulary())
+        self._vocabulary_read.clear()
         self.index_state = event.context
         self.query_one(ContentSwitcher).current = "filters-main"
         self.query_one("#filters-preview").border_subtitle = ""
@@ -337,10 +345,9 @@ class FiltersPane(Vertical):
     def revalidate(self, *, debounce: bool = True) -> None:
         """Check the form; mark invalid fields; schedule a preview of a valid spec."""
         index = self.index
-        models = _names(index.models) if index is not None else None
-        providers = _names(index.providers) if index is not None else None
-        spec, errors = parse_filters(self.form.values(), models=models, providers=providers)
-        self.form.show_errors(errors)
+        spec, errors = parse_filters(self.form.values())
+        warnings = by_field(check_filter(spec, self.vocabulary), "warning") if spec is not None else {}
+        self.form.show_errors(errors, warnings)
         self.spec = spec
         if spec is None:
             self._preview_work.invalidate()  # a computation in flight is stale now
@@ -526,10 +533,6 @@ class FiltersPane(Vertical):
             return
         self.form.set_values(spec_values(loaded))
         self.notify(f"Loaded {path}.", title="Preset loaded")
-
-
-def _names(values: Sequence[Any]) -> list[str]:
-    return [str(v) for v in values if v is not None]
 
 
 def _preset_entry(preset: PresetInfo) -> tuple[Path, str, str]:
