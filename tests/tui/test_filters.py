@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -130,6 +131,24 @@ async def test_pane_and_cli_warn_alike(
 
 
 # ---------------------------------------------------------------------------------------- preview
+
+
+async def test_funnel_counts_removals_and_breakdowns_match_the_header(db: Path) -> None:
+    """Issue 10 #15: removals are positive counts; with a limit, the breakdowns describe the header's set."""
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, "min_unique", "1")
+        await type_into(pilot, "limit", "3")
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=1, limit=3))
+        p = pane.preview
+        assert p is not None and p.sessions_written < p.eligible_sessions
+        funnel = text_of(pilot, "#pv-funnel")
+        assert "limit 3 examples" in funnel and not re.search(r"\s-\d", funnel)
+        assert f"Examples 3 from {p.sessions_written} sessions" in text_of(pilot, "#pv-summary")
+        assert app.query_one("#pv-achievements").border_subtitle == f"of {p.sessions_written} written sessions"
+        models = text_of(pilot, "#pv-models")
+        assert sum(int(line.split()[-2]) for line in models.splitlines()[1:]) == p.sessions_written
 
 
 async def test_typing_min_unique_updates_the_preview(db: Path) -> None:

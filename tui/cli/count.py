@@ -121,14 +121,14 @@ def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
         funnel.add_row(escape(step.label), f"{step.removed:,}", f"{step.remaining:,}")
     out.print(funnel)
 
-    models = Table(title="By dominant model", title_justify="left")
+    models = Table(title="By dominant model (sessions written)", title_justify="left")
     for col in ("model", "provider", "sessions", "examples"):
         models.add_column(col, justify="right" if col in ("sessions", "examples") else "left")
     for row in p.by_model:
         models.add_row(escape(str(row.model)), escape(row.provider), f"{row.sessions:,}", f"{row.examples:,}")
     out.print(models)
 
-    ach = Table(title="By achievement (share of eligible sessions)", title_justify="left")
+    ach = Table(title="By achievement (share of sessions written)", title_justify="left")
     ach.add_column("achievement")
     ach.add_column("sessions", justify="right")
     ach.add_column("share", justify="right")
@@ -137,7 +137,7 @@ def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
         ach.add_row(escape(a.name), f"{a.sessions:,}", f"{a.share:.0%}", "█" * round(a.share * 20))
     out.print(ach)
 
-    hist = Table(title="Unique achievements per eligible session", title_justify="left")
+    hist = Table(title="Unique achievements per session written", title_justify="left")
     hist.add_column("unique", justify="right")
     hist.add_column("sessions", justify="right")
     hist.add_column("")
