@@ -58,6 +58,8 @@ EXPORT_GROUP = "filter-export"
 DEBOUNCE_S = 0.25
 PRESETS_DIR = filter_presets_dir()
 PROGRESS_MIN_S = 0.1
+#: How often the shown pane compares the DB's fingerprint with the indexed one (as the Traces pane).
+WATCH_S = 2.0
 
 
 def default_preview(index: SessionIndex, spec: FilterSpec) -> Any:
@@ -173,9 +175,20 @@ class FiltersPane(Vertical):
         export_fn: ExportFn = default_export,
         debounce_s: float = DEBOUNCE_S,
         presets_dir: Path = PRESETS_DIR,
+        watch_interval: float | None = WATCH_S,
         id: str | None = None,
     ) -> None:
+        """``watch_interval``: seconds between checks of the DB's fingerprint while the pane is shown
+        (None: no checks; ``r`` still re-reads)."""
         super().__init__(id=id)
+        self.watch_interval = watch_interval
+        #: Why the last index build failed (a damaged DB…), or None.
+        self.index_error: str | None = None
+        #: An export waiting for a re-count because the DB changed: (the confirmed request or None
+        #: when the dialog is still to open, the preview the user had seen).
+        self._pending_export: tuple[ExportRequest | None, Preview | None] | None = None
+        #: (examples, sessions) the count quoted when the running export started.
+        self._export_quote: tuple[int, int] | None = None
         self.db_path = db_path
         self.preview_fn = preview_fn
         self.index_fn = index_fn
@@ -231,7 +244,8 @@ class FiltersPane(Vertical):
                 yield Static(id="filters-error-message", markup=False)
                 yield Static(id="filters-error-hint", classes="para", markup=False)
                 yield Static(
-                    Content.styled("Go to another pane and back to retry.", "$foreground-muted"), classes="para"
+                    Content.styled("Press r to retry (it also retries when the file changes).", "$foreground-muted"),
+                    classes="para",
                 )
             with Horizontal(id="filters-main"):
                 yield FilterForm(id="filters-form")
@@ -248,6 +262,28 @@ class FiltersPane(Vertical):
         self.query_one("#filters-preview").border_title = "Preview"
         self.query_one("#filters-export").display = False
         pview.on_mount(self)
+        if self.watch_interval is not None:
+            self.set_interval(self.watch_interval, self._check_changed, name="filters-watch")
+
+    def _check_changed(self) -> None:
+        """Re-index when a writer changed the DB (the WAL-aware fingerprint), only while the pane is
+        shown (a hidden pane re-indexes when shown: ``activate``) and never two builds at once."""
+        if self.db_path is None or self.indexing or not self.is_on_screen:
+            return
+        if (self.index is not None or self.index_error is not None) and self._db_changed():
+            self.build_index()
+
+    def _db_changed(self) -> bool:
+        """The DB file differs from the one the index was built from."""
+        return self.db_path is not None and db_signature(self.db_path) != self.index_state
+
+    def action_refresh(self) -> None:
+        """``r``: index the DB again now (also retries after an error)."""
+        if self.db_path is None:
+            self.notify("No trace DB is open: nothing to refresh.", severity="warning")
+            return
+        if not self.indexing:
+            self.build_index()
 
     # ------------------------------------------------------------------------------------------- DB
 
@@ -255,6 +291,8 @@ class FiltersPane(Vertical):
         """Follow the app's open DB: drop the index; it is rebuilt when the pane is shown."""
         self.db_path = path
         self.index = None
+        self.index_error = None
+        self._pending_export = None
         self.index_state = None
         self.preview = None
         self.preview_spec = None
@@ -310,6 +348,7 @@ class FiltersPane(Vertical):
         if not self._index_work.is_current(event):
             return
         self.indexing = False
+        self.index_error = None
         self.index = event.result
         self.vocabulary = self._vocabulary_read.pop(event.generation, FilterVocabulary())
         self._vocabulary_read.clear()
@@ -325,6 +364,9 @@ class FiltersPane(Vertical):
             return
         self.indexing = False
         self.index = None
+        self.index_error = event.message
+        self.index_state = event.context  # a later change of the file triggers a retry
+        self._pending_export = None
         self.query_one("#filters-error-message", Static).update(Content.styled(event.message, "bold"))
         hint = self.query_one("#filters-error-hint", Static)
         hint.update(event.hint)
@@ -372,6 +414,13 @@ class FiltersPane(Vertical):
         self.preview = event.result
         self.preview_spec = event.context
         pview.show(self, event.result, event.context)
+        if self._pending_export is not None and not self.indexing:
+            request, seen = self._pending_export
+            self._pending_export = None
+            if request is None:
+                self._open_export_dialog(seen)
+            else:
+                self._start_export(request, recounted_from=seen)
 
     @on(PreviewFailed)
     def _preview_failed(self, event: PreviewFailed) -> None:
@@ -392,15 +441,38 @@ class FiltersPane(Vertical):
             return
         if not self._ready_for("export"):
             return
+        if self._db_changed():  # the dialog quotes counts of the DB as it is now
+            self._recount_before_export(None)
+            return
+        self._open_export_dialog(None)
+
+    def _open_export_dialog(self, seen: Preview | None) -> None:
+        """The dialog, quoting the current preview (``seen``: the counts before a re-count, said too)."""
         summary = pview.export_summary_line(self.preview) if self.preview is not None else ""
+        if seen is not None and self.preview is not None:
+            summary = pview.recount_line(seen, self.preview) + " " + summary
         examples = self.preview.examples if self.preview is not None else None
         self.app.push_screen(
-            ExportDialog(self.export_output, self.export_sizes, summary, examples), callback=self._start_export
+            ExportDialog(self.export_output, self.export_sizes, summary, examples), callback=self._confirmed
         )
+
+    def _recount_before_export(self, request: ExportRequest | None) -> None:
+        """The DB changed since it was indexed: index it again, then open the dialog (``request``
+        None) or start the confirmed export, saying what changed."""
+        self._pending_export = (request, self.preview)
+        self.notify("The trace DB changed since it was counted: counting again before the export.")
+        self.build_index()
 
     def _ready_for(self, what: str) -> bool:
         if self.db_path is None:
             self.notify(f"No trace DB is open: nothing to {what}.", severity="warning")
+            return False
+        if self.index is None and self.index_error is not None and not self.indexing:
+            self.notify(
+                f"{self.index_error} Nothing to {what}; press r to retry.",
+                title="Cannot index the trace DB",
+                severity="error",
+            )
             return False
         if self.index is None:
             self.notify("The sessions are still being indexed; try again in a moment.", severity="warning")
@@ -410,9 +482,20 @@ class FiltersPane(Vertical):
             return False
         return True
 
-    def _start_export(self, request: ExportRequest | None) -> None:
+    def _confirmed(self, request: ExportRequest | None) -> None:
+        """The dialog's answer: re-checked against the DB before anything is written."""
         if request is None or self.spec is None or self.db_path is None:
             return
+        if self._db_changed():
+            self._recount_before_export(request)
+            return
+        self._start_export(request)
+
+    def _start_export(self, request: ExportRequest, recounted_from: Preview | None = None) -> None:
+        if self.spec is None or self.db_path is None:
+            return
+        if self.preview is not None:
+            self._export_quote = (self.preview.examples, self.preview.sessions_written)
         self.export_output = request.output
         self.export_sizes = ",".join(str(n) for n in request.sizes)
         self.exporting = True
@@ -420,7 +503,10 @@ class FiltersPane(Vertical):
         strip = self.query_one("#filters-export")
         strip.display = True
         strip.border_title = "Export"
-        self.query_one("#filters-export-title", Static).update(f"Exporting to {request.output} …")
+        title = f"Exporting to {request.output} …"
+        if recounted_from is not None and self.preview is not None:
+            title = pview.recount_line(recounted_from, self.preview) + " " + title
+        self.query_one("#filters-export-title", Static).update(title)
         total = pview.expected_examples(self.preview)
         bar = self.query_one("#filters-export-bar", ProgressBar)
         bar.display = True
@@ -463,7 +549,7 @@ class FiltersPane(Vertical):
         self.query_one("#filters-export-title", Static).display = False
         self.query_one("#filters-export-bar").display = False
         summary = self.query_one("#filters-export-summary", Static)
-        summary.update(pview.export_result_content(event.result))
+        summary.update(pview.export_result_content(event.result, self._export_quote))
         summary.display = True
 
     @on(ExportFailed)

@@ -177,12 +177,24 @@ def export_summary_line(preview: Preview) -> str:
     )
 
 
+def recount_line(before: Preview, after: Preview) -> str:
+    """What a re-count after a DB change found, against what was shown before."""
+    if (before.examples, before.sessions_written) == (after.examples, after.sessions_written):
+        return "The DB changed and was counted again: the same counts."
+    return (
+        f"The DB changed and was counted again (before: {before.examples:,} examples from "
+        f"{before.sessions_written:,} sessions)."
+    )
+
+
 def validation_ok(result: ExportResult) -> bool:
     return result.validation.ok
 
 
-def export_result_content(result: ExportResult) -> Content:
-    """The manifest summary: file, counts, sha256 prefix, subsets, validation, notes."""
+def export_result_content(result: ExportResult, quoted: tuple[int, int] | None = None) -> Content:
+    """The manifest summary: file, counts, sha256 prefix, subsets, validation, notes. ``quoted``:
+    (examples, sessions) the count said when the export started; a difference (the DB grew during
+    the export) is said."""
     lines = [
         Content.assemble(
             ("Wrote ", "bold"),
@@ -193,6 +205,14 @@ def export_result_content(result: ExportResult) -> Content:
         ),
         Content.assemble(("Manifest ", "$foreground-muted"), str(result.manifest)),
     ]
+    if quoted is not None and quoted != (result.examples, result.sessions):
+        lines.append(
+            Content.styled(
+                f"The DB changed during the export: the count said {quoted[0]:,} examples from {quoted[1]:,} "
+                "sessions; the file holds what is written above.",
+                "bold $text-warning",
+            )
+        )
     for sub in result.subsets:
         lines.append(Content.assemble(("Subset ", "$foreground-muted"), f"{sub.path}: first {sub.examples:,} examples"))
     if result.validation.ok:
