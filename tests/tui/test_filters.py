@@ -551,3 +551,37 @@ async def test_showing_the_pane_again_reindexes_rows_a_wal_writer_appended(tmp_p
             await until(pilot, lambda: pane.index is not None and pane.index.sessions_total == 7)
     finally:
         keeper.close()
+
+
+@pytest.mark.parametrize(("size", "stacked"), [((80, 24), True), ((119, 40), True), ((120, 40), False)])
+async def test_narrow_terminals_stack_the_form_above_a_full_width_preview(
+    size: tuple[int, int], stacked: bool, db: Path
+) -> None:
+    """Issue 10 #10: below 120 columns the preview got ~26 columns beside the form; now it is stacked."""
+    app = make_app(db)
+    async with app.run_test(size=size) as pilot:
+        pane = await open_filters(pilot)
+        form, preview_box = pane.query_one("#filters-form"), pane.query_one("#filters-preview")
+        await until(pilot, lambda: form.region.height > 0 and preview_box.region.height > 0)
+        assert pane.has_class("-narrow") == stacked
+        if stacked:
+            assert form.region.bottom <= preview_box.region.y and preview_box.region.width >= size[0] - 4
+            assert not app.query_one("#filter-hint-limit").display  # valid fields: no hint row
+        else:
+            assert form.region.right <= preview_box.region.x
+
+
+async def test_export_result_is_dismissed_with_escape(db: Path, tmp_path: Path) -> None:
+    """Issue 10 #10: the "Export finished" panel could never be dismissed and left 4 form rows at 80x24."""
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_filters(pilot)
+        await start_export(pilot, tmp_path / "o.jsonl", "")
+        await until(pilot, lambda: pane.last_export is not None)
+        strip = pane.query_one("#filters-export")
+        assert strip.display and strip.border_subtitle == "Esc closes"
+        assert strip.region.height <= 7 and pane.query_one("#filters-form").region.height >= 4
+        app.query_one("#filter-limit", Input).focus()
+        await pilot.press("escape")
+        await until(pilot, lambda: not strip.display)
+        assert app.focused is pane.query_one("#filters-preview")  # out of the form too: e is a key again

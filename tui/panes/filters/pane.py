@@ -58,6 +58,8 @@ EXPORT_GROUP = "filter-export"
 DEBOUNCE_S = 0.25
 PRESETS_DIR = filter_presets_dir()
 PROGRESS_MIN_S = 0.1
+#: Terminal widths below this stack the form above the preview (side by side, the preview got ~26 columns at 80).
+NARROW_BELOW = 120
 #: How often the shown pane compares the DB's fingerprint with the indexed one (as the Traces pane).
 WATCH_S = 2.0
 
@@ -116,9 +118,16 @@ class FiltersPane(Vertical):
     }
     FiltersPane #filters-preview:focus { border: round $accent; }
     FiltersPane #filters-preview.-stale { border: round $warning; }
+    FiltersPane.-narrow #filters-main { layout: vertical; }
+    FiltersPane.-narrow FilterForm { width: 100%; height: 1fr; max-height: 12; }
+    FiltersPane.-narrow FilterForm .hint { display: none; }
+    FiltersPane.-narrow FilterForm .hint.-error, FiltersPane.-narrow FilterForm .hint.-warning { display: block; }
+    FiltersPane.-narrow #filters-preview { width: 100%; height: 1fr; }
+    FiltersPane.-narrow #filters-export { max-height: 7; }
     FiltersPane #filters-export {
         height: auto;
         max-height: 12;
+        border-subtitle-color: $text-muted;
         border: round $accent;
         border-title-color: $text-accent;
         border-title-style: bold;
@@ -251,12 +260,18 @@ class FiltersPane(Vertical):
                 yield FilterForm(id="filters-form")
                 with VerticalScroll(id="filters-preview"):
                     yield from pview.compose_preview()
-        with Vertical(id="filters-export"):
+        with VerticalScroll(id="filters-export"):
             yield Static(id="filters-export-title", markup=False)
             yield ProgressBar(show_eta=False, id="filters-export-bar")
             yield Static(id="filters-export-summary", markup=False)
 
+    def on_resize(self) -> None:
+        """Below ``NARROW_BELOW`` terminal columns the form sits above the preview (stacked), so the
+        preview gets the full width; valid fields then show no hint line (errors and warnings do)."""
+        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")
+
     def on_mount(self) -> None:
+        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")
         self.query_one("#filters-error").border_title = "Cannot index the trace DB"
         self.query_one("#filters-nodb").border_title = "Filters"
         self.query_one("#filters-preview").border_title = "Preview"
@@ -430,7 +445,11 @@ class FiltersPane(Vertical):
         self.query_one("#filters-preview").border_subtitle = f"preview failed: {event.message}"
 
     def action_leave_form(self) -> None:
-        """Escape in the form: focus the preview, so e / s / l work without typing into a field."""
+        """Escape: close a finished export's result panel (it takes rows the form needs at 80x24) and
+        leave the form for the preview, so e / s / l work without typing into a field."""
+        strip = self.query_one("#filters-export")
+        if strip.display and not self.exporting:
+            strip.display = False
         self.query_one("#filters-preview").focus()
 
     # -------------------------------------------------------------------------------------- export
@@ -503,6 +522,7 @@ class FiltersPane(Vertical):
         strip = self.query_one("#filters-export")
         strip.display = True
         strip.border_title = "Export"
+        strip.border_subtitle = ""
         title = f"Exporting to {request.output} …"
         if recounted_from is not None and self.preview is not None:
             title = pview.recount_line(recounted_from, self.preview) + " " + title
@@ -546,6 +566,7 @@ class FiltersPane(Vertical):
         ok = pview.validation_ok(event.result)
         strip.set_class(not ok, "-failed")
         strip.border_title = "Export finished" if ok else "Export finished: validation failed"
+        strip.border_subtitle = "Esc closes"
         self.query_one("#filters-export-title", Static).display = False
         self.query_one("#filters-export-bar").display = False
         summary = self.query_one("#filters-export-summary", Static)
@@ -559,6 +580,7 @@ class FiltersPane(Vertical):
         strip = self.query_one("#filters-export")
         strip.set_class(True, "-failed")
         strip.border_title = "Export failed"
+        strip.border_subtitle = "Esc closes"
         self.query_one("#filters-export-title", Static).display = False
         self.query_one("#filters-export-bar").display = False
         summary = self.query_one("#filters-export-summary", Static)

@@ -39,7 +39,7 @@ def on_mount(pane: Widget) -> None:
         "#pv-notes": "Notes",
         "#pv-funnel": "Funnel: sessions each filter removed, in order",
         "#pv-models": "Written sessions by model · provider",
-        "#pv-achievements": "Achievements: share of written sessions that reached each",
+        "#pv-achievements": "Achievements reached (share of written sessions)",
         "#pv-histogram": "Written sessions by unique achievements",
     }
     for selector, title in titles.items():
