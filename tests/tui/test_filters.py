@@ -585,3 +585,23 @@ async def test_export_result_is_dismissed_with_escape(db: Path, tmp_path: Path) 
         await pilot.press("escape")
         await until(pilot, lambda: not strip.display)
         assert app.focused is pane.query_one("#filters-preview")  # out of the form too: e is a key again
+
+
+async def test_watching_pauses_while_the_export_dialog_quotes_the_preview(db: Path, tmp_path: Path) -> None:
+    """The counts under an open dialog do not move; Enter re-checks the DB and says what changed."""
+    app = make_app(db, watch_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        quoted = pane.preview
+        pane.query_one("#filters-preview").focus()
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExportDialog))
+        await _append(db, 2, 31)
+        await pilot.pause(0.5)
+        assert pane.preview is quoted and not pane.indexing
+        app.screen.query_one("#export-output", Input).value = str(tmp_path / "w.jsonl")
+        await pilot.press("enter")
+        await until(pilot, lambda: pane.last_export is not None, timeout=30)
+        assert quoted is not None and pane.preview is not None
+        assert pane.preview.sessions_in_db == quoted.sessions_in_db + 2
+        assert pane.last_export.examples == pane.preview.examples

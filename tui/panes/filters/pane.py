@@ -198,6 +198,8 @@ class FiltersPane(Vertical):
         self._pending_export: tuple[ExportRequest | None, Preview | None] | None = None
         #: (examples, sessions) the count quoted when the running export started.
         self._export_quote: tuple[int, int] | None = None
+        #: The preview the open export dialog quotes.
+        self._dialog_preview: Preview | None = None
         self.db_path = db_path
         self.preview_fn = preview_fn
         self.index_fn = index_fn
@@ -285,6 +287,8 @@ class FiltersPane(Vertical):
         shown (a hidden pane re-indexes when shown: ``activate``) and never two builds at once."""
         if self.db_path is None or self.indexing or not self.is_on_screen:
             return
+        if len(self.app.screen_stack) > 1:
+            return  # a dialog is open (the export dialog quotes this preview): re-checked on confirm
         if (self.index is not None or self.index_error is not None) and self._db_changed():
             self.build_index()
 
@@ -471,6 +475,7 @@ class FiltersPane(Vertical):
         if seen is not None and self.preview is not None:
             summary = pview.recount_line(seen, self.preview) + " " + summary
         examples = self.preview.examples if self.preview is not None else None
+        self._dialog_preview = self.preview
         self.app.push_screen(
             ExportDialog(self.export_output, self.export_sizes, summary, examples), callback=self._confirmed
         )
@@ -508,7 +513,9 @@ class FiltersPane(Vertical):
         if self._db_changed():
             self._recount_before_export(request)
             return
-        self._start_export(request)
+        quoted, self._dialog_preview = self._dialog_preview, None
+        # a re-index that landed while the dialog was open: the counts moved, say so
+        self._start_export(request, recounted_from=quoted if quoted is not self.preview else None)
 
     def _start_export(self, request: ExportRequest, recounted_from: Preview | None = None) -> None:
         if self.spec is None or self.db_path is None:
