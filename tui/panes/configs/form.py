@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import tomlkit
-import tomlkit.exceptions
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -22,9 +21,11 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 from tomlkit.items import Item
 
-from services.configs.document import EditError, literal
+from services.configs.document import literal
+from services.configs.field_values import parse_field
 from services.configs.fields import BY_PATH, FIELDS, SECTIONS, Fate, FieldSpec, Kind, fields_of
 from services.configs.report import Finding, Level
+from services.configs.toml_load import TomlError, load_document
 
 SECTION_HELP = {
     "algorithm": "what kind of job (checked by the CLI, not sent)",
@@ -66,29 +67,6 @@ def _display(value: Any, item: Any, spec: FieldSpec) -> str:
     if isinstance(item, Item):
         return item.as_string().strip()
     return str(value)
-
-
-def parse_field(spec: FieldSpec, text: str) -> tuple[Item | None, str | None]:
-    """(TOML value or None = remove the key, error) for what was typed into an Input."""
-    raw = text.strip()
-    if not raw:
-        return None, None
-    if spec.kind in (Kind.STR, Kind.CHOICE):
-        return tomlkit.item(raw), None
-    if spec.kind is Kind.LIST:
-        return tomlkit.item([part.strip() for part in raw.split(",") if part.strip()]), None
-    try:
-        item = literal(raw)
-    except EditError:
-        return None, f"{raw!r} is not a TOML value"
-    value = item.unwrap() if hasattr(item, "unwrap") else item
-    if spec.kind is Kind.INT and (isinstance(value, bool) or not isinstance(value, int)):
-        return None, "must be a whole number"
-    if spec.kind is Kind.FLOAT and (isinstance(value, bool) or not isinstance(value, int | float)):
-        return None, "must be a number"
-    if spec.kind is Kind.TABLE and not isinstance(value, dict):
-        return None, "must be an inline table, e.g. {}"
-    return item, None
 
 
 class ConfigForm(VerticalScroll):
@@ -151,8 +129,8 @@ class ConfigForm(VerticalScroll):
     def show_document(self, text: str) -> None:
         """Show the values of ``text`` (silently: no FieldEdited); invalid TOML leaves the form as is."""
         try:
-            doc = tomlkit.parse(text)
-        except tomlkit.exceptions.ParseError:
+            doc = load_document(text)
+        except TomlError:
             return
         focused = self.screen.focused if self.is_mounted else None
         with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
