@@ -565,3 +565,24 @@ async def test_recreating_a_deleted_file_names_no_backup(workdir: Path) -> None:
         await until(pilot, lambda: any(n.title == "Saved" for n in app._notifications))
         saved = next(n.message for n in app._notifications if n.title == "Saved")
         assert ".bak" not in saved and not (workdir / "configs" / f"{FFT}.bak").exists()
+
+
+async def test_80x24_stacks_the_layout_and_keeps_the_header_on_one_line(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await _open(pilot, LORA)
+        await until(pilot, lambda: pane.has_class("-narrow"))
+        await pilot.press("f2")
+        await until(pilot, lambda: app.focused is not None and app.focused.id != "cfg-files")
+        await pilot.pause()
+        side = app.query_one("#cfg-side")
+        assert side.region.height == 3 and side.region.width >= 78  # one row, above the editor
+        title = app.query_one("#cfg-title")
+        assert title.region.height == 1 and "crafter_lora_qwen0p6b.toml" in str(title.render())
+        tabs = app.query_one("#cfg-tabs").query("Tab")
+        assert all(t.region.right <= 80 for t in tabs) and len(tabs) == 5  # no view tab cut
+        problems = app.query_one("#cfg-problems")
+        assert problems.region.height == 3
+        form = app.query_one(ConfigForm)
+        shown = [w for w in form.query("Input, Select, Switch") if form.region.contains_region(w.region)]
+        assert len(shown) >= 3

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Label, OptionList, Static, Switch, TabbedContent, TabPane, TextArea
 from textual.widgets.option_list import Option
 
+from services.common.echo import LIST_LIMIT
 from services.common.workspace import configs_dir
 from services.configs.check import check_text
 from services.configs.document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
@@ -38,6 +39,11 @@ from tui.panes.configs.sweep_view import SweepView
 
 CONFIG_DIR = configs_dir()
 RAW_DEBOUNCE_S = 0.3
+#: Terminals narrower than this get the stacked layout (files above the editor).
+NARROW_BELOW = 120
+#: Terminals narrower than this get the short header (file name, "CLI accepts", "2 err"), so its one
+#: line holds everything.
+SHORT_TITLE_BELOW = 150
 DISK_WATCH_S = 2.0
 MARK = {Level.ERROR: "✗", Level.WARNING: "!", Level.INFO: "·"}
 #: What takes the focus when a view is shown by key (the form, absent here: its first field).
@@ -73,7 +79,7 @@ class ConfigsPane(Vertical):
     ConfigsPane #cfg-files { height: 1fr; border: none; }
     ConfigsPane #cfg-side-hint { color: $text-muted; height: auto; }
     ConfigsPane #cfg-editor { width: 1fr; height: 1fr; }
-    ConfigsPane #cfg-title { height: auto; padding: 0 1; background: $boost; }
+    ConfigsPane #cfg-title { height: 1; padding: 0 1; background: $boost; text-wrap: nowrap; text-overflow: ellipsis; }
     ConfigsPane #cfg-title.-error { color: $text-error; }
     ConfigsPane #cfg-tabs { height: 1fr; }
     ConfigsPane #cfg-tabs > ContentSwitcher { height: 1fr; }
@@ -92,6 +98,17 @@ class ConfigsPane(Vertical):
         border-title-style: bold;
     }
     ConfigsPane #cfg-problems:focus { border: round $accent; }
+    /* Below NARROW_BELOW columns (80x24 over SSH): files above the editor, not beside it; the file
+       list and Problems show one row each until they get the focus; the header is one line. */
+    ConfigsPane.-narrow #cfg-main { layout: vertical; }
+    ConfigsPane.-narrow #cfg-side { width: 1fr; height: 3; }
+    ConfigsPane.-narrow #cfg-side:focus-within { height: 7; }
+    ConfigsPane.-narrow #cfg-side-hint { display: none; }
+    ConfigsPane.-narrow #cfg-problems { height: 3; }
+    ConfigsPane.-narrow #cfg-problems:focus { height: 10; }
+    ConfigsPane.-narrow ConfigForm .cfg-section { margin-top: 0; }
+    ConfigsPane.-narrow ConfigForm .key { width: 24; }
+    ConfigsPane.-narrow ConfigForm .help { padding-left: 2; }
     """
 
     def __init__(
@@ -150,6 +167,20 @@ class ConfigsPane(Vertical):
             self.open(self.paths[0])
         if self.watch_interval:
             self.set_interval(self.watch_interval, self.check_disk)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        """The file list collapses to one row when it loses the focus (narrow layout): keep the open file in view."""
+        if event.widget.id == "cfg-files":
+            files = self.query_one("#cfg-files", OptionList)
+            self.call_after_refresh(files.scroll_to_highlight)
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < NARROW_BELOW
+        short = self.app.size.width < SHORT_TITLE_BELOW
+        if narrow != self.has_class("-narrow") or short != self.has_class("-short-title"):
+            self.set_class(narrow, "-narrow")
+            self.set_class(short, "-short-title")
+            self._show_title()
 
     def check_disk(self) -> None:
         """Notice the open file changing on disk: reload it when there are no unsaved edits, else warn once."""
@@ -212,6 +243,8 @@ class ConfigsPane(Vertical):
         if self.paths:
             current = self.paths.index(self.doc.path) if self.doc and self.doc.path in self.paths else highlighted
             files.highlighted = current if current is not None else 0
+            # Collapsed to one row (narrow layout), the list must show the open file, not the first.
+            self.call_after_refresh(files.scroll_to_highlight)
         if not self.paths:
             self.query_one("#cfg-title", Static).update(
                 f"No configs in {self.config_dir}/: press ctrl+o to open one by path."
@@ -360,7 +393,8 @@ class ConfigsPane(Vertical):
         doc, report = self.doc, self.report
         if doc is None or report is None:
             return
-        parts = [str(doc.path)]
+        narrow = self.has_class("-short-title")
+        parts = [doc.path.name if narrow else str(doc.path)]
         if doc.dirty:
             parts.append("● unsaved")
         state = doc.disk_state() if doc.stamp.exists else "new"
@@ -368,22 +402,25 @@ class ConfigsPane(Vertical):
             parts.append("changed on disk")
         elif state == "deleted":
             parts.append("deleted on disk")
-        if report.cli_accepts:
-            parts.append("✓ synth-ai 0.2.23 accepts")
-        else:
-            parts.append("✗ synth-ai 0.2.23 refuses")
+        verdict = "accepts" if report.cli_accepts else "refuses"
+        parts.append(f"{'✓' if report.cli_accepts else '✗'} {'CLI' if narrow else 'synth-ai 0.2.23'} {verdict}")
         errors, warnings = len(report.errors), len(report.warnings)
-        parts.append(f"{errors} error{'s' * (errors != 1)} · {warnings} warning{'s' * (warnings != 1)}")
+        if narrow:
+            parts.append(f"{errors} err · {warnings} warn")
+        else:
+            parts.append(f"{errors} error{'s' * (errors != 1)} · {warnings} warning{'s' * (warnings != 1)}")
         if report.global_batch:
-            parts.append(f"global batch {report.global_batch}")
+            parts.append(f"{'batch' if narrow else 'global batch'} {report.global_batch}")
         title = self.query_one("#cfg-title", Static)
-        title.update("  ·  ".join(parts))
+        title.update((" · " if narrow else "  ·  ").join(parts))
         title.set_class(not report.submittable, "-error")
 
     def _show_problems(self, report: ConfigReport) -> None:
         problems = self.query_one("#cfg-problems", OptionList)
         order = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
         findings = sorted(report.findings, key=lambda f: (order[f.level], f.line or 0))
+        hidden = max(len(findings) - LIST_LIMIT, 0)  # 50,000 unknown keys must not freeze the list
+        findings = findings[:LIST_LIMIT]
         self._shown_findings = findings
         problems.clear_options()
         for index, finding in enumerate(findings):
@@ -396,6 +433,8 @@ class ConfigsPane(Vertical):
                 _LEVEL_STYLE[finding.level], 0, len(head)
             )
             problems.add_option(Option(text, id=str(index)))
+        if hidden:
+            problems.add_option(Option(f"… and {hidden:,} more (sft-studio config validate --json lists all)"))
         errors = len(report.errors)
         warnings = len(report.warnings)
         problems.border_title = (
