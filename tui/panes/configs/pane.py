@@ -280,6 +280,8 @@ class ConfigsPane(Vertical):
     def may_close(self, proceed: Callable[[], None]) -> bool:
         """The app is quitting: True when no open file has unsaved edits; else ask save / discard /
         cancel and call ``proceed`` once every edit is saved or discarded (``MayClose``)."""
+        if isinstance(self.app.screen, UnsavedDialog):
+            return False  # already asking (q pressed again in the dialog)
         self.flush_pending()
         dirty = [doc for doc in self.docs.values() if doc.dirty]
         if not dirty:
