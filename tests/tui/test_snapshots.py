@@ -373,3 +373,15 @@ def test_configs_pane_sweep_preview(configs_app: SftStudioApp, snap_compare) -> 
     assert snap_compare(
         configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-sweep")
     )
+
+
+def test_configs_pane_80x24(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24 (a common SSH size): files above the editor, one-line header, all view tabs, several fields."""
+    assert snap_compare(
+        configs_app, terminal_size=(80, 24), run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-form")
+    )
+
+
+def test_configs_pane_errors_80x24(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24 with problems: the Problems list collapsed to one row until focused."""
+    assert snap_compare(configs_app, terminal_size=(80, 24), run_before=_open_config("broken_qlora.toml"))
