@@ -12,19 +12,18 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from services.crafter.env import CrafterTextEnv, EnvState, generate_world, remember_world, world_is_cached
+from services.crafter.env import CrafterTextEnv, EnvState, remember_world, world_is_cached
 from services.crafter.observation import format_observation
 from services.crafter.prompt import SYSTEM_PROMPT, user_message
+from services.crafter.world_worker import WorldWorker
 from services.rollouts.policy import Policy, PolicyDecision, PolicyError
 from services.traces.achievement_keys import KeyStyle
 from services.traces.db import TraceDBError
@@ -125,34 +124,27 @@ def make_policy(spec: CollectSpec, seed: int, run: int) -> Policy:
     raise CollectError(f"Unknown policy {spec.policy!r}: choose teacher, random or openai.")
 
 
-def _quiet_worker() -> None:
-    """World-building processes ignore Ctrl-C: the parent stops them (no traceback from a child)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class _WorldPrefetch:
     """Builds upcoming episodes' worlds in helper processes while episodes play.
 
     World generation is ~0.2 s of pure-Python noise per seed, as long as a whole teacher episode;
     on a 2-core machine building the next worlds in parallel nearly halves a collection. Worlds
-    come back pickled (~30 KB) into crafter_env's cache, so CrafterTextEnv(seed) finds them.
+    come back pickled (~30 KB) into crafter_env's cache, so CrafterTextEnv(seed) finds them. The
+    helpers are plain child processes that die with the collector (services/crafter/world_worker).
     """
 
     MIN_EPISODES = 6  # below this, starting the processes costs more than it saves
 
     def __init__(self, seeds: list[int], workers: int) -> None:
         self.futures: dict[int, Future[Any]] = {}
-        self.pool: ProcessPoolExecutor | None = None
+        self.workers: list[WorldWorker] = []
         todo = [s for s in dict.fromkeys(seeds) if not world_is_cached(s)]
         if len(todo) < self.MIN_EPISODES or workers < 1:
             return
-        try:
-            self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
-            for seed in todo:
-                self.futures[seed] = self.pool.submit(generate_world, seed)
-        except Exception:  # e.g. no usable stderr inside a full-screen app: prefetch only saves time
-            self.close()
-            self.pool, self.futures = None, {}
+        for index in range(workers):  # round robin: each helper builds every n-th upcoming world
+            worker = WorldWorker(todo[index::workers])
+            self.workers.append(worker)
+            self.futures.update(worker.futures)
 
     async def ready(self, seed: int) -> None:
         future = self.futures.pop(seed, None)
@@ -164,8 +156,8 @@ class _WorldPrefetch:
             return  # a failed helper only costs speed: the episode builds its own world
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in self.workers:
+            worker.close()
 
 
 class _Shared:

@@ -7,6 +7,9 @@ Ctrl-C stops at once and keeps every finished episode (each is committed on its 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +90,39 @@ class _Bar:
         self.last = p
 
 
+#: Exit status after SIGTERM: the shell's 128 + 15, as a process killed by it reports.
+TERMINATED = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[dict[str, bool]]:
+    """SIGTERM stops a collection exactly like Ctrl-C (finished episodes kept, helpers ended, one
+    "Interrupted" line); the yielded dict's ``terminated`` says which signal it was (exit 143, not 130).
+
+    The handler hands over to whatever handles SIGINT at that moment (asyncio's runner cancels the
+    collection and raises KeyboardInterrupt once its cleanup ran), so both signals take one path.
+    """
+    state = {"terminated": False}
+
+    def on_term(signum: int, frame: object) -> None:
+        state["terminated"] = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)  # type: ignore[arg-type]
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (a test calling main() from a worker): leave SIGTERM alone
+        yield state
+        return
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _summary(out: Console, result: CollectResult) -> None:
     p = result.progress
     out.print(
@@ -121,14 +157,14 @@ def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(f"unknown policy {args.policy!r}: choose teacher, random or openai.") from None
     bar = _Bar(err)
     try:
-        with bar.progress:
+        with _sigterm_as_interrupt() as signals, bar.progress:
             result = collect(spec, lambda p: bar.update(spec.policy, p))
     except CollectError as exc:
         raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         kept = bar.last.episodes_done if bar.last else 0
         err.print(f"Interrupted: {kept} finished episode(s) kept in {db}; episodes in flight were discarded.")
-        return INTERRUPTED
+        return TERMINATED if signals["terminated"] else INTERRUPTED
     _summary(out, result)
     if result.stopped:
         err.print(f"[bold red]Stopped early:[/] {result.stopped}", highlight=False, soft_wrap=True)
