@@ -12,10 +12,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from services.rollouts.collector import CollectError, CollectProgress, CollectResult, CollectSpec, collect
+from tests.support.fake_inference import FakeInferenceServer
 from tests.support.paths import ROOT
 
 #: (signal name, runs, stray processes, stray files), appended by the signal test.
@@ -83,6 +87,14 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    env.pop("SFT_STUDIO_INFERENCE_API_KEY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def _start_collect(db: Path, log: Path) -> subprocess.Popen[bytes]:
     """The CLI collecting into ``db``; its output goes to a file (a stray helper holding a pipe
     would make reading it hang, which is the bug and not the report we want)."""
@@ -143,3 +155,190 @@ def test_signal_mid_collection_leaves_no_process_no_file_and_a_consistent_db(tmp
         assert others == [], others
     SIGNAL_FIGURES.append((signame, runs, stray_procs, stray_files))
     print(f"\n{signame}: runs={runs} stray processes={stray_procs} stray files={stray_files}")
+
+
+# ---- a failed preflight leaves nothing (item 5), hung servers and retries said as they happen (item 13)
+
+
+def _collect(db: Path, url: str, model: str = "m", **kwargs: Any) -> CollectResult:
+    spec = CollectSpec(db=db, policy="openai", model=model, inference_url=url, seeds=(0, 0), max_turns=3, **kwargs)
+    return collect(spec)
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "401", "hung", "500", "unknown model"])
+def test_failed_preflight_creates_no_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    """Nothing is written before the first episode is about to be recorded: no DB, no folder, no file."""
+    monkeypatch.setenv("SFT_STUDIO_INFERENCE_API_KEY", "sk-wrong-key-123456")
+    db = tmp_path / "traces" / "v3" / "t.db"
+    server = {
+        "401": FakeInferenceServer(models=["m"], api_key="sk-right"),
+        "hung": FakeInferenceServer(models=["m"], mode="hang", hang_s=5),
+        "500": FakeInferenceServer(models=["m"], mode="always_500", models_endpoint=False, retry_after="0"),
+        "unknown model": FakeInferenceServer(models=["a", "b"]),
+    }.get(fault)
+    expected = {
+        "unreachable": "Cannot reach",
+        "401": "rejected the API key",
+        "hung": "accepted the connection but did not answer within 1 s",
+        "500": "keeps failing",
+        "unknown model": "not served",
+    }[fault]
+    if server is None:
+        with pytest.raises(CollectError, match=expected):
+            _collect(db, "http://127.0.0.1:9")
+    else:
+        with server, pytest.raises(CollectError, match=expected) as info:
+            _collect(db, server.base_url, timeout_s=1)
+        assert "Cannot reach" not in str(info.value)  # a server that answered (or hung) was reached
+    assert not db.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unusable_db_is_named_in_words(tmp_path: Path) -> None:
+    """A look-alike DB is "not a synth-ai trace DB" (not `near ")": syntax error`); a folder that cannot
+    take the file is named with the cause (not "unable to open database file")."""
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE session_traces (id INTEGER PRIMARY KEY, note TEXT)")
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE session_timesteps (id INTEGER PRIMARY KEY)")
+    conn.close()
+    before = other.read_bytes()
+    result = _cli("collect", "--db", str(other), "--policy", "random", "--seeds", "0-0", "--max-turns", "2")
+    assert result.returncode == 1
+    assert "not a synth-ai trace DB" in result.stderr and "syntax error" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert other.read_bytes() == before
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder no file can be created in: chmod for a normal user; a read-only tmpfs for root."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("running as root and cannot mount a read-only file system here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+
+
+def test_a_read_only_folder_is_named_with_its_cause(read_only_folder: Path) -> None:
+    db = read_only_folder / "t.db"
+    result = _cli("collect", "--db", str(db), "--policy", "random", "--seeds", "0-0", "--max-turns", "2")
+    assert result.returncode == 1, result.stderr
+    assert f"Cannot create a trace DB in {read_only_folder}" in result.stderr
+    assert "read-only" in result.stderr or "not writable" in result.stderr
+    assert "unable to open database file" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_server_errors_are_announced_as_they_happen(tmp_path: Path) -> None:
+    """A 500-answering server: each retry is a line on stderr (CLI) and a progress notice (app)."""
+    db = tmp_path / "t.db"
+    notes: list[str | None] = []
+    with FakeInferenceServer(models=["m"], mode="always_500", retry_after="0") as srv:
+        spec = CollectSpec(db=db, policy="openai", model="m", inference_url=srv.base_url, seeds=(0, 0), max_turns=2)
+        with pytest.raises(CollectError, match="failed after 7 attempts: HTTP 500"):
+            collect(spec, lambda p: notes.append(p.notice) if p.notice else None)
+        assert len(notes) == 6 and all(n and "HTTP 500" in n and "retry" in n for n in notes)
+        assert "retry 1/6" in str(notes[0]) and "retry 6/6" in str(notes[-1])
+        result = _cli("collect", "--db", str(db), "--policy", "openai", "--model", "m",
+                      "--inference-url", srv.base_url, "--seeds", "0-0", "--max-turns", "2")  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("Retrying:") == 6, result.stderr
+    assert result.stderr.index("Retrying:") < result.stderr.index("Error:")
+    assert not db.exists()
+
+
+def test_progress_line_shows_the_latest_retry() -> None:
+    from tui.panes.traces.collect_progress import progress_text
+
+    p = CollectProgress(episodes_total=3, server_retries=2, notice="Inference call failed (HTTP 500); retry 2/6")
+    assert "retry 2: Inference call failed (HTTP 500); retry 2/6" in progress_text(p)
+    assert "retry" not in progress_text(CollectProgress(episodes_total=3))
+
+
+def test_a_huge_model_name_is_capped_in_messages(tmp_path: Path) -> None:
+    huge = "m" * 10_000_000
+    with FakeInferenceServer(models=["a"]) as srv, pytest.raises(CollectError) as info:
+        _collect(tmp_path / "t.db", srv.base_url, model=huge)
+    message = str(info.value)
+    assert "not served" in message and len(message) < 1000 and "10,000,000 characters" in message
+
+
+# ---- 200 answers that are not chat completions (item 10)
+
+
+@pytest.mark.parametrize("mode", ["not_json", "not_completion"])
+def test_a_200_that_is_not_a_chat_completion_is_a_server_fault(tmp_path: Path, mode: str) -> None:
+    """Retried, then the run stops before recording anything; the seeds stay free for a rerun."""
+    db = tmp_path / "t.db"
+    with FakeInferenceServer(models=["m"], mode=mode, retry_after="0") as srv:
+        spec = CollectSpec(db=db, policy="openai", model="m", inference_url=srv.base_url, seeds=(0, 1), max_turns=3)
+        with pytest.raises(CollectError) as info:
+            collect(spec)
+    expected = "the body is not JSON" if mode == "not_json" else "not a chat completion"
+    assert expected in str(info.value) and "after 7 attempts" in str(info.value)
+    assert not db.exists()
+    with FakeInferenceServer(models=["m"]) as good:
+        again = collect(spec.model_copy(update={"inference_url": good.base_url}))
+    assert again.progress.episodes_done == 2 and again.progress.episodes_skipped == 0
+
+
+def test_an_episode_without_any_model_answer_is_not_recorded(tmp_path: Path) -> None:
+    """200s holding no assistant message: the episode is played but not recorded, the summary says so,
+    and a rerun against a working server records those seeds."""
+    db = tmp_path / "t.db"
+    with FakeInferenceServer(models=["m"], mode="empty_choices") as srv:
+        args = ("collect", "--db", str(db), "--policy", "openai", "--model", "m", "--seeds", "0-1", "--max-turns", "3")
+        result = _cli(*args, "--inference-url", srv.base_url)
+    assert result.returncode == 0, result.stderr
+    assert "Recorded 0 episode(s)" in result.stdout
+    assert "2 episode(s) not recorded: none of their decisions got an answer from the model" in result.stdout
+    assert not db.exists() or _sessions(db) == 0
+    with FakeInferenceServer(models=["m"]) as good:
+        rerun = _cli(*args, "--inference-url", good.base_url)
+    assert "Recorded 2 episode(s)" in rerun.stdout and "skipped" not in rerun.stdout, rerun.stdout
+
+
+# ---- keys inside the URL (item 12)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/v1?api_key=sk-live-0123456789abcdef",
+        "http://user:sk-live-0123456789abcdef@127.0.0.1:9",
+        "http://sk-live-0123456789abcdef@127.0.0.1:9",
+        "ftp://x/?token=sk-live-0123456789abcdef",
+    ],
+)
+def test_a_key_inside_the_url_is_never_printed(tmp_path: Path, url: str) -> None:
+    result = _cli("collect", "--db", str(tmp_path / "t.db"), "--policy", "openai", "--model", "m",
+                  "--inference-url", url, "--seeds", "0-0", "--max-turns", "2")  # fmt: skip
+    assert result.returncode in (1, 2)
+    assert "sk-live-0123456789abcdef" not in result.stdout + result.stderr
+    assert "sk-li…ef" in result.stderr, result.stderr
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_mask_url_masks_userinfo_query_and_fragment_values() -> None:
+    from services.common.secrets import mask_url, redact, url_secrets
+
+    url = "https://me:sk-live-0123456789abcdef@h.example:8000/v1?api_key=sk-q-0123456789abcdef&v=2#t=tok-0123456789abc"
+    shown = mask_url(url)
+    assert "sk-live-0123456789abcdef" not in shown and "sk-q-0123456789abcdef" not in shown
+    assert "tok-0123456789abc" not in shown
+    assert shown.startswith("https://****:sk-li…ef@h.example:8000/v1?api_key=sk-q-…ef&v=****#t=")
+    text = f"ConnectError for url '{url}'"
+    assert "0123456789" not in redact(text, url_secrets(url))
+    assert mask_url("http://localhost:8000/v1") == "http://localhost:8000/v1"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
@@ -74,8 +75,13 @@ class _Bar:
         )
         self.tasks: dict[str, Any] = {}
         self.last: CollectProgress | None = None
+        self.retries_shown = 0
 
     def update(self, label: str, p: CollectProgress) -> None:
+        if p.server_retries > self.retries_shown and p.notice:
+            # Each retry as it happens, above the bar: a failing server is not silence.
+            self.progress.console.print(f"[yellow]Retrying:[/] {escape(p.notice)}", highlight=False, soft_wrap=True)
+            self.retries_shown = p.server_retries
         if label not in self.tasks:
             self.tasks[label] = self.progress.add_task(label, total=p.episodes_total, rate=0.0, unique=0.0, fails="")
         fails = f"[yellow]{p.tool_call_failures} bad tool calls[/]" if p.tool_call_failures else ""
@@ -129,7 +135,13 @@ def _summary(out: Console, result: CollectResult) -> None:
         f"Recorded {p.episodes_done} episode(s) ({p.decisions} decisions, {p.decisions_per_s:.0f}/s, "
         f"mean {p.mean_unique:.2f} unique achievements) into {result.db}"
         + (f"; skipped {p.episodes_skipped} already recorded" if p.episodes_skipped else "")
-        + (f"; {p.tool_call_failures} decisions without a usable tool call" if p.tool_call_failures else ""),
+        + (f"; {p.tool_call_failures} decisions without a usable tool call" if p.tool_call_failures else "")
+        + (
+            f"; {p.episodes_unreached} episode(s) not recorded: none of their decisions got an answer from the model"
+            if p.episodes_unreached
+            else ""
+        )
+        + (f"; {p.server_retries} inference call(s) retried" if p.server_retries else ""),
         highlight=False,
         soft_wrap=True,
     )

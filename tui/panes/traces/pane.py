@@ -26,6 +26,7 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Label, LoadingIndicator, Static
 
+from services.common.echo import cap_echo
 from services.traces.db import TraceDB
 from services.traces.fingerprint import Signature, db_signature
 from services.traces.stats import TraceStats, compute_stats
@@ -293,7 +294,11 @@ class TracesPane(Vertical):
         from services.rollouts.collector import CollectSpec
 
         self.runner.start(CollectSpec(db=self.db_path, **request.spec_kwargs()))
-        title = f"Collecting {request.policy}" + (f" · {request.model}" if request.model else "") + " rollouts"
+        title = (
+            f"Collecting {request.policy}"
+            + (f" · {cap_echo(request.model, 40)}" if request.model else "")
+            + " rollouts"
+        )
         self.query_one(CollectStrip).start(title, None)
         return True
 
