@@ -342,3 +342,50 @@ def test_mask_url_masks_userinfo_query_and_fragment_values() -> None:
     text = f"ConnectError for url '{url}'"
     assert "0123456789" not in redact(text, url_secrets(url))
     assert mask_url("http://localhost:8000/v1") == "http://localhost:8000/v1"
+
+
+# ---- the same in the app: retries shown as they happen, keys in the URL masked (items 12, 13)
+
+
+async def test_the_app_shows_retries_as_they_happen_and_masks_a_key_in_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Input
+
+    from tests.support.pilot import SIZE, make_app, settle, until
+    from tests.support.tracegen import build_db
+    from tui.panes.traces.collect_form import CollectForm
+    from tui.panes.traces.collect_progress import CollectStrip
+    from tui.panes.traces.pane import TracesPane
+
+    monkeypatch.setenv("SFT_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SFT_STUDIO_INFERENCE_API_KEY", raising=False)
+    db = build_db(tmp_path / "traces/v3/synth_ai.db", sessions=2, decisions=2)
+    app = make_app(db)
+
+    async def start(url: str) -> None:
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CollectForm))
+        await pilot.press("right", "right")  # the openai policy
+        for field, text in {"model": "m", "url": url, "seeds": "0-0", "max_turns": "2"}.items():
+            app.screen.query_one(f"#collect-{field}", Input).value = text
+        app.simulate_key("enter")
+        await pilot.pause(0.05)
+
+    with FakeInferenceServer(models=["m"], mode="flaky", flaky_failures=2, flaky_status=500, retry_after="2") as srv:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            pane = app.query_one(TracesPane)
+            await start(srv.base_url)
+            strip = app.query_one(CollectStrip)
+            await until(pilot, lambda: "retry 1: " in strip.figures, timeout=30)
+            assert "HTTP 500" in strip.figures
+            await until(pilot, lambda: pane.last_summary is not None, timeout=60)
+            text, severity = pane.last_summary or ("", "")
+            assert severity != "error" and "2 inference calls retried" in text, text
+            pane.last_summary = None
+            await start("http://user:sk-live-0123456789abcdef@127.0.0.1:9")
+            await until(pilot, lambda: pane.last_summary is not None, timeout=60)
+            text, severity = pane.last_summary or ("", "")
+            assert severity == "error" and "Cannot reach" in text and "sk-li…ef" in text
+            assert "sk-live-0123456789abcdef" not in text
