@@ -118,12 +118,21 @@ class CollectRunner(Widget):
         """The job's progress callback (called in its thread): copies as messages, throttled per part."""
         posters: dict[str, Callable[[CollectProgress], None]] = {}
 
+        retries: dict[str, int] = {}
+
+        def must_send(label: str, p: CollectProgress) -> bool:
+            """The last progress, and every new retry notice (thinning must not drop one)."""
+            if p.server_retries != retries.get(label, 0):
+                retries[label] = p.server_retries
+                return True
+            return p.episodes_done >= p.episodes_total
+
         def post(label: str, progress: CollectProgress) -> None:
             if label not in posters:
                 posters[label] = workers.throttled(
                     lambda p: self.post_message(self.Progressed(p.model_copy(deep=True), label)),
                     self.progress_min_s,
-                    final=lambda p: p.episodes_done >= p.episodes_total,
+                    final=lambda p: must_send(label, p),
                 )
             posters[label](progress)
 

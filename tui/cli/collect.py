@@ -190,12 +190,12 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     bar = _Bar(err)
     try:
-        with bar.progress:
+        with _sigterm_as_interrupt() as signals, bar.progress:
             path = build_demo(on_progress=bar.update)
     except CollectError as exc:
         raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         err.print(f"Interrupted: the demo DB at {demo_db_path()} keeps what finished; run again to complete it.")
-        return INTERRUPTED
+        return TERMINATED if signals["terminated"] else INTERRUPTED
     out.print(str(path), highlight=False, soft_wrap=True)
     return 0
