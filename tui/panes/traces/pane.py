@@ -337,8 +337,9 @@ class TracesPane(Vertical):
             if self.building_demo:
                 self.query_one(DemoBuildState).show(event.label, event.progress)
             return
-        if self.collecting:
-            self.query_one(CollectStrip).show(event.progress)
+        strip = self.query_one(CollectStrip)
+        if strip.running:  # not ``collecting``: the runner may have ended before its last progress got here
+            strip.show(event.progress)
 
     def on_collect_runner_landed(self, event: CollectRunner.Landed) -> None:
         event.stop()
