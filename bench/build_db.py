@@ -52,6 +52,7 @@ def build(path: Path, sessions: int, decisions: int, seed: int = SEED) -> float:
     clock = fixed_clock()
     started = time.perf_counter()
     with TraceWriter(tmp, clock=lambda: next(clock)) as writer:
+        writer.create()
         writer.write(_episodes(sessions, decisions, seed))
     elapsed = time.perf_counter() - started
     tmp.replace(path)  # only a complete DB ever gets the final name

@@ -12,6 +12,9 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from services.common.echo import cap_echo
+from services.common.secrets import mask_url
+
 #: Overrides every per-provider key variable.
 OVERRIDE_KEY_ENV = "SFT_STUDIO_INFERENCE_API_KEY"
 #: The longest we wait on one ``Retry-After`` header, and on one computed backoff.
@@ -35,14 +38,21 @@ def normalise_base_url(url: str) -> str:
     both work. Raises ValueError for anything but an http(s) URL with a host.
     """
     text = (url or "").strip()
-    parts = urlsplit(text)
+    shown = cap_echo(mask_url(text))  # a key may sit in the query or userinfo; a value may be huge
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # e.g. an unclosed [IPv6 bracket
+        raise ValueError(f"Inference URL {shown!r} cannot be read: {exc}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError(
-            f"Inference URL must be an http:// or https:// URL with a host, got {text!r} "
+            f"Inference URL must be an http:// or https:// URL with a host, got {shown!r} "
             "(e.g. https://api.groq.com/openai or http://localhost:8000)"
         )
     if parts.query or parts.fragment:
-        raise ValueError(f"Inference URL must not carry a query or fragment: {text!r}")
+        raise ValueError(
+            f"Inference URL must not carry a query or fragment: {shown!r} "
+            "(API keys go in an environment variable, never in the URL)"
+        )
     base = text.rstrip("/")
     for suffix in ("/v1/chat/completions", "/v1"):
         if base.lower().endswith(suffix):

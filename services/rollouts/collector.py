@@ -12,19 +12,18 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from services.crafter.env import CrafterTextEnv, EnvState, generate_world, remember_world, world_is_cached
+from services.crafter.env import CrafterTextEnv, EnvState, remember_world, world_is_cached
 from services.crafter.observation import format_observation
 from services.crafter.prompt import SYSTEM_PROMPT, user_message
+from services.crafter.world_worker import WorldWorker
 from services.rollouts.policy import Policy, PolicyDecision, PolicyError
 from services.traces.achievement_keys import KeyStyle
 from services.traces.db import TraceDBError
@@ -56,6 +55,8 @@ class CollectSpec(BaseModel):
     tag: str = ""
     temperature: float = 0.2
     max_tokens: int = 512
+    #: Seconds an inference call may take before it counts as failed (then retried).
+    timeout_s: float = 60.0
 
     def plan(self) -> list[tuple[int, int]]:
         """(seed, run) per episode: the seed range in order, wrapping with run += 1 when exhausted."""
@@ -80,6 +81,11 @@ class CollectProgress(BaseModel):
     episodes_skipped: int = 0  # already recorded by an earlier run
     decisions: int = 0
     tool_call_failures: int = 0
+    #: Retries of failed inference calls so far, and the latest one in words (shown as it happens).
+    server_retries: int = 0
+    notice: str | None = None
+    #: Episodes played but not recorded: none of their decisions got an answer from the model.
+    episodes_unreached: int = 0
     achievements: dict[str, int] = Field(default_factory=dict)  # name -> episodes that unlocked it
     unique_sum: int = 0
     elapsed_s: float = 0.0
@@ -125,34 +131,27 @@ def make_policy(spec: CollectSpec, seed: int, run: int) -> Policy:
     raise CollectError(f"Unknown policy {spec.policy!r}: choose teacher, random or openai.")
 
 
-def _quiet_worker() -> None:
-    """World-building processes ignore Ctrl-C: the parent stops them (no traceback from a child)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class _WorldPrefetch:
     """Builds upcoming episodes' worlds in helper processes while episodes play.
 
     World generation is ~0.2 s of pure-Python noise per seed, as long as a whole teacher episode;
     on a 2-core machine building the next worlds in parallel nearly halves a collection. Worlds
-    come back pickled (~30 KB) into crafter_env's cache, so CrafterTextEnv(seed) finds them.
+    come back pickled (~30 KB) into crafter_env's cache, so CrafterTextEnv(seed) finds them. The
+    helpers are plain child processes that die with the collector (services/crafter/world_worker).
     """
 
     MIN_EPISODES = 6  # below this, starting the processes costs more than it saves
 
     def __init__(self, seeds: list[int], workers: int) -> None:
         self.futures: dict[int, Future[Any]] = {}
-        self.pool: ProcessPoolExecutor | None = None
+        self.workers: list[WorldWorker] = []
         todo = [s for s in dict.fromkeys(seeds) if not world_is_cached(s)]
         if len(todo) < self.MIN_EPISODES or workers < 1:
             return
-        try:
-            self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
-            for seed in todo:
-                self.futures[seed] = self.pool.submit(generate_world, seed)
-        except Exception:  # e.g. no usable stderr inside a full-screen app: prefetch only saves time
-            self.close()
-            self.pool, self.futures = None, {}
+        for index in range(workers):  # round robin: each helper builds every n-th upcoming world
+            worker = WorldWorker(todo[index::workers])
+            self.workers.append(worker)
+            self.futures.update(worker.futures)
 
     async def ready(self, seed: int) -> None:
         future = self.futures.pop(seed, None)
@@ -164,14 +163,14 @@ class _WorldPrefetch:
             return  # a failed helper only costs speed: the episode builds its own world
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in self.workers:
+            worker.close()
 
 
 class _Shared:
     """One HTTP policy shared by all episodes (connection pooling); local ones are per episode."""
 
-    def __init__(self, spec: CollectSpec) -> None:
+    def __init__(self, spec: CollectSpec, on_retry: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.http: Policy | None = None
         if spec.policy == "openai":
@@ -185,6 +184,8 @@ class _Shared:
                     inference_url=spec.inference_url,
                     temperature=spec.temperature,
                     max_tokens=spec.max_tokens,
+                    timeout_s=spec.timeout_s,
+                    on_retry=on_retry,
                 )
             except ValueError as exc:
                 raise CollectError(str(exc)) from None
@@ -214,6 +215,8 @@ async def play_episode(
         outcome = env.step(decision.actions)
         after_text = format_observation(outcome.state, max_steps)
         lm_meta = lm_event_metadata(turn, session_id, policy_id)
+        if not decision.reached_model:
+            lm_meta["reached_model"] = False
         if not decision.tool_call_ok:
             lm_meta["tool_call_ok"] = False
             lm_meta["problem"] = decision.problem or "no usable tool call"
@@ -281,6 +284,12 @@ async def play_episode(
     return episode, final
 
 
+def _reached(decision: Decision) -> bool:
+    """Whether the model answered this decision (play_episode marks the ones it did not)."""
+    meta = decision.lm.metadata if decision.lm is not None else None
+    return not (isinstance(meta, dict) and meta.get("reached_model") is False)
+
+
 class CollectStopped(Exception):
     """The caller asked to stop (``should_stop`` returned True)."""
 
@@ -298,10 +307,23 @@ async def collect_async(
     if spec.max_turns < 1:
         raise CollectError("--max-turns must be at least 1.")
     plan = spec.plan()
-    shared = _Shared(spec)
-    writer = TraceWriter(spec.db)  # raises TraceDBError with a clear message if it cannot write
     started = time.perf_counter()
     progress = CollectProgress(episodes_total=len(plan))
+
+    def report() -> None:
+        progress.elapsed_s = time.perf_counter() - started
+        if on_progress is not None:
+            on_progress(progress)
+
+    def on_retry(note: str) -> None:
+        progress.server_retries += 1
+        progress.notice = note
+        report()  # at once: a retry is news (a failing server is otherwise minutes of silence)
+
+    shared = _Shared(spec, on_retry)
+    # Checks an existing DB (and that the folder can take a new one) now; a new DB file is only
+    # created when the first episode is written, so a run that fails before one leaves nothing.
+    writer = TraceWriter(spec.db)
     done_ids: list[str] = []
     stopped: str | None = None
     try:
@@ -317,16 +339,13 @@ async def collect_async(
                 todo.append((seed, run, sid))
         progress.episodes_total = len(todo)
 
-        def report() -> None:
-            progress.elapsed_s = time.perf_counter() - started
-            if on_progress is not None:
-                on_progress(progress)
-
         def on_decision(d: PolicyDecision) -> None:
             if should_stop is not None and should_stop():
                 raise CollectStopped
             progress.decisions += 1
             progress.tool_call_failures += 0 if d.tool_call_ok else 1
+            if d.reached_model:
+                progress.notice = None  # the server answers again: the last retry note is old news
             if progress.decisions % 20 == 0:
                 report()
 
@@ -336,6 +355,11 @@ async def collect_async(
             async with sem:
                 await prefetch.ready(seed)
                 episode, final = await play_episode(shared.policy_for(seed, run), spec, seed, sid, on_decision)
+                if not any(_reached(d) for d in episode.decisions):
+                    # Not the model's play: recording it would also block its seed from a rerun.
+                    progress.episodes_unreached += 1
+                    report()
+                    return
                 writer.write([episode])  # one transaction; raises TraceDBError (e.g. disk full)
                 done_ids.append(sid)
                 progress.episodes_done += 1

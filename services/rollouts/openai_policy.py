@@ -19,12 +19,14 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from services.common.echo import cap_echo
 from services.common.endpoints import (
     CHAT_PATH,
     MAX_BACKOFF_S,
@@ -39,7 +41,7 @@ from services.common.endpoints import (
     provider_for_url,
     retry_after_seconds,
 )
-from services.common.secrets import mask_secret, redact
+from services.common.secrets import mask_secret, mask_url, redact, url_secrets
 from services.crafter.action_text import actions_from_text
 from services.crafter.prompt import INTERACT_MANY_TOOL, TOOL_NAME, actions_from_tool_calls
 from services.rollouts.policy import PolicyDecision, PolicyError
@@ -98,11 +100,15 @@ def _int_or_none(value: Any) -> int | None:
 class _Failure(Exception):
     """One failed attempt: retryable or not, with a user-facing (unredacted) description."""
 
-    def __init__(self, text: str, *, retryable: bool, response: httpx.Response | None = None) -> None:
+    def __init__(
+        self, text: str, *, retryable: bool, response: httpx.Response | None = None, connected: bool = False
+    ) -> None:
         super().__init__(text)
         self.text = text
         self.retryable = retryable
         self.response = response
+        #: The server accepted the connection (then hung): not "cannot reach".
+        self.connected = connected
 
 
 class OpenAIChatPolicy:
@@ -129,6 +135,7 @@ class OpenAIChatPolicy:
         backoff_s: float = 0.5,
         thinking: bool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         if not model or not model.strip():
             raise ValueError("model must be a non-empty model name")
@@ -138,6 +145,12 @@ class OpenAIChatPolicy:
             raise ValueError("max_retries must be >= 0")
         self.model_name: str = model.strip()
         self.base_url: str = normalise_base_url(inference_url)
+        #: What messages show: the URL with userinfo masked, the model name capped (cap_echo).
+        self.shown_url: str = mask_url(self.base_url)
+        self.shown_model: str = cap_echo(self.model_name)
+        self._url_secrets = url_secrets(self.base_url)
+        #: Called with a one-line note before each retry (a UI shows retries as they happen).
+        self.on_retry = on_retry
         self.provider: str = provider_for_url(self.base_url)
         if api_key is None:
             key, source = api_key_source(self.base_url)
@@ -168,7 +181,7 @@ class OpenAIChatPolicy:
     def __repr__(self) -> str:
         key = mask_secret(self._api_key.get_secret_value()) if self._api_key else "none"
         return (
-            f"OpenAIChatPolicy(model={self.model_name!r}, url={self.base_url!r}, "
+            f"OpenAIChatPolicy(model={self.shown_model!r}, url={self.shown_url!r}, "
             f"provider={self.provider!r}, api_key={key})"
         )
 
@@ -178,7 +191,12 @@ class OpenAIChatPolicy:
         return self._api_key.get_secret_value() if self._api_key else None
 
     def _redact(self, text: str) -> str:
-        return redact(text, [self._secret()])
+        return redact(text, [self._secret(), *self._url_secrets])
+
+    def _announce_retry(self, note: str) -> None:
+        log.warning("%s", note)
+        if self.on_retry is not None:
+            self.on_retry(note)
 
     def _key_hint(self) -> str:
         names = api_key_env_names(self.base_url)
@@ -229,17 +247,30 @@ class OpenAIChatPolicy:
             if method == "GET":
                 return await self._client.get(url)
             return await self._client.post(url, json=body)
-        except httpx.TimeoutException as exc:
-            raise _Failure(f"timed out after {self.timeout_s:g}s ({type(exc).__name__})", retryable=True) from exc
+        except httpx.ConnectTimeout as exc:
+            raise _Failure(
+                f"no connection within {min(self.timeout_s, 10.0):g} s ({type(exc).__name__})", retryable=True
+            ) from exc
+        except httpx.TimeoutException as exc:  # connected (or sending), then no answer in time
+            raise _Failure(
+                f"it did not answer within {self.timeout_s:g} s ({type(exc).__name__})",
+                retryable=True,
+                connected=True,
+            ) from exc
         except httpx.RequestError as exc:  # connect/read/protocol errors, bad encodings
             raise _Failure(f"{type(exc).__name__}: {exc or 'connection failed'}", retryable=True) from exc
         except RuntimeError as exc:  # the client was closed
             raise _Failure(f"policy is closed ({exc})", retryable=False) from exc
 
     def _judge(self, response: httpx.Response) -> None:
-        """Raise _Failure for a non-2xx response (retryable for 429/5xx/408)."""
+        """Raise _Failure for a non-2xx response (retryable for 429/5xx/408) and for a 2xx answer that
+        is not a chat completion at all (not JSON, or JSON without ``choices``: a proxy's error page,
+        a wrong endpoint). Those are server faults, retried like a 500, never recorded as decisions."""
         status = response.status_code
         if 200 <= status < 300:
+            problem = _not_a_completion(response)
+            if problem is not None:
+                raise _Failure(f"HTTP {status} but {problem}", retryable=True, response=response)
             return
         retryable = status in RETRY_STATUSES or status >= 500
         raise _Failure(f"HTTP {status}: {_error_message(response)}", retryable=retryable, response=response)
@@ -256,19 +287,22 @@ class OpenAIChatPolicy:
                 if not failure.retryable:
                     if failure.response is not None:
                         return failure.response
-                    raise PolicyError(self._redact(f"{what} to {self.base_url} failed: {failure.text}")) from None
+                    raise PolicyError(self._redact(f"{what} to {self.shown_url} failed: {failure.text}")) from None
                 last = failure
                 if attempt < self.max_retries:
                     delay = self._backoff(attempt, failure.response)
-                    log.warning(
-                        "%s", self._redact(f"{what} to {self.base_url} failed ({failure.text}); retry in {delay:.2f}s")
+                    self._announce_retry(
+                        self._redact(
+                            f"{what} to {self.shown_url} failed ({failure.text}); "
+                            f"retry {attempt + 1}/{self.max_retries} in {delay:.1f}s"
+                        )
                     )
                     await asyncio.sleep(delay)
         assert last is not None
         attempts = self.max_retries + 1
         raise PolicyError(
             self._redact(
-                f"{what} to {self.base_url}{path} failed after {attempts} attempt{'s' * (attempts > 1)}: {last.text}"
+                f"{what} to {self.shown_url}{path} failed after {attempts} attempt{'s' * (attempts > 1)}: {last.text}"
             )
         )
 
@@ -277,16 +311,16 @@ class OpenAIChatPolicy:
         detail = _error_message(response)
         if status in (401, 403):
             msg = (
-                f"Inference server at {self.base_url} rejected the API key (HTTP {status}: {detail}). "
+                f"Inference server at {self.shown_url} rejected the API key (HTTP {status}: {detail}). "
                 + self._key_hint()
             )
         elif status == 404:
             msg = (
-                f"Model {self.model_name!r} is not served by {self.base_url} "
+                f"Model {self.shown_model!r} is not served by {self.shown_url} "
                 f"(HTTP 404 on {CHAT_PATH}: {detail}); check the model name and the URL"
             )
         else:
-            msg = f"Inference server at {self.base_url} rejected the request (HTTP {status}): {detail}"
+            msg = f"Inference server at {self.shown_url} rejected the request (HTTP {status}): {detail}"
         return PolicyError(self._redact(msg))
 
     # ---- Policy protocol ----
@@ -312,10 +346,12 @@ class OpenAIChatPolicy:
                 error = self._redact(f"HTTP 400 tool_use_failed: {_error_message(response)}")
             else:
                 raise self._fatal_status(response)
+        reached = True
         if not isinstance(data, dict):
             data = {"error": {"message": "response is not a JSON object", "body": self._redact(response.text[:500])}}
             error = "response is not a JSON object"
-        return self._decision(system_prompt, user_text, body, data, latency_ms, error)
+            reached = False
+        return self._decision(system_prompt, user_text, body, data, latency_ms, error, reached=reached)
 
     def _decision(
         self,
@@ -325,12 +361,17 @@ class OpenAIChatPolicy:
         data: dict[str, Any],
         latency_ms: int,
         error: str | None,
+        *,
+        reached: bool = True,
     ) -> PolicyDecision:
         choices = data.get("choices")
         first: dict[str, Any] = {}
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             first = choices[0]
         message = first.get("message")
+        # No assistant message at all (an empty choices list, a choice holding only an error): the
+        # decision never got an answer from the model, whatever the HTTP status said.
+        reached = reached and (error is not None or isinstance(message, dict))
         message = message if isinstance(message, dict) else {}
         tool_calls = message.get("tool_calls")
         tool_calls = tool_calls if isinstance(tool_calls, list) else []
@@ -375,6 +416,7 @@ class OpenAIChatPolicy:
         return PolicyDecision(
             actions=actions,
             tool_call_ok=tool_call_ok,
+            reached_model=reached,
             problem=self._redact(problem) if problem else None,
             call_record=record,
             model_name=self.model_name,
@@ -401,7 +443,7 @@ class OpenAIChatPolicy:
                 if self.model_name in ids:
                     return
                 shown = ", ".join(ids[:30]) + (f", … ({len(ids) - 30} more)" if len(ids) > 30 else "")
-                msg = f"Model {self.model_name!r} is not served by {self.base_url}; available: {shown or '(none)'}"
+                msg = f"Model {self.shown_model!r} is not served by {self.shown_url}; available: {shown or '(none)'}"
                 raise PolicyError(self._redact(msg))
         # No usable model list: one tiny completion, judged the same way.
         ping = {"model": self.model_name, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
@@ -410,7 +452,7 @@ class OpenAIChatPolicy:
             if response.status_code == 400 and _looks_like_unknown_model(response):
                 raise PolicyError(
                     self._redact(
-                        f"Model {self.model_name!r} is not served by {self.base_url}: {_error_message(response)}"
+                        f"Model {self.shown_model!r} is not served by {self.shown_url}: {_error_message(response)}"
                     )
                 )
             raise self._fatal_status(response)
@@ -422,18 +464,32 @@ class OpenAIChatPolicy:
             try:
                 response = await self._send(method, path, body)
             except _Failure as failure:
-                msg = f"Cannot reach inference server at {self.base_url}: {failure.text}"
-                raise PolicyError(self._redact(msg)) from None
+                raise PolicyError(self._redact(self._unreachable(failure))) from None
             status = response.status_code
             if not (status in RETRY_STATUSES or status >= 500):
                 return response
             last = _Failure(f"HTTP {status}: {_error_message(response)}", retryable=True, response=response)
             if attempt < self.max_retries:
-                await asyncio.sleep(self._backoff(attempt, response))
+                delay = self._backoff(attempt, response)
+                self._announce_retry(
+                    self._redact(
+                        f"Inference server at {self.shown_url} answered {last.text} on {method} {path}; "
+                        f"retry {attempt + 1}/{self.max_retries} in {delay:.1f}s"
+                    )
+                )
+                await asyncio.sleep(delay)
         assert last is not None
         raise PolicyError(
-            self._redact(f"Inference server at {self.base_url} keeps failing on {method} {path}: {last.text}")
+            self._redact(f"Inference server at {self.shown_url} keeps failing on {method} {path}: {last.text}")
         )
+
+    def _unreachable(self, failure: _Failure) -> str:
+        if failure.connected:
+            return (
+                f"Inference server at {self.shown_url} accepted the connection but did not answer within "
+                f"{self.timeout_s:g} s; is it overloaded or stuck? ({failure.text})"
+            )
+        return f"Cannot reach inference server at {self.shown_url}: {failure.text}"
 
     @staticmethod
     def _model_ids(response: httpx.Response) -> list[str] | None:
@@ -460,6 +516,21 @@ class OpenAIChatPolicy:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _not_a_completion(response: httpx.Response) -> str | None:
+    """Why a 2xx answer to a chat call is not a chat completion, or None when it is one."""
+    if not response.request.url.path.endswith(CHAT_PATH):
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        start = " ".join(response.text[:80].split())
+        return f"the body is not JSON ({response.headers.get('content-type', 'no content type')}: {start!r})"
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        keys = ", ".join(list(data)[:8]) if isinstance(data, dict) else type(data).__name__
+        return f"the JSON is not a chat completion (no choices; got {keys or 'nothing'})"
+    return None
 
 
 def _looks_like_unknown_model(response: httpx.Response) -> bool:

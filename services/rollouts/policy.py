@@ -22,6 +22,9 @@ class PolicyDecision(BaseModel):
     actions: list[str]
     #: False when the model did not produce a usable tool call (counted; the episode goes on).
     tool_call_ok: bool = True
+    #: False when no answer of the model came back at all (e.g. a 200 holding no assistant message):
+    #: an episode made only of such decisions is not recorded (it is not the model's play).
+    reached_model: bool = True
     #: Why the answer was not (fully) usable, e.g. "no tool call" or "unknown actions dropped: fly".
     problem: str | None = None
     #: synth-ai call record (services.traces.records.call_record_from_chat).

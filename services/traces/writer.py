@@ -8,7 +8,11 @@ what lets a collector be interrupted without leaving a half-written session behi
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,34 +144,65 @@ class TraceWriter:
         and how tests simulate a full disk."""
         self.path = Path(path)
         self._clock = clock
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TraceDBError(f"Cannot create a trace DB at {self.path}: {exc.strerror or exc}.") from None
         if self.path.is_dir():
             raise TraceDBError(f"Cannot write a trace DB at {self.path}: it is a directory.")
-        self._engine: Engine = create_engine(
-            f"sqlite+pysqlite:///{self.path}", connect_args={"timeout": busy_timeout_s}
-        )
-        if flavour is Flavour.V0_2_8 or flavour is Flavour.V0_2_6 or flavour is Flavour.V0_2_3:
-            event.listen(self._engine, "connect", _set_wal)
-        if max_pages is not None:
-            event.listen(
-                self._engine, "connect", lambda conn, _r: conn.execute(f"PRAGMA max_page_count={int(max_pages)}")
-            )
+        self._busy_timeout_s = busy_timeout_s
+        self._max_pages = max_pages
         self.flavour = flavour
-        self._ensure_schema()
-        with self._engine.connect() as conn:
-            self._columns = {t: set(cols) for t, cols in table_columns(conn).items()}
+        self._engine: Engine | None = None
+        self._columns: dict[str, set[str]] = {}
         self._statements: dict[tuple[str, tuple[str, ...]], TextClause] = {}
+        _check_can_create(self.path)  # the folder must take the file (or an existing DB's journal)
+        if _has_content(self.path):
+            self._open()  # an existing DB is checked now: a wrong file is refused before any work
+        # else a new DB is only created when the first episode is about to land (or on create())
+
+    @property
+    def created(self) -> bool:
+        """Whether the DB file is open (it existed, or :meth:`create` or a write made it)."""
+        return self._engine is not None
+
+    def create(self) -> None:
+        """Create the file and its schema now (writes do it on their own; fixtures want empty DBs)."""
+        if self._engine is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TraceDBError(f"Cannot create a trace DB at {self.path}: {exc.strerror or exc}.") from None
+            self._open()
+
+    def _open(self) -> None:
+        engine = create_engine(f"sqlite+pysqlite:///{self.path}", connect_args={"timeout": self._busy_timeout_s})
+        if self.flavour in (Flavour.V0_2_8, Flavour.V0_2_6, Flavour.V0_2_3):
+            event.listen(engine, "connect", _set_wal)
+        if self._max_pages is not None:
+            pages = int(self._max_pages)
+            event.listen(engine, "connect", lambda conn, _r: conn.execute(f"PRAGMA max_page_count={pages}"))
+        self._engine = engine
+        try:
+            self._ensure_schema()
+            with engine.connect() as conn:
+                self._columns = {t: set(cols) for t, cols in table_columns(conn).items()}
+        except BaseException:
+            self._engine = None
+            engine.dispose()
+            raise
+
+    def _ready_engine(self) -> Engine:
+        self.create()
+        assert self._engine is not None
+        return self._engine
 
     def _ensure_schema(self) -> None:
         """Create the 0.2.10 schema in a new file; append to an existing trace DB as it is."""
+        assert self._engine is not None
         try:
             with self._engine.begin() as conn:
                 existing = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).scalars())
                 if "session_traces" in existing:
-                    self.flavour = detect_flavour(table_columns(conn))
+                    columns = table_columns(conn)
+                    _refuse_foreign_schema(self.path, columns)
+                    self.flavour = detect_flavour(columns)
                     return
                 if existing:
                     raise NotATraceDBError(
@@ -186,6 +221,8 @@ class TraceWriter:
         return now.strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def existing_session_ids(self) -> set[str]:
+        if self._engine is None:
+            return set()  # not created yet: nothing recorded
         with self._engine.connect() as conn:
             return set(conn.execute(text("SELECT session_id FROM session_traces")).scalars())
 
@@ -193,8 +230,9 @@ class TraceWriter:
         """Append each episode in its own transaction; return how many landed."""
         written = 0
         for episode in episodes:
+            engine = self._ready_engine()
             try:
-                with self._engine.begin() as conn:
+                with engine.begin() as conn:
                     self._write_episode(conn, episode)
             except DBAPIError as exc:
                 raise TraceDBError(
@@ -337,13 +375,79 @@ class TraceWriter:
             )
 
     def close(self) -> None:
-        self._engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> TraceWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: What the writer fills in every trace DB it appends to; a table that lacks these is someone else's.
+_WRITER_NEEDS: dict[str, tuple[str, ...]] = {
+    "session_traces": ("session_id", "num_timesteps", "num_events", "metadata"),
+    "session_timesteps": ("session_id", "step_id", "turn_number"),
+    "events": ("session_id", "event_type", "metadata"),
+}
+
+
+def _refuse_foreign_schema(path: Path, columns: dict[str, list[str]]) -> None:
+    """Raise NotATraceDBError when a ``session_traces`` DB lacks what every synth-ai version has.
+
+    Without this an insert into a look-alike table ends with every column filtered out and SQLite
+    says ``near ")": syntax error``.
+    """
+    problems = []
+    for table, needed in _WRITER_NEEDS.items():
+        if table not in columns:
+            problems.append(f"table {table} missing")
+            continue
+        missing = [c for c in needed if c not in columns[table]]
+        if missing:
+            problems.append(f"{table} lacks {', '.join(missing)}")
+    if problems:
+        raise NotATraceDBError(
+            f"{path} is an SQLite database but not a synth-ai trace DB ({'; '.join(problems)}); "
+            "refusing to write into it.",
+            "Choose a new file or an existing synth-ai trace DB.",
+        )
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _check_can_create(path: Path) -> None:
+    """Raise TraceDBError, naming the folder and the cause, when ``path`` could not be created.
+
+    Checked up front (nothing is created: a run that fails before its first episode leaves no
+    file), by making and removing a probe file in the nearest existing folder, so a read-only
+    folder or file system is said in words rather than as SQLite's "unable to open database file".
+    """
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise TraceDBError(f"Cannot create a trace DB at {path}: {folder} is a file, not a folder.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sft-studio-probe-", dir=folder)
+    except OSError as exc:
+        cause = exc.strerror or str(exc)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            cause = f"{cause}; the folder is not writable for this user"
+        elif exc.errno == errno.EROFS:
+            cause = f"{cause}; the folder is on a read-only file system"
+        raise TraceDBError(
+            f"Cannot create a trace DB in {folder}: {cause}.", "Choose a --db in a folder you can write to."
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def _set_wal(dbapi_conn: Any, _record: Any) -> None:

@@ -19,6 +19,10 @@ Modes (``mode=``):
 - ``tool_use_failed``: Groq's HTTP 400 ``tool_use_failed`` with ``failed_generation = text``
 - ``flaky``: the first ``flaky_failures`` chat calls answer ``flaky_status`` (429 or 500), then ``tool``
 - ``always_500``: every chat call answers 500
+- ``not_json``: every chat call answers 200 with an HTML body (a proxy's error page)
+- ``not_completion``: every chat call answers 200 with JSON that is not a chat completion
+- ``empty_choices``: every chat call answers a chat completion whose ``choices`` list is empty
+- ``hang``: every request (models too) is read, then answered only after ``hang_s`` seconds
 
 ``api_key`` (when set) is required as ``Authorization: Bearer <key>`` on every route (401 otherwise);
 ``models_endpoint=False`` makes ``GET /v1/models`` a 404; a chat call naming a model not in
@@ -38,7 +42,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-MODES = ("tool", "no_tool", "garbage_tool", "tool_use_failed", "flaky", "always_500")
+MODES = (
+    "tool",
+    "no_tool",
+    "garbage_tool",
+    "tool_use_failed",
+    "flaky",
+    "always_500",
+    "not_json",
+    "not_completion",
+    "empty_choices",
+    "hang",
+)
+#: The body a ``not_json`` server sends with its 200.
+NOT_JSON_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 @dataclass
@@ -70,6 +87,7 @@ class FakeInferenceServer:
         retry_after: str | None = None,
         models_endpoint: bool = True,
         usage: dict[str, int] | None = None,
+        hang_s: float = 30.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -83,6 +101,7 @@ class FakeInferenceServer:
         self.flaky_status = flaky_status
         self.retry_after = retry_after
         self.models_endpoint = models_endpoint
+        self.hang_s = hang_s
         self.usage = (
             usage if usage is not None else {"prompt_tokens": 120, "completion_tokens": 15, "total_tokens": 135}
         )
@@ -179,6 +198,11 @@ class FakeInferenceServer:
             status = 500 if mode == "always_500" else self.flaky_status
             headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
             return status, {"error": {"message": f"fake failure #{seen}", "type": "server_error"}}, headers
+        if mode in ("not_completion", "not_json"):  # not_json: _handle swaps the body for HTML
+            headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+            return 200, {"status": "ok", "result": "queued"}, headers
+        if mode == "empty_choices":
+            return 200, {"id": f"chatcmpl-fake-{seen}", "object": "chat.completion", "choices": []}, {}
         if mode == "tool_use_failed":
             err = {
                 "message": "Failed to call a function. Please adjust your prompt.",
@@ -255,13 +279,18 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if fake.delay_ms:
                 time.sleep(fake.delay_ms / 1000)
+            if fake.mode == "hang":
+                time.sleep(fake.hang_s)
             status, answer, headers = self._route(method, path, body)
         finally:
             with fake._lock:
                 fake.in_flight -= 1
         payload = json.dumps(answer).encode()
+        content_type = "application/json"
+        if fake.mode == "not_json" and status == 200 and path == "/v1/chat/completions":
+            payload, content_type = NOT_JSON_BODY, "text/html"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)

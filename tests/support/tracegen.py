@@ -238,6 +238,7 @@ def build_db(
     if quirks:
         episodes += quirky_episodes(rng, sessions, style, decisions)
     with TraceWriter(path, flavour=flavour, clock=lambda: next(clock)) as writer:
+        writer.create()  # the writer creates lazily; a fixture with no sessions still wants the empty DB
         writer.write(episodes)
     return path
 

@@ -9,8 +9,6 @@ bubble to the pane that mounted it. The Traces pane uses it; the Eval pane will.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,28 +25,6 @@ if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a c
 PROGRESS_MIN_S = 0.1
 #: ``job(on_progress(label, progress), should_stop) -> result``: what the runner runs (the collector, the demo build).
 Job = Callable[[Callable[[str, "CollectProgress"], None], Callable[[], bool]], Any]
-
-
-def ensure_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with a real stderr, before a collection needs it.
-
-    The collector builds upcoming worlds in helper processes; the first process start launches the
-    resource tracker, which hands ``sys.stderr.fileno()`` to its child. Inside a running Textual app
-    stderr is captured and that fileno is -1, so the start fails ("bad value(s) in fds_to_keep").
-    Starting the tracker here, with stderr briefly pointing at os.devnull (nothing it might print can
-    reach the screen), avoids that. Runs once per process; a failure only costs the collector speed.
-    """
-    from multiprocessing import resource_tracker
-
-    saved = sys.stderr
-    try:
-        with open(os.devnull, "w") as devnull:
-            sys.stderr = devnull
-            resource_tracker.ensure_running()
-    except Exception:
-        pass
-    finally:
-        sys.stderr = saved
 
 
 def _collect_errors(exc: BaseException) -> tuple[str, str] | None:
@@ -123,7 +99,6 @@ class CollectRunner(Widget):
         """Run ``job`` (named ``name``; ``doing`` completes "Unexpected error while …"); False if one runs."""
         if self.running:
             return False
-        ensure_resource_tracker()
         self.job = name
         self._stop.clear()
         self._landed = {}
@@ -143,12 +118,21 @@ class CollectRunner(Widget):
         """The job's progress callback (called in its thread): copies as messages, throttled per part."""
         posters: dict[str, Callable[[CollectProgress], None]] = {}
 
+        retries: dict[str, int] = {}
+
+        def must_send(label: str, p: CollectProgress) -> bool:
+            """The last progress, and every new retry notice (thinning must not drop one)."""
+            if p.server_retries != retries.get(label, 0):
+                retries[label] = p.server_retries
+                return True
+            return p.episodes_done >= p.episodes_total
+
         def post(label: str, progress: CollectProgress) -> None:
             if label not in posters:
                 posters[label] = workers.throttled(
                     lambda p: self.post_message(self.Progressed(p.model_copy(deep=True), label)),
                     self.progress_min_s,
-                    final=lambda p: p.episodes_done >= p.episodes_total,
+                    final=lambda p: must_send(label, p),
                 )
             posters[label](progress)
 

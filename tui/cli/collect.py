@@ -7,10 +7,14 @@ Ctrl-C stops at once and keeps every finished episode (each is committed on its 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
@@ -71,8 +75,13 @@ class _Bar:
         )
         self.tasks: dict[str, Any] = {}
         self.last: CollectProgress | None = None
+        self.retries_shown = 0
 
     def update(self, label: str, p: CollectProgress) -> None:
+        if p.server_retries > self.retries_shown and p.notice:
+            # Each retry as it happens, above the bar: a failing server is not silence.
+            self.progress.console.print(f"[yellow]Retrying:[/] {escape(p.notice)}", highlight=False, soft_wrap=True)
+            self.retries_shown = p.server_retries
         if label not in self.tasks:
             self.tasks[label] = self.progress.add_task(label, total=p.episodes_total, rate=0.0, unique=0.0, fails="")
         fails = f"[yellow]{p.tool_call_failures} bad tool calls[/]" if p.tool_call_failures else ""
@@ -87,13 +96,52 @@ class _Bar:
         self.last = p
 
 
+#: Exit status after SIGTERM: the shell's 128 + 15, as a process killed by it reports.
+TERMINATED = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[dict[str, bool]]:
+    """SIGTERM stops a collection exactly like Ctrl-C (finished episodes kept, helpers ended, one
+    "Interrupted" line); the yielded dict's ``terminated`` says which signal it was (exit 143, not 130).
+
+    The handler hands over to whatever handles SIGINT at that moment (asyncio's runner cancels the
+    collection and raises KeyboardInterrupt once its cleanup ran), so both signals take one path.
+    """
+    state = {"terminated": False}
+
+    def on_term(signum: int, frame: object) -> None:
+        state["terminated"] = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)  # type: ignore[arg-type]
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (a test calling main() from a worker): leave SIGTERM alone
+        yield state
+        return
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _summary(out: Console, result: CollectResult) -> None:
     p = result.progress
     out.print(
         f"Recorded {p.episodes_done} episode(s) ({p.decisions} decisions, {p.decisions_per_s:.0f}/s, "
         f"mean {p.mean_unique:.2f} unique achievements) into {result.db}"
         + (f"; skipped {p.episodes_skipped} already recorded" if p.episodes_skipped else "")
-        + (f"; {p.tool_call_failures} decisions without a usable tool call" if p.tool_call_failures else ""),
+        + (f"; {p.tool_call_failures} decisions without a usable tool call" if p.tool_call_failures else "")
+        + (
+            f"; {p.episodes_unreached} episode(s) not recorded: none of their decisions got an answer from the model"
+            if p.episodes_unreached
+            else ""
+        )
+        + (f"; {p.server_retries} inference call(s) retried" if p.server_retries else ""),
         highlight=False,
         soft_wrap=True,
     )
@@ -121,14 +169,14 @@ def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(f"unknown policy {args.policy!r}: choose teacher, random or openai.") from None
     bar = _Bar(err)
     try:
-        with bar.progress:
+        with _sigterm_as_interrupt() as signals, bar.progress:
             result = collect(spec, lambda p: bar.update(spec.policy, p))
     except CollectError as exc:
         raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         kept = bar.last.episodes_done if bar.last else 0
         err.print(f"Interrupted: {kept} finished episode(s) kept in {db}; episodes in flight were discarded.")
-        return INTERRUPTED
+        return TERMINATED if signals["terminated"] else INTERRUPTED
     _summary(out, result)
     if result.stopped:
         err.print(f"[bold red]Stopped early:[/] {result.stopped}", highlight=False, soft_wrap=True)
@@ -142,12 +190,12 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     bar = _Bar(err)
     try:
-        with bar.progress:
+        with _sigterm_as_interrupt() as signals, bar.progress:
             path = build_demo(on_progress=bar.update)
     except CollectError as exc:
         raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
         err.print(f"Interrupted: the demo DB at {demo_db_path()} keeps what finished; run again to complete it.")
-        return INTERRUPTED
+        return TERMINATED if signals["terminated"] else INTERRUPTED
     out.print(str(path), highlight=False, soft_wrap=True)
     return 0

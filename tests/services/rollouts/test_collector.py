@@ -123,7 +123,7 @@ def test_unreachable_and_401_inference_fail_in_preflight(tmp_path: Path, monkeyp
             collect(CollectSpec(db=db, policy="openai", model="m", inference_url=srv.base_url, max_turns=2))
         assert srv.chat_count == 0  # stopped before any episode
     assert "sk-wrong-key-123456" not in str(info.value)
-    assert _rows(db, "SELECT COUNT(*) FROM session_traces") == [(0,)]
+    assert not db.exists()  # a failed preflight creates no DB (issue 11 item 5)
 
 
 def test_unknown_model_fails_in_preflight(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
+from services.common.echo import cap_echo
+from services.common.secrets import mask_url
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
 from tui.widgets.dialog import dialog_css
 
@@ -120,7 +122,7 @@ def parse_form(values: Mapping[str, str]) -> tuple[CollectRequest | None, dict[s
         if url is None:
             errors["url"] = "Required for openai, e.g. https://api.groq.com/openai"
         elif not url.startswith(("http://", "https://")):
-            errors["url"] = f"Must start with http:// or https:// (got {url!r})."
+            errors["url"] = f"Must start with http:// or https:// (got {cap_echo(mask_url(url))!r})."
     else:
         url = None
     seeds = (0, 0)

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Label, ProgressBar, Static
 
+from services.common.echo import cap_echo
 from tui.widgets.prose import TwoColumn
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
@@ -32,6 +33,10 @@ def progress_text(p: CollectProgress) -> str:
         parts.append(f"{p.tool_call_failures:,} bad tool calls")
     if p.episodes_skipped:
         parts.append(f"skipped {p.episodes_skipped:,} already recorded")
+    if p.episodes_unreached:
+        parts.append(f"{p.episodes_unreached:,} not recorded (no model answer)")
+    if p.notice:  # a retry in progress: said as it happens, until the server answers again
+        parts.append(f"retry {p.server_retries:,}: {cap_echo(p.notice, 200)}")
     return " · ".join(parts)
 
 
@@ -49,6 +54,10 @@ def summary_text(result: CollectResult) -> str:
     )
     if p.tool_call_failures:
         text += f"; {p.tool_call_failures:,} bad tool calls"
+    if p.episodes_unreached:
+        text += f"; {p.episodes_unreached:,} not recorded: none of their decisions got an answer from the model"
+    if p.server_retries:
+        text += f"; {p.server_retries:,} inference calls retried"
     text += f"; skipped {p.episodes_skipped:,} already recorded"
     if result.stopped:
         text += f". Stopped early: {result.stopped}; finished episodes are kept"

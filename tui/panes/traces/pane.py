@@ -26,6 +26,7 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Label, LoadingIndicator, Static
 
+from services.common.echo import cap_echo
 from services.traces.db import TraceDB
 from services.traces.fingerprint import Signature, db_signature
 from services.traces.stats import TraceStats, compute_stats
@@ -293,7 +294,11 @@ class TracesPane(Vertical):
         from services.rollouts.collector import CollectSpec
 
         self.runner.start(CollectSpec(db=self.db_path, **request.spec_kwargs()))
-        title = f"Collecting {request.policy}" + (f" · {request.model}" if request.model else "") + " rollouts"
+        title = (
+            f"Collecting {request.policy}"
+            + (f" · {cap_echo(request.model, 40)}" if request.model else "")
+            + " rollouts"
+        )
         self.query_one(CollectStrip).start(title, None)
         return True
 
@@ -332,8 +337,9 @@ class TracesPane(Vertical):
             if self.building_demo:
                 self.query_one(DemoBuildState).show(event.label, event.progress)
             return
-        if self.collecting:
-            self.query_one(CollectStrip).show(event.progress)
+        strip = self.query_one(CollectStrip)
+        if strip.running:  # not ``collecting``: the runner may have ended before its last progress got here
+            strip.show(event.progress)
 
     def on_collect_runner_landed(self, event: CollectRunner.Landed) -> None:
         event.stop()
