@@ -31,6 +31,7 @@ import orjson
 
 from services.datasets.examples import AchievementMap, ExampleCounters, Row, build_examples
 from services.datasets.validation import MAX_ISSUES, export_problem, upload_issue
+from services.traces.snapshot import bound
 from services.traces.sqlite_stream import stream_query
 
 FLAG_IMAGE = 1
@@ -40,7 +41,7 @@ _CHECK_EVERY = 256  # examples between two should_stop polls
 
 _ROWS_SQL = (
     "SELECT session_id, metadata, model_name, provider, call_records FROM events {hint}"
-    "WHERE event_type = 'cais' AND call_records IS NOT NULL{where} ORDER BY session_id, id"
+    "WHERE event_type = 'cais' AND call_records IS NOT NULL{where}{pin} ORDER BY session_id, id"
 )
 
 
@@ -55,6 +56,8 @@ class PartJob:
     limit: int | None
     narrow: bool  # filter sessions in SQL (worth it unless the part is every session of the DB)
     timeout: float = 5.0
+    #: only events with ``id <= last_event_id`` (the export's snapshot, the same in every part)
+    last_event_id: int | None = None
 
 
 @dataclass
@@ -108,8 +111,10 @@ def _inspect(record: dict[str, Any]) -> tuple[int, bool, bool]:
     return chars, segments, ok
 
 
-def rows_query(sessions: list[str] | None, models: list[str]) -> Callable[[sqlite3.Connection], sqlite3.Cursor]:
-    """The LM events of ``sessions`` (None: all) in the reference's order.
+def rows_query(
+    sessions: list[str] | None, models: list[str], last_event_id: int | None = None
+) -> Callable[[sqlite3.Connection], sqlite3.Cursor]:
+    """The LM events of ``sessions`` (None: all) in the reference's order, up to ``last_event_id``.
 
     Walking the (session_id, timestep_id) index sorts only within a session, where ORDER BY alone
     would sort every call record (hundreds of MB) through a temp B-tree. The SQL filters only narrow
@@ -128,10 +133,11 @@ def rows_query(sessions: list[str] | None, models: list[str]) -> Callable[[sqlit
         if models:
             where += " AND model_name IN (SELECT value FROM json_each(?))"
             params.append(orjson.dumps(models).decode())
+        pin = bound(last_event_id, "id")
         try:
-            return conn.execute(_ROWS_SQL.format(hint=hint, where=where), params)
+            return conn.execute(_ROWS_SQL.format(hint=hint, where=where, pin=pin), params)
         except sqlite3.OperationalError:  # no json_each in this SQLite: build_examples filters alone
-            return conn.execute(_ROWS_SQL.format(hint=hint, where=""))
+            return conn.execute(_ROWS_SQL.format(hint=hint, where="", pin=pin))
 
     return query
 
@@ -256,7 +262,7 @@ def run_part_file(job: PartJob, path: str, on_progress: Callable[[int, int], Non
         finally:
             conn.close()
 
-    rows = stream_query(connect, rows_query(job.sessions if job.narrow else None, job.models))
+    rows = stream_query(connect, rows_query(job.sessions if job.narrow else None, job.models, job.last_event_id))
     with open(path, "wb") as fh:
         return write_part(rows, job, fh.write, on_progress=on_progress)
 
