@@ -28,7 +28,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, Field
 
-from services.common.atomic import AtomicFile
+from services.common.atomic import AtomicFile, remove_stale_temps
 from services.common.version import package_version
 from services.common.workspace import default_export
 from services.datasets.examples import AchievementMap, ExampleCounters
@@ -267,7 +267,9 @@ def export_sft(
     if any(n < 1 for n in sizes):
         raise ExportError("Subset sizes must be 1 or more.")
     output = Path(output)
-    _prepare_targets(output, sizes, force)
+    targets = _prepare_targets(output, sizes, force)
+    for target in [*targets, *map(manifest_path, targets), output.with_name(output.name + ".part")]:
+        remove_stale_temps(target)  # what a killed export to the same target left
     run = _Export(db, spec, output, sizes, should_stop)
     run.progress, run.session_progress = progress, session_progress
     with gc_paused():

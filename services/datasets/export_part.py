@@ -29,6 +29,7 @@ from typing import IO, Any, BinaryIO
 
 import orjson
 
+from services.common.child_process import die_with_parent
 from services.datasets.examples import AchievementMap, ExampleCounters, Row, build_examples
 from services.datasets.validation import MAX_ISSUES, export_problem, upload_issue
 from services.traces.snapshot import bound
@@ -221,7 +222,8 @@ def write_part(
 
 
 # --------------------------------------------------------------------------------------------------
-# Worker process: ``python -c "from services.datasets.export_part import worker_main; worker_main()" PATH``
+# Worker process: ``python -c "from services.datasets.export_part import worker_main; worker_main()" PATH PID``
+# dies with its parent PID (``die_with_parent``: a killed exporter leaves no worker writing on),
 # reads a pickled PartJob on stdin, writes the part's lines to PATH, and answers on stdout with
 # frames: b"P" + session count (progress), then b"R" + pickled PartResult, or b"E" + error text.
 
@@ -268,6 +270,7 @@ def run_part_file(job: PartJob, path: str, on_progress: Callable[[int, int], Non
 
 
 def worker_main() -> None:
+    die_with_parent(int(sys.argv[2]) if len(sys.argv) > 2 else None)
     gc.disable()  # see sft_selection.gc_paused
     stdout = sys.stdout.buffer
     try:
@@ -319,7 +322,7 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         try:
             self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(path)],
+                [sys.executable, "-c", _WORKER, str(path), str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

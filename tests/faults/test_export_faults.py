@@ -8,10 +8,13 @@ code, message, files in the folder, processes alive) is what is checked.
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,89 @@ def test_discard_removes_the_temp_when_close_fails(tmp_path: Path) -> None:
     f.fh = FailingClose()  # type: ignore[assignment]
     f.discard()
     assert list(tmp_path.iterdir()) == []
+
+
+# -- item 3: signals leave no temp file and no worker
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc: no psutil needed)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped yet counts as gone: it holds no file and runs no code)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_for(condition: Callable[[], bool], deadline_s: float = 60.0) -> bool:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture(scope="module")
+def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Big enough that an export with its worker runs for seconds on a loaded machine."""
+    return build_db(tmp_path_factory.mktemp("big") / "t.db", sessions=600, decisions=12, quirks=False)
+
+
+#: (signal, expected exit code): SIGTERM and SIGINT unwind (143, 130); SIGKILL cannot be caught.
+SIGNALS = [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)]
+RUNS = 2
+
+
+def _signal_run(db: Path, folder: Path, sig: int, code: int) -> None:
+    """One export with its worker, signalled once the worker writes its part."""
+    args = ("export", "--db", str(db), "--output", str(folder / "x.jsonl"), "--sizes", "10", "--force")
+    proc = subprocess.Popen(_argv(True, *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def worker_writing() -> bool:
+        return any(p.name.startswith(".x.jsonl.part.") for p in folder.iterdir()) and bool(_children(proc.pid))
+
+    try:
+        assert _wait_for(worker_writing), "the export's worker never started"
+        workers = _children(proc.pid)
+        proc.send_signal(sig)
+        _stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    if sig != signal.SIGKILL:
+        assert "Interrupted" in stderr
+    assert _wait_for(lambda: not any(_alive(w) for w in workers), 30), "a worker outlived the export"
+    if sig == signal.SIGKILL:  # nothing can clean up after SIGKILL: the next export to the target does
+        assert any(str(proc.pid) in name for name in _stray(folder))
+        again = _cli(*args)
+        assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), SIGNALS, ids=[s.name for s, _ in SIGNALS])
+def test_a_signal_leaves_no_temp_file_and_no_worker(big_db: Path, tmp_path: Path, sig: int, code: int) -> None:
+    other = [tmp_path / "notes.tmp", tmp_path / f".x.jsonl.{os.getpid()}.0123abcd.tmp", tmp_path / ".x.jsonl.1.tmp"]
+    for path in other:  # not stale temps of this export: another pattern, a live pid
+        path.write_text("keep")
+    for _run in range(RUNS):
+        _signal_run(big_db, tmp_path, sig, code)
+        assert _stray(tmp_path) == sorted(p.name for p in other)
+    assert all(p.read_text() == "keep" for p in other)
