@@ -148,6 +148,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: The files SQLite keeps beside a DB: writing over one of them corrupts or destroys the DB.
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file (device and inode, through symlinks and hard links), or one path once resolved."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass  # one of them does not exist (yet): compare where they point
+    return a.resolve() == b.resolve()
+
+
+def refuse_source_targets(db: TraceDB, targets: list[Path]) -> None:
+    """ExportError when a target is the trace DB read, one of its side files, or inside its sqld
+    folder: never allowed, not even with ``force`` (the export would replace the traces)."""
+    sources = [db.path, *(db.path.with_name(db.path.name + s) for s in SIDE_SUFFIXES)]
+    sqld = db.display_path.resolve() if db.display_path.is_dir() else None
+    for target in targets:
+        if any(_same_file(target, source) for source in sources) or (
+            sqld is not None and target.resolve().is_relative_to(sqld)
+        ):
+            raise ExportError(
+                f"{target} is the trace DB being exported (or one of its files); refusing to overwrite it. "
+                "Choose another --output."
+            )
+
+
 def _prepare_targets(output: Path, sizes: list[int], force: bool) -> list[Path]:
     targets = export_targets(output, sizes)
     for path in targets:
@@ -267,6 +296,8 @@ def export_sft(
     if any(n < 1 for n in sizes):
         raise ExportError("Subset sizes must be 1 or more.")
     output = Path(output)
+    every = export_targets(output, sizes)
+    refuse_source_targets(db, [*every, *map(manifest_path, every), output.with_name(output.name + ".part")])
     targets = _prepare_targets(output, sizes, force)
     for target in [*targets, *map(manifest_path, targets), output.with_name(output.name + ".part")]:
         remove_stale_temps(target)  # what a killed export to the same target left

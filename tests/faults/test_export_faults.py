@@ -8,6 +8,7 @@ code, message, files in the folder, processes alive) is what is checked.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 import signal
@@ -22,6 +23,7 @@ import pytest
 from services.common.atomic import AtomicFile
 from tests.support.paths import ROOT
 from tests.support.tracegen import build_db
+from tui.cli import main
 
 #: The CLI, with the export's part worker for any size when the first argument is "1".
 _CLI = """
@@ -180,3 +182,49 @@ def test_a_signal_leaves_no_temp_file_and_no_worker(big_db: Path, tmp_path: Path
         _signal_run(big_db, tmp_path, sig, code)
         assert _stray(tmp_path) == sorted(p.name for p in other)
     assert all(p.read_text() == "keep" for p in other)
+
+
+# -- item 6: the source DB is never an output
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("force", [True, False], ids=["force", "no-force"])
+@pytest.mark.parametrize("case", ["same", "symlink", "hardlink", "wal", "journal", "shm-symlink", "manifest"])
+def test_the_source_db_is_never_an_output(tmp_path: Path, case: str, force: bool) -> None:
+    db = build_db(tmp_path / "self.db", sessions=4, decisions=2, quirks=False)
+    before = _sha(db)
+    out = {
+        "same": db,
+        "symlink": tmp_path / "link.jsonl",
+        "hardlink": tmp_path / "hard.jsonl",
+        "wal": tmp_path / "self.db-wal",
+        "journal": tmp_path / "self.db-journal",
+        "shm-symlink": tmp_path / "shm-link.jsonl",
+        "manifest": tmp_path / "self.jsonl",  # its manifest would be self.manifest.json: made the DB below
+    }[case]
+    if case == "symlink":
+        out.symlink_to(db)
+    elif case == "hardlink":
+        os.link(db, out)
+    elif case == "shm-symlink":
+        out.symlink_to(tmp_path / "self.db-shm")  # dangling: the side file does not exist yet
+    elif case == "manifest":
+        db = db.rename(tmp_path / "self.manifest.json")
+    code = main(["export", "--db", str(db), "--output", str(out), *(["--force"] if force else [])])
+    assert code == 1
+    assert _sha(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_an_output_inside_the_sqld_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sqld = tmp_path / "synth_ai.db"
+    data = build_db(sqld / "dbs" / "default" / "data", sessions=4, decisions=2, quirks=False)
+    before = _sha(data)
+    for out in (data, sqld / "dbs" / "default" / "x.jsonl"):
+        assert main(["export", "--db", str(sqld), "--output", str(out), "--force"]) == 1
+        assert "refusing to overwrite it" in capsys.readouterr().err
+    assert _sha(data) == before
+    assert not (sqld / "dbs" / "default" / "x.jsonl").exists()
