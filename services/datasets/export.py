@@ -590,7 +590,7 @@ def _file_counters(parts: list[tuple[PartResult, int]]) -> ExampleCounters:
     counters = ExampleCounters()
     for index, (result, used) in enumerate(parts):
         if index == 0 or used:
-            for name in ("non_object_output", "bad_turn", "bad_call_records", "not_utf8"):
+            for name, _reason in ExampleCounters.REASONS:
                 setattr(counters, name, getattr(counters, name) + getattr(result.counters, name))
     return counters
 

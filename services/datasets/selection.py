@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 
 from services.datasets.examples import AchievementMap, _loads
 from services.datasets.filter_spec import FilterSpec
+from services.traces import skipped as reasons
 from services.traces.achievement_keys import (
     OUTCOME_KEYS,
     TURNED_TRUE_KEYS,
@@ -265,11 +266,12 @@ def read_achievements(
     strings: dict[str, str] = {}
     kinds = [("unique_achievement_delta", 0, UNIQUE_DELTA_KEYS), ("achievement_delta", 1, TURNED_TRUE_KEYS)]
     for reward_type, slot, names in kinds if achievements is not None else kinds[:1]:
-        _read_achievement_rows(rows(sql, (reward_type,)), slot, names, facts, achievements, strings)
+        _read_achievement_rows(rows(sql, (reward_type,)), reward_type, slot, names, facts, achievements, strings)
 
 
 def _read_achievement_rows(
     rows: Iterable[Any],
+    reward_type: str,
     slot: int,
     names: tuple[str, str],
     facts: RewardFacts,
@@ -282,12 +284,12 @@ def _read_achievement_rows(
     makes new ones, and 300k rows of copies cost tens of MB on a 10k-session DB.
     """
     keys, skipped, unique_sets = facts.keys, facts.skipped, facts.unique
+    bad_turn = reasons.turn_not_integer(reward_type)
     for sid, annotation_text, metadata_text in rows:
-        annotation = _loads(annotation_text) or {}
-        metadata = _loads(metadata_text) or {}
-        if not isinstance(annotation, dict) or not isinstance(metadata, dict):
-            skipped["achievement row whose annotation or event metadata is not a JSON object"] += 1
+        parsed = reasons.achievement_row(reward_type, annotation_text, metadata_text, skipped)
+        if parsed is None:  # counted under its reason (the same words and rule as stats)
             continue
+        annotation, metadata = parsed
         turn = metadata.get("turn")
         if turn is None:
             continue
@@ -301,7 +303,7 @@ def _read_achievement_rows(
         try:
             turn = int(turn)  # type: ignore[arg-type]  # anything JSON: int() decides
         except (TypeError, ValueError, OverflowError):
-            skipped["achievement row whose turn is not an integer"] += 1
+            skipped[bad_turn] += 1
             continue
         sid = strings.setdefault(sid, sid)
         values = [strings.setdefault(v, v) if type(v) is str else v for v in values]
@@ -318,7 +320,9 @@ def read_outcomes(raw: sqlite3.Connection, schema: SchemaInfo, facts: RewardFact
     """Outcome rows in table order (``rewards.outcome_rows``: the one reading of total_reward):
     achievements join the unique sets; the last row per session wins. ``pin``: rows with ``id <= pin``."""
     for row in outcome_rows(raw, schema, facts.skipped, pin):
-        meta = _loads(row.metadata)
+        meta, ok = reasons.parse_json(row.metadata)
+        if not ok or not isinstance(meta, dict | None):
+            facts.skipped[reasons.OUTCOME_METADATA_NOT_OBJECT] += 1
         achieved: set[str] = set()
         if isinstance(meta, dict):
             listed = facts.keys.pick(meta, OUTCOME_KEYS) or []

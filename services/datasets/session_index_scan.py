@@ -60,6 +60,9 @@ class ScanChunk:
     bad_call_records: int = 0
     non_object_output: int = 0
     not_utf8: int = 0
+    no_assistant_output: int = 0
+    no_prompt: int = 0
+    bad_metadata: int = 0  # degraded rows (``ExampleCounters.bad_metadata``), not dropped
 
 
 class ScanStopped(Exception):
@@ -203,7 +206,10 @@ def scan_lm_events(
                 calls[s, p] = calls.get((s, p), 0) + 1
             if records_text is None:
                 continue
-            if not _turn_ok(_loads(meta_text)):
+            meta = _loads(meta_text)
+            if meta_text is not None and not isinstance(meta, dict):
+                out.bad_metadata += 1
+            if not _turn_ok(meta):
                 out.bad_turn += 1
                 continue
             # The exporter parses with orjson, falling back to json.loads; only the fallback can make
@@ -239,6 +245,8 @@ def scan_lm_events(
         conn.close()
     out.bad_call_records += counters.bad_call_records
     out.non_object_output = counters.non_object_output
+    out.no_assistant_output = counters.no_assistant_output
+    out.no_prompt = counters.no_prompt
     return out
 
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.traces.db import SchemaInfo
+from services.traces.skipped import OUTCOME_NOT_A_NUMBER
 from services.traces.snapshot import bound
 
-NOT_A_NUMBER = "outcome row whose total_reward is not a number"
+NOT_A_NUMBER = OUTCOME_NOT_A_NUMBER
 OBJECTIVE_NOTE = "Rewards are read for objective 'reward' only (objective_key column present)."
 
 

@@ -9,9 +9,11 @@ code, message, files in the folder, processes alive) is what is checked.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,8 +23,15 @@ from pathlib import Path
 import pytest
 
 from services.common.atomic import AtomicFile
+from services.datasets.export import export_sft, manifest_path
+from services.datasets.filter_spec import FilterSpec
+from services.datasets.session_index import SessionIndex
+from services.traces import skipped
+from services.traces.achievement_keys import KeyStyle
+from services.traces.db import TraceDB
+from services.traces.stats import compute_stats
 from tests.support.paths import ROOT
-from tests.support.tracegen import build_db
+from tests.support.tracegen import ODD_TOTAL_REWARDS, build_db, set_total_rewards
 from tui.cli import main
 
 #: The CLI, with the export's part worker for any size when the first argument is "1".
@@ -228,3 +237,103 @@ def test_an_output_inside_the_sqld_folder_is_refused(tmp_path: Path, capsys: pyt
         assert "refusing to overwrite it" in capsys.readouterr().err
     assert _sha(data) == before
     assert not (sqld / "dbs" / "default" / "x.jsonl").exists()
+
+
+# -- items 8 and 9: odd rewards and dropped rows are counted, the same way by stats, preview and export
+
+
+def _counts(db: Path) -> tuple[dict[str, int], dict[str, int], dict[str, int], int]:
+    """(stats' reasons, the preview's reasons, the export's manifest reasons, examples exported)."""
+    with TraceDB(db) as trace_db:
+        stats = compute_stats(trace_db).header.malformed.by_reason()
+        index = SessionIndex.build(trace_db)
+        out = db.with_suffix(".jsonl")
+        result = export_sft(trace_db, FilterSpec(), out, force=True)
+    manifest = json.loads(manifest_path(out).read_text(encoding="utf-8"))
+    assert manifest["skipped"] == result.skipped
+    return stats, {**index.skipped, **index.rows_skipped}, result.skipped, result.examples
+
+
+def _edit(db: Path, sql: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            return conn.execute(sql).rowcount
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def clean_db(tmp_path: Path) -> Path:
+    return build_db(tmp_path / "t.db", sessions=30, decisions=6, quirks=False, style=KeyStyle.REFERENCE)
+
+
+def test_odd_total_rewards_are_read_by_one_reader_and_counted_alike(clean_db: Path) -> None:
+    set_total_rewards(clean_db, ODD_TOTAL_REWARDS)
+    proc = _cli("stats", "--db", str(clean_db))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "ValueError" not in proc.stderr
+    stats, preview, export, _examples = _counts(clean_db)
+    odd = stats[skipped.OUTCOME_NOT_A_NUMBER]
+    assert odd >= 3 and preview[skipped.OUTCOME_NOT_A_NUMBER] == export[skipped.OUTCOME_NOT_A_NUMBER] == odd
+
+
+def test_records_without_output_are_counted(clean_db: Path) -> None:
+    _stats, _preview, before, examples = _counts(clean_db)
+    assert skipped.NO_ASSISTANT_OUTPUT not in before
+    changed = _edit(
+        clean_db,
+        """UPDATE events SET call_records = '[{"messages": 5}]' WHERE id IN (
+               SELECT id FROM events WHERE event_type = 'cais' AND call_records IS NOT NULL ORDER BY id LIMIT 10)""",
+    )
+    assert changed == 10
+    _stats, preview, export, after = _counts(clean_db)
+    assert after == examples - 10
+    assert export[skipped.NO_ASSISTANT_OUTPUT] == preview[skipped.NO_ASSISTANT_OUTPUT] == 10
+
+
+def test_corrupt_event_metadata_is_counted(clean_db: Path) -> None:
+    changed = _edit(
+        clean_db,
+        """UPDATE events SET metadata = '{"turn": 1, broken' WHERE id IN (
+               SELECT event_id FROM event_rewards WHERE reward_type = 'unique_achievement_delta'
+               AND reward_value > 0 ORDER BY id LIMIT 7)""",
+    )
+    assert changed == 7
+    stats, preview, export, _examples = _counts(clean_db)
+    kind = "unique_achievement_delta"
+    assert stats[skipped.metadata_not_object(kind)] == preview[skipped.metadata_not_object(kind)] == 7
+    assert export[skipped.metadata_not_object(kind)] == 7
+    lm = export.get(skipped.EVENT_METADATA_NOT_OBJECT, 0)
+    assert lm == preview.get(skipped.EVENT_METADATA_NOT_OBJECT, 0)  # the LM events among them: degraded
+
+
+def test_corrupt_annotations_count_the_same_everywhere(clean_db: Path) -> None:
+    unique = _edit(
+        clean_db,
+        """UPDATE event_rewards SET annotation = 'not json' WHERE id IN (SELECT id FROM event_rewards
+               WHERE reward_type = 'unique_achievement_delta' AND reward_value > 0 ORDER BY id LIMIT 13)""",
+    )
+    deltas = _edit(
+        clean_db,
+        """UPDATE event_rewards SET annotation = '[1]' WHERE id IN (SELECT id FROM event_rewards
+               WHERE reward_type = 'achievement_delta' AND reward_value > 0 ORDER BY id LIMIT 4)""",
+    )
+    assert (unique, deltas) == (13, 4)
+    stats, preview, export, _examples = _counts(clean_db)
+    reason = skipped.annotation_not_object("unique_achievement_delta")
+    assert stats[reason] == preview[reason] == export[reason] == 13
+    assert export[skipped.annotation_not_object("achievement_delta")] == 4  # only the export reads these
+
+
+def test_corrupt_lm_event_metadata_is_counted_as_degraded(clean_db: Path) -> None:
+    _stats, _preview, _before, examples = _counts(clean_db)
+    changed = _edit(
+        clean_db,
+        """UPDATE events SET metadata = 'oops' WHERE id IN (
+               SELECT id FROM events WHERE event_type = 'cais' AND call_records IS NOT NULL ORDER BY id LIMIT 9)""",
+    )
+    assert changed == 9
+    _stats, preview, export, after = _counts(clean_db)
+    assert after == examples  # still written (turn by position), but counted
+    assert export[skipped.EVENT_METADATA_NOT_OBJECT] == preview[skipped.EVENT_METADATA_NOT_OBJECT] == 9
