@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import orjson
 
 from services.common.atomic import atomic_output
+from services.common.child_process import die_with_parent
 from services.datasets.examples import ExampleCounters, _example, _loads
 
 #: Example flag bits.
@@ -275,6 +276,7 @@ def worker_main() -> None:
     """Answer each "INDEX LO HI" line with "INDEX" once OUTDIR/chunk-INDEX.pkl is written, or with
     "! message" (then exit) when SQLite fails."""
     job = json.loads(sys.argv[1])
+    die_with_parent(job.get("parent"))  # a killed app or CLI leaves no scanner behind
     for line in sys.stdin:
         index, lo, hi = (int(x) for x in line.split())
         try:
@@ -403,7 +405,7 @@ def _start_worker(uri: str, timeout: float, outdir: str) -> subprocess.Popen[str
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    job = json.dumps({"uri": uri, "timeout": timeout, "outdir": outdir})
+    job = json.dumps({"uri": uri, "timeout": timeout, "outdir": outdir, "parent": os.getpid()})
     try:
         return subprocess.Popen(
             [sys.executable, "-c", _WORKER, job],
