@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -28,8 +29,44 @@ def backup_path(path: Path) -> Path:
 
 
 def temp_path(target: Path) -> Path:
-    """A fresh temp name beside ``target``: ``.<name>.<8 hex>.tmp``."""
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    """A fresh temp name beside ``target``: ``.<name>.<pid>.<8 hex>.tmp``. The pid says whose it is, so
+    a later run can tell a temp left by a killed writer (``remove_stale_temps``) from a live one."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Remove the temps of ``target`` (``temp_path``'s exact pattern) whose writer process is gone:
+    what a SIGKILLed writer left. Never another file, never a live writer's temp. Returns what went."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.([0-9]+)\.[0-9a-f]{{8}}\.tmp")
+    removed: list[Path] = []
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        path = target.parent / name
+        try:
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 def existing_mode(path: Path) -> int | None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from services.traces import skipped as reasons
+
 #: (session_id, turn) -> (new_unique list, turned_true list); lists: duplicates survive, as in the reference.
 #: A pair of lists rather than a dict: 128k turns of a 10k-session DB take half the memory.
 AchievementMap = dict[tuple[str, int], tuple[list[Any], list[Any]]]
@@ -40,18 +42,27 @@ class ExampleCounters:
     bad_turn: int = 0  # metadata.turn that int() refuses (the reference skips the row)
     bad_call_records: int = 0  # call_records not a non-empty JSON list, or a record not an object
     not_utf8: int = 0  # text that cannot be written as UTF-8 (lone surrogates; the reference crashes)
+    no_assistant_output: int = 0  # a record without output text or tool calls (the reference drops it too)
+    no_prompt: int = 0  # a record without any prompt message (the reference drops it too)
+    bad_metadata: int = 0  # degraded: LM event metadata not a JSON object, so turns are numbered by position
     image_examples: int = 0
     per_model: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+    #: The counters that are reasons (``services.traces.skipped``), in the order they are shown.
+    REASONS = (
+        ("non_object_output", reasons.OUTPUT_NOT_OBJECT),
+        ("bad_turn", reasons.TURN_NOT_INTEGER),
+        ("bad_call_records", reasons.BAD_CALL_RECORDS),
+        ("not_utf8", reasons.NOT_UTF8),
+        ("no_assistant_output", reasons.NO_ASSISTANT_OUTPUT),
+        ("no_prompt", reasons.NO_PROMPT),
+        ("bad_metadata", reasons.EVENT_METADATA_NOT_OBJECT),
+    )
+
     def skipped(self) -> dict[str, int]:
         """Reason -> count, for the reasons that occurred."""
-        reasons = {
-            "output JSON is not an object": self.non_object_output,
-            "turn is not an integer": self.bad_turn,
-            "call_records empty, unreadable or not a list of objects": self.bad_call_records,
-            "text is not valid Unicode (cannot be written as UTF-8)": self.not_utf8,
-        }
-        return {k: v for k, v in reasons.items() if v}
+        counts = {reason: getattr(self, name) for name, reason in self.REASONS}
+        return {k: v for k, v in counts.items() if v}
 
 
 def strict_loads(text: str | bytes) -> Any:
@@ -190,10 +201,15 @@ def _turn_of(meta: Any, session_id: str, counters: dict[str, int]) -> int | None
     return turn
 
 
-def _metadata(text: Any) -> Any:
+def _metadata(text: Any, counters: ExampleCounters) -> Any:
+    """An LM event's metadata; text that is not a JSON object is counted (``bad_metadata``): the
+    reference reads it as {} too, numbering the turn by position."""
     meta = _loads(text)
-    if isinstance(meta, dict) and isinstance(meta.get("turn"), float):
-        meta = _loads(text, exact=True)  # orjson turns an int beyond 64 bits into a float
+    if isinstance(meta, dict):
+        if isinstance(meta.get("turn"), float):
+            meta = _loads(text, exact=True)  # orjson turns an int beyond 64 bits into a float
+    elif text is not None:
+        counters.bad_metadata += 1
     return meta
 
 
@@ -221,7 +237,7 @@ def build_examples(
             continue
         if allowed_models and model not in allowed_models:
             continue
-        turn = _turn_of(_metadata(metadata_text), session_id, turn_counters)
+        turn = _turn_of(_metadata(metadata_text, counters), session_id, turn_counters)
         if turn is None:
             counters.bad_turn += 1
             continue
@@ -343,8 +359,10 @@ def _example(
     if tool_calls:
         assistant["tool_calls"] = tool_calls
     if (content_value == "" or content_value is None) and not tool_calls:
+        counters.no_assistant_output += 1
         return None
     messages.append(assistant)
     if len(messages) < 2:
+        counters.no_prompt += 1
         return None
     return messages, user_image, assistant_image

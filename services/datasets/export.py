@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, Field
 
-from services.common.atomic import AtomicFile
+from services.common.atomic import AtomicFile, remove_stale_temps
 from services.common.version import package_version
 from services.common.workspace import default_export
 from services.datasets.examples import AchievementMap, ExampleCounters
@@ -46,6 +48,7 @@ from services.datasets.filter_spec import FilterSpec
 from services.datasets.selection import Selection, gc_paused, raw_connection, select_sessions
 from services.datasets.validation import MAX_ISSUES, ValidationReport, export_failure_text
 from services.traces.db import TraceDB
+from services.traces.snapshot import Snapshot, take_snapshot
 from services.traces.sqlite_stream import stream_query
 
 __all__ = [
@@ -145,6 +148,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: The files SQLite keeps beside a DB: writing over one of them corrupts or destroys the DB.
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file (device and inode, through symlinks and hard links), or one path once resolved."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass  # one of them does not exist (yet): compare where they point
+    return a.resolve() == b.resolve()
+
+
+def refuse_source_targets(db: TraceDB, targets: list[Path]) -> None:
+    """ExportError when a target is the trace DB read, one of its side files, or inside its sqld
+    folder: never allowed, not even with ``force`` (the export would replace the traces)."""
+    sources = [db.path, *(db.path.with_name(db.path.name + s) for s in SIDE_SUFFIXES)]
+    sqld = db.display_path.resolve() if db.display_path.is_dir() else None
+    for target in targets:
+        if any(_same_file(target, source) for source in sources) or (
+            sqld is not None and target.resolve().is_relative_to(sqld)
+        ):
+            raise ExportError(
+                f"{target} is the trace DB being exported (or one of its files); refusing to overwrite it. "
+                "Choose another --output."
+            )
+
+
 def _prepare_targets(output: Path, sizes: list[int], force: bool) -> list[Path]:
     targets = export_targets(output, sizes)
     for path in targets:
@@ -167,37 +199,70 @@ def _prepare_targets(output: Path, sizes: list[int], force: bool) -> list[Path]:
     return targets
 
 
+#: The hashing child: stdlib only, so it starts in ~20 ms. It dies with the exporter (``die_with_parent``
+#: imported from the repository the exporter runs from).
+_HASH_CHILD = """
+import hashlib, sys
+from services.common.child_process import die_with_parent
+die_with_parent(int(sys.argv[2]))
+digest = hashlib.sha256()
+with open(sys.argv[1], "rb") as fh:
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
+print(digest.hexdigest())
+"""
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a child that imports our modules (the folder holding services/ on its path)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 class _DBHash:
-    """The DB file's sha256, computed on a second thread (hashlib releases the GIL) meanwhile;
-    ``cancel`` ends it early when the export fails."""
+    """The DB file's sha256, computed meanwhile by a child process; ``cancel`` ends it early.
+
+    Never in this process: opening and closing the DB file here, while this process has an SQLite
+    connection to it, drops every POSIX lock the process holds on the file (fcntl locks belong to the
+    process and file, not the descriptor), so SQLite's read lock would vanish and a writer could
+    rewrite pages under the reader ("database disk image is malformed" mid-export).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.value: str | None = None
         self.error: str | None = None
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="sft-export-dbhash", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        digest = hashlib.sha256()
         try:
-            with self.path.open("rb") as fh:
-                while (chunk := fh.read(1 << 20)) and not self.stop.is_set():
-                    digest.update(chunk)
+            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [sys.executable, "-c", _HASH_CHILD, str(path), str(os.getpid())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=child_env(),
+            )
         except OSError as exc:
-            self.error = f"{exc.strerror or exc}"
-            return
-        if not self.stop.is_set():
-            self.value = digest.hexdigest()
+            self.proc = None
+            self.error = f"cannot start the hashing process: {exc.strerror or exc}"
 
     def result(self) -> str | None:
-        self.thread.join()
+        if self.proc is None:
+            return None
+        out, err = self.proc.communicate()
+        if self.proc.returncode == 0:
+            self.value = out.decode().strip() or None
+        else:
+            lines = err.decode(errors="replace").strip().splitlines()
+            self.error = lines[-1] if lines else f"the hashing process exited with {self.proc.returncode}"
         return self.value
 
     def cancel(self) -> None:
-        self.stop.set()
-        self.thread.join()
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,7 +296,11 @@ def export_sft(
     if any(n < 1 for n in sizes):
         raise ExportError("Subset sizes must be 1 or more.")
     output = Path(output)
-    _prepare_targets(output, sizes, force)
+    every = export_targets(output, sizes)
+    refuse_source_targets(db, [*every, *map(manifest_path, every), output.with_name(output.name + ".part")])
+    targets = _prepare_targets(output, sizes, force)
+    for target in [*targets, *map(manifest_path, targets), output.with_name(output.name + ".part")]:
+        remove_stale_temps(target)  # what a killed export to the same target left
     run = _Export(db, spec, output, sizes, should_stop)
     run.progress, run.session_progress = progress, session_progress
     with gc_paused():
@@ -281,6 +350,7 @@ class _Export:
         self.done = [(0, 0), (0, 0)]  # (sessions, examples) per part
         self.total = 0
         self.last_report = 0.0
+        self.snapshot: Snapshot | None = None
 
     def _new_file(self, target: Path) -> AtomicFile:
         f = AtomicFile(target, digest=True)
@@ -323,7 +393,10 @@ class _Export:
     # -- selection
 
     def _select(self) -> Selection:
-        selection = select_sessions(self.db, self.spec)
+        """Pin the DB's state first: selection and every part read that snapshot (``traces.snapshot``)."""
+        with raw_connection(self.db) as conn:
+            self.snapshot = take_snapshot(conn, self.db.schema)
+        selection = select_sessions(self.db, self.spec, self.snapshot)
         if not selection.sessions:
             raise NothingMatched(NO_SESSIONS)
         self.total = len(selection.sessions)
@@ -333,7 +406,9 @@ class _Export:
 
     def _job(self, sessions: list[str], achievements: AchievementMap, narrow: bool) -> PartJob:
         models = sorted(set(self.spec.models))
-        return PartJob(_uri(self.db), sessions, achievements, models, self.spec.limit, narrow, self.db.busy_timeout_s)
+        pin = self.snapshot.last_event_id if self.snapshot is not None else None
+        timeout = self.db.busy_timeout_s
+        return PartJob(_uri(self.db), sessions, achievements, models, self.spec.limit, narrow, timeout, pin)
 
     def _write_parts(self, selection: Selection, main: AtomicFile, workers: int | None) -> list[tuple[PartResult, int]]:
         """Every example into ``main``'s temp: the first part written here; with a worker, its part
@@ -384,7 +459,7 @@ class _Export:
 
     def _part_here(self, part: int, job: PartJob, main: AtomicFile) -> tuple[PartResult, int]:
         """Write ``job``'s part into ``main`` in this process, reading on a helper thread."""
-        query = rows_query(job.sessions if job.narrow else None, job.models)
+        query = rows_query(job.sessions if job.narrow else None, job.models, job.last_event_id)
         rows = stream_query(partial(raw_connection, self.db), query)
         progress = partial(self._report, part)
         result = write_part(rows, job, main.write, on_progress=progress, should_stop=self.should_stop)
@@ -437,7 +512,7 @@ class _Export:
             skipped={**selection.skipped, **_file_counters(parts).skipped()},
             issues=_line_issues(parts),
         )
-        self._write_manifests(main, subsets, written, _source(self.db, db_hash, selection))
+        self._write_manifests(main, subsets, written, _source(self.db, db_hash, selection, self.snapshot))
         self._publish()
         return self._result(main, subsets, written)
 
@@ -519,7 +594,7 @@ def _file_counters(parts: list[tuple[PartResult, int]]) -> ExampleCounters:
     counters = ExampleCounters()
     for index, (result, used) in enumerate(parts):
         if index == 0 or used:
-            for name in ("non_object_output", "bad_turn", "bad_call_records", "not_utf8"):
+            for name, _reason in ExampleCounters.REASONS:
                 setattr(counters, name, getattr(counters, name) + getattr(result.counters, name))
     return counters
 
@@ -545,7 +620,9 @@ def _notes(selection: Selection, full: Facts) -> list[str]:
     return notes
 
 
-def _source(db: TraceDB, db_hash: _DBHash, selection: Selection) -> dict[str, Any]:
+def _source(db: TraceDB, db_hash: _DBHash, selection: Selection, snapshot: Snapshot | None) -> dict[str, Any]:
+    """The DB read: its file (hashed while a writer may append: then the hash is of the file as the
+    hashing process read it) and ``snapshot``, the state the export read (sessions, last event id)."""
     stat = os.stat(db.path)
     sha = db_hash.result()
     return {
@@ -556,6 +633,7 @@ def _source(db: TraceDB, db_hash: _DBHash, selection: Selection) -> dict[str, An
         "sha256_error": db_hash.error,
         "flavour": db.schema.flavour.value,
         "achievement_key_style": selection.key_style.value,
+        "snapshot": snapshot.manifest() if snapshot is not None else None,
     }
 
 

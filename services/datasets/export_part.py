@@ -29,8 +29,10 @@ from typing import IO, Any, BinaryIO
 
 import orjson
 
+from services.common.child_process import die_with_parent
 from services.datasets.examples import AchievementMap, ExampleCounters, Row, build_examples
 from services.datasets.validation import MAX_ISSUES, export_problem, upload_issue
+from services.traces.snapshot import bound
 from services.traces.sqlite_stream import stream_query
 
 FLAG_IMAGE = 1
@@ -40,7 +42,7 @@ _CHECK_EVERY = 256  # examples between two should_stop polls
 
 _ROWS_SQL = (
     "SELECT session_id, metadata, model_name, provider, call_records FROM events {hint}"
-    "WHERE event_type = 'cais' AND call_records IS NOT NULL{where} ORDER BY session_id, id"
+    "WHERE event_type = 'cais' AND call_records IS NOT NULL{where}{pin} ORDER BY session_id, id"
 )
 
 
@@ -55,6 +57,8 @@ class PartJob:
     limit: int | None
     narrow: bool  # filter sessions in SQL (worth it unless the part is every session of the DB)
     timeout: float = 5.0
+    #: only events with ``id <= last_event_id`` (the export's snapshot, the same in every part)
+    last_event_id: int | None = None
 
 
 @dataclass
@@ -108,8 +112,10 @@ def _inspect(record: dict[str, Any]) -> tuple[int, bool, bool]:
     return chars, segments, ok
 
 
-def rows_query(sessions: list[str] | None, models: list[str]) -> Callable[[sqlite3.Connection], sqlite3.Cursor]:
-    """The LM events of ``sessions`` (None: all) in the reference's order.
+def rows_query(
+    sessions: list[str] | None, models: list[str], last_event_id: int | None = None
+) -> Callable[[sqlite3.Connection], sqlite3.Cursor]:
+    """The LM events of ``sessions`` (None: all) in the reference's order, up to ``last_event_id``.
 
     Walking the (session_id, timestep_id) index sorts only within a session, where ORDER BY alone
     would sort every call record (hundreds of MB) through a temp B-tree. The SQL filters only narrow
@@ -128,10 +134,11 @@ def rows_query(sessions: list[str] | None, models: list[str]) -> Callable[[sqlit
         if models:
             where += " AND model_name IN (SELECT value FROM json_each(?))"
             params.append(orjson.dumps(models).decode())
+        pin = bound(last_event_id, "id")
         try:
-            return conn.execute(_ROWS_SQL.format(hint=hint, where=where), params)
+            return conn.execute(_ROWS_SQL.format(hint=hint, where=where, pin=pin), params)
         except sqlite3.OperationalError:  # no json_each in this SQLite: build_examples filters alone
-            return conn.execute(_ROWS_SQL.format(hint=hint, where=""))
+            return conn.execute(_ROWS_SQL.format(hint=hint, where="", pin=pin))
 
     return query
 
@@ -215,7 +222,8 @@ def write_part(
 
 
 # --------------------------------------------------------------------------------------------------
-# Worker process: ``python -c "from services.datasets.export_part import worker_main; worker_main()" PATH``
+# Worker process: ``python -c "from services.datasets.export_part import worker_main; worker_main()" PATH PID``
+# dies with its parent PID (``die_with_parent``: a killed exporter leaves no worker writing on),
 # reads a pickled PartJob on stdin, writes the part's lines to PATH, and answers on stdout with
 # frames: b"P" + session count (progress), then b"R" + pickled PartResult, or b"E" + error text.
 
@@ -256,12 +264,13 @@ def run_part_file(job: PartJob, path: str, on_progress: Callable[[int, int], Non
         finally:
             conn.close()
 
-    rows = stream_query(connect, rows_query(job.sessions if job.narrow else None, job.models))
+    rows = stream_query(connect, rows_query(job.sessions if job.narrow else None, job.models, job.last_event_id))
     with open(path, "wb") as fh:
         return write_part(rows, job, fh.write, on_progress=on_progress)
 
 
 def worker_main() -> None:
+    die_with_parent(int(sys.argv[2]) if len(sys.argv) > 2 else None)
     gc.disable()  # see sft_selection.gc_paused
     stdout = sys.stdout.buffer
     try:
@@ -313,7 +322,7 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         try:
             self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(path)],
+                [sys.executable, "-c", _WORKER, str(path), str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

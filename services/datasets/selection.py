@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 
 from services.datasets.examples import AchievementMap, _loads
 from services.datasets.filter_spec import FilterSpec
+from services.traces import skipped as reasons
 from services.traces.achievement_keys import (
     OUTCOME_KEYS,
     TURNED_TRUE_KEYS,
@@ -36,6 +37,7 @@ from services.traces.achievement_keys import (
 )
 from services.traces.db import MissingSchemaError, SchemaInfo, TraceDB
 from services.traces.rewards import event_reward_totals, objective_filter, objective_notes, outcome_rows
+from services.traces.snapshot import Snapshot, bound
 from services.traces.sqlite_stream import stream_query
 
 TASK_APP_NOTE = (
@@ -56,7 +58,7 @@ T = TypeVar("T")
 
 _DOMINANT_SQL = (
     "SELECT session_id, model_name, provider, COUNT(*) FROM events "
-    "WHERE event_type = 'cais' AND model_name IS NOT NULL "
+    "WHERE event_type = 'cais' AND model_name IS NOT NULL{pin} "
     "GROUP BY session_id, model_name, provider ORDER BY session_id, model_name, provider"
 )
 
@@ -169,24 +171,27 @@ def check_schema(db: TraceDB, spec: FilterSpec) -> list[str]:
     return notes + objective_notes(schema)
 
 
-def select_sessions(db: TraceDB, spec: FilterSpec) -> Selection:
-    """The sessions an export of ``spec`` includes (reference rules and order, both key styles)."""
+def select_sessions(db: TraceDB, spec: FilterSpec, snapshot: Snapshot | None = None) -> Selection:
+    """The sessions an export of ``spec`` includes (reference rules and order, both key styles);
+    with ``snapshot``, as the DB was then (every connection reads only the rows it pinned)."""
     with gc_paused():
-        return _select(db, spec)
+        return _select(db, spec, snapshot)
 
 
-def _select(db: TraceDB, spec: FilterSpec) -> Selection:
+def _select(db: TraceDB, spec: FilterSpec, snapshot: Snapshot | None) -> Selection:
     notes = check_schema(db, spec)
+    pins = snapshot or Snapshot(sessions=0, last_event_id=None)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sft-select") as pool:
-        dominant_rows = pool.submit(_fetch_all, db, _DOMINANT_SQL)
+        dominant_rows = pool.submit(_fetch_all, db, _DOMINANT_SQL.format(pin=bound(pins.last_event_id, "id")))
         totals: Future[dict[Any, dict[Any, float]]] | None = None
         if spec.event_rewards:
-            totals = pool.submit(_on_own_connection, db, event_reward_totals)
+            read_totals = partial(event_reward_totals, pin=pins.last_event_reward_id)
+            totals = pool.submit(_on_own_connection, db, read_totals)
         facts = RewardFacts()
         achievements: AchievementMap = {}
-        read_achievements(db, partial(_streamed, db), facts, achievements)
+        read_achievements(db, partial(_streamed, db), facts, achievements, pins.last_event_reward_id)
         with db.connect() as conn:
-            read_outcomes(_dbapi(conn), db.schema, facts)
+            read_outcomes(_dbapi(conn), db.schema, facts, pins.last_outcome_id)
         dominant: dict[str, tuple[str, str | None, int]] = {}
         weights: dict[str, int] = defaultdict(int)
         for sid, model, provider, calls in dominant_rows.result():
@@ -233,7 +238,7 @@ class RewardFacts:
 _ACHIEVEMENT_ROWS_SQL = (
     "SELECT er.session_id, er.annotation, ev.metadata FROM event_rewards er "
     "JOIN events ev ON er.event_id = ev.id "
-    "WHERE er.reward_type = ? AND er.reward_value > 0{objective} ORDER BY er.id"
+    "WHERE er.reward_type = ? AND er.reward_value > 0{objective}{pin} ORDER BY er.id"
 )
 
 
@@ -247,21 +252,26 @@ def read_achievements(
     rows: Callable[[str, tuple[Any, ...]], Iterable[Any]],
     facts: RewardFacts,
     achievements: AchievementMap | None,
+    pin: int | None = None,
 ) -> None:
     """Positive achievement deltas (``rows(sql, params)`` runs the query): the unique-achievement
     rows give the sessions' unique sets; with ``achievements`` both kinds also give the per-turn lists
-    the examples carry (without, the achievement-delta rows, which only feed those lists, are not read)."""
+    the examples carry (without, the achievement-delta rows, which only feed those lists, are not read).
+    ``pin``: only event_rewards rows with ``id <= pin``."""
     if not db.schema.has("event_rewards"):
         return
-    sql = _ACHIEVEMENT_ROWS_SQL.format(objective=objective_filter(db.schema, "event_rewards", "AND", "er"))
+    sql = _ACHIEVEMENT_ROWS_SQL.format(
+        objective=objective_filter(db.schema, "event_rewards", "AND", "er"), pin=bound(pin, "er.id")
+    )
     strings: dict[str, str] = {}
     kinds = [("unique_achievement_delta", 0, UNIQUE_DELTA_KEYS), ("achievement_delta", 1, TURNED_TRUE_KEYS)]
     for reward_type, slot, names in kinds if achievements is not None else kinds[:1]:
-        _read_achievement_rows(rows(sql, (reward_type,)), slot, names, facts, achievements, strings)
+        _read_achievement_rows(rows(sql, (reward_type,)), reward_type, slot, names, facts, achievements, strings)
 
 
 def _read_achievement_rows(
     rows: Iterable[Any],
+    reward_type: str,
     slot: int,
     names: tuple[str, str],
     facts: RewardFacts,
@@ -274,12 +284,12 @@ def _read_achievement_rows(
     makes new ones, and 300k rows of copies cost tens of MB on a 10k-session DB.
     """
     keys, skipped, unique_sets = facts.keys, facts.skipped, facts.unique
+    bad_turn = reasons.turn_not_integer(reward_type)
     for sid, annotation_text, metadata_text in rows:
-        annotation = _loads(annotation_text) or {}
-        metadata = _loads(metadata_text) or {}
-        if not isinstance(annotation, dict) or not isinstance(metadata, dict):
-            skipped["achievement row whose annotation or event metadata is not a JSON object"] += 1
+        parsed = reasons.achievement_row(reward_type, annotation_text, metadata_text, skipped)
+        if parsed is None:  # counted under its reason (the same words and rule as stats)
             continue
+        annotation, metadata = parsed
         turn = metadata.get("turn")
         if turn is None:
             continue
@@ -293,7 +303,7 @@ def _read_achievement_rows(
         try:
             turn = int(turn)  # type: ignore[arg-type]  # anything JSON: int() decides
         except (TypeError, ValueError, OverflowError):
-            skipped["achievement row whose turn is not an integer"] += 1
+            skipped[bad_turn] += 1
             continue
         sid = strings.setdefault(sid, sid)
         values = [strings.setdefault(v, v) if type(v) is str else v for v in values]
@@ -306,11 +316,13 @@ def _read_achievement_rows(
             unique_sets[sid].update(v for v in values if v is None or isinstance(v, str | int | float))
 
 
-def read_outcomes(raw: sqlite3.Connection, schema: SchemaInfo, facts: RewardFacts) -> None:
+def read_outcomes(raw: sqlite3.Connection, schema: SchemaInfo, facts: RewardFacts, pin: int | None = None) -> None:
     """Outcome rows in table order (``rewards.outcome_rows``: the one reading of total_reward):
-    achievements join the unique sets; the last row per session wins."""
-    for row in outcome_rows(raw, schema, facts.skipped):
-        meta = _loads(row.metadata)
+    achievements join the unique sets; the last row per session wins. ``pin``: rows with ``id <= pin``."""
+    for row in outcome_rows(raw, schema, facts.skipped, pin):
+        meta, ok = reasons.parse_json(row.metadata)
+        if not ok or not isinstance(meta, dict | None):
+            facts.skipped[reasons.OUTCOME_METADATA_NOT_OBJECT] += 1
         achieved: set[str] = set()
         if isinstance(meta, dict):
             listed = facts.keys.pick(meta, OUTCOME_KEYS) or []

@@ -438,10 +438,7 @@ def _assemble(scans: list[ScanChunk], facts: RewardFacts, sessions_total: int, s
         ex_chars = np.empty(0, dtype=np.int64)
         ex_flags = np.empty(0, dtype=np.uint8)
     skipped = ExampleCounters(
-        non_object_output=sum(c.non_object_output for c in scans),
-        bad_turn=sum(c.bad_turn for c in scans),
-        bad_call_records=sum(c.bad_call_records for c in scans),
-        not_utf8=sum(c.not_utf8 for c in scans),
+        **{name: sum(getattr(c, name) for c in scans) for name, _reason in ExampleCounters.REASONS}
     ).skipped()
     return SessionIndex(
         session_ids=session_ids,

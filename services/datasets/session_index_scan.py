@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import orjson
 
 from services.common.atomic import atomic_output
+from services.common.child_process import die_with_parent
 from services.datasets.examples import ExampleCounters, _example, _loads
 
 #: Example flag bits.
@@ -60,6 +61,9 @@ class ScanChunk:
     bad_call_records: int = 0
     non_object_output: int = 0
     not_utf8: int = 0
+    no_assistant_output: int = 0
+    no_prompt: int = 0
+    bad_metadata: int = 0  # degraded rows (``ExampleCounters.bad_metadata``), not dropped
 
 
 class ScanStopped(Exception):
@@ -203,7 +207,10 @@ def scan_lm_events(
                 calls[s, p] = calls.get((s, p), 0) + 1
             if records_text is None:
                 continue
-            if not _turn_ok(_loads(meta_text)):
+            meta = _loads(meta_text)
+            if meta_text is not None and not isinstance(meta, dict):
+                out.bad_metadata += 1
+            if not _turn_ok(meta):
                 out.bad_turn += 1
                 continue
             # The exporter parses with orjson, falling back to json.loads; only the fallback can make
@@ -239,6 +246,8 @@ def scan_lm_events(
         conn.close()
     out.bad_call_records += counters.bad_call_records
     out.non_object_output = counters.non_object_output
+    out.no_assistant_output = counters.no_assistant_output
+    out.no_prompt = counters.no_prompt
     return out
 
 
@@ -267,6 +276,7 @@ def worker_main() -> None:
     """Answer each "INDEX LO HI" line with "INDEX" once OUTDIR/chunk-INDEX.pkl is written, or with
     "! message" (then exit) when SQLite fails."""
     job = json.loads(sys.argv[1])
+    die_with_parent(job.get("parent"))  # a killed app or CLI leaves no scanner behind
     for line in sys.stdin:
         index, lo, hi = (int(x) for x in line.split())
         try:
@@ -395,7 +405,7 @@ def _start_worker(uri: str, timeout: float, outdir: str) -> subprocess.Popen[str
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    job = json.dumps({"uri": uri, "timeout": timeout, "outdir": outdir})
+    job = json.dumps({"uri": uri, "timeout": timeout, "outdir": outdir, "parent": os.getpid()})
     try:
         return subprocess.Popen(
             [sys.executable, "-c", _WORKER, job],

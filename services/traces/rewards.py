@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.traces.db import SchemaInfo
+from services.traces.skipped import OUTCOME_NOT_A_NUMBER
+from services.traces.snapshot import bound
 
-NOT_A_NUMBER = "outcome row whose total_reward is not a number"
+NOT_A_NUMBER = OUTCOME_NOT_A_NUMBER
 OBJECTIVE_NOTE = "Rewards are read for objective 'reward' only (objective_key column present)."
 
 
@@ -59,14 +61,16 @@ class OutcomeRow:
 
 
 def outcome_rows(
-    conn: sqlite3.Connection, schema: SchemaInfo, skipped: MutableMapping[str, int]
+    conn: sqlite3.Connection, schema: SchemaInfo, skipped: MutableMapping[str, int], pin: int | None = None
 ) -> Iterator[OutcomeRow]:
     """Every outcome row in table order (none without the table); each total_reward that is not a
-    number reads as 0.0 and adds one to ``skipped[NOT_A_NUMBER]``."""
+    number reads as 0.0 and adds one to ``skipped[NOT_A_NUMBER]``. ``pin``: only rows with
+    ``id <= pin`` (``services.traces.snapshot``)."""
     if not schema.has("outcome_rewards"):
         return
     metadata = "reward_metadata" if schema.has("outcome_rewards", "reward_metadata") else "NULL"
     where = objective_filter(schema, "outcome_rewards")
+    where += bound(pin, "id", "AND" if where else "WHERE")
     for sid, total, meta in conn.execute(
         f"SELECT session_id, total_reward, {metadata} FROM outcome_rewards{where} ORDER BY id"
     ):
@@ -77,14 +81,19 @@ def outcome_rows(
         yield OutcomeRow(sid, reward, meta)
 
 
-def event_reward_totals(conn: sqlite3.Connection, schema: SchemaInfo) -> dict[Any, dict[Any, float]]:
-    """session -> reward type -> SUM(reward_value) (a type a session lacks sums to 0.0 for the filter)."""
+def event_reward_totals(
+    conn: sqlite3.Connection, schema: SchemaInfo, pin: int | None = None
+) -> dict[Any, dict[Any, float]]:
+    """session -> reward type -> SUM(reward_value) (a type a session lacks sums to 0.0 for the filter);
+    ``pin``: only rows with ``id <= pin`` (the scan order, hence each float sum, stays the table's)."""
     totals: dict[Any, dict[Any, float]] = defaultdict(dict)
     if not schema.has("event_rewards"):
         return totals
+    where = objective_filter(schema, "event_rewards")
+    where += bound(pin, "id", "AND" if where else "WHERE")
     rows = conn.execute(
         "SELECT session_id, reward_type, COUNT(*) AS events, COALESCE(SUM(reward_value), 0) AS total_value "
-        f"FROM event_rewards{objective_filter(schema, 'event_rewards')} GROUP BY session_id, reward_type"
+        f"FROM event_rewards{where} GROUP BY session_id, reward_type"
     )
     for sid, reward_type, _events, total in rows:
         totals[sid][reward_type] = float(total or 0.0)

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
+from services.traces import skipped
 from services.traces.achievement_keys import ACHIEVEMENTS, OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
 from services.traces.db import SchemaInfo, TraceDB
 from services.traces.rewards import (
@@ -48,6 +49,19 @@ class MalformedRows(BaseModel):
     turn_not_integer: int = 0
     #: total_reward that is not a number: read as 0.0 (``rewards.total_reward``), as the export does.
     outcome_total_reward: int = 0
+
+    def by_reason(self) -> dict[str, int]:
+        """The counts under ``services.traces.skipped``'s words: the export's manifest and the preview
+        count the same rows under the same reasons (stats reads the unique-achievement rows)."""
+        kind = "unique_achievement_delta"
+        counts = {
+            skipped.annotation_not_object(kind): self.event_reward_annotation,
+            skipped.metadata_not_object(kind): self.event_metadata,
+            skipped.turn_not_integer(kind): self.turn_not_integer,
+            skipped.OUTCOME_METADATA_NOT_OBJECT: self.outcome_reward_metadata,
+            skipped.OUTCOME_NOT_A_NUMBER: self.outcome_total_reward,
+        }
+        return {k: v for k, v in counts.items() if v}
 
     @property
     def total(self) -> int:
@@ -417,7 +431,7 @@ def _decision_achievements(r: _Reading) -> None:
             continue
         try:
             int(turn)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # as the export reads it (int(inf) overflows)
             r.malformed.turn_not_integer += 1
             continue
         r.session_sets[sid].update(a for a in new_unique if isinstance(a, str))

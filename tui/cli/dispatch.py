@@ -9,15 +9,18 @@ run (``open_app`` imports the app only when it launches it).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from tui.cli import collect, config, count, export, stats
-from tui.cli.errors import report
+from tui.cli.errors import Terminated, report
 from tui.cli.open_app import open_app
 
 #: ``handler(args, stdout console, stderr console) -> exit code``.
@@ -67,12 +70,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+    raise Terminated
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While a headless command runs, SIGTERM unwinds it like Ctrl-C (``Terminated``): temp files
+    are removed and child processes stopped on the way out, instead of the default instant death."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Console()
     err = Console(stderr=True)
-    handler = COMMANDS.get(args.command, open_app)
+    handler = COMMANDS.get(args.command)
     try:
-        return handler(args, out, err)
+        if handler is None:
+            return open_app(args, out, err)
+        with sigterm_as_interrupt():
+            return handler(args, out, err)
     except (Exception, KeyboardInterrupt) as exc:  # a message, never a traceback; the exit code by type
         return report(exc, err)

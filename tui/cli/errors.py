@@ -19,6 +19,13 @@ from services.traces.db import TraceDBError, discovery_candidates, locate_db
 FAILED = 1
 USAGE = 2  # argparse's own code for bad flags; ours for bad values too
 INTERRUPTED = 130
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so every cleanup (temp files, workers) runs."""
+
+
 #: A bug: an exception no command expected (reported with a request to report it).
 UNEXPECTED = 2
 
@@ -42,6 +49,7 @@ class UsageError(CommandError):
 
 #: Exit codes by exception type, most specific first; anything else is UNEXPECTED.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (Terminated, TERMINATED),
     (KeyboardInterrupt, INTERRUPTED),
     (UsageError, USAGE),
     (CommandError, FAILED),
