@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from services.datasets.filter_spec import FilterSpec, validate_achievement_names
 from services.datasets.presets import parse_filter
 from services.datasets.session_index import Selection, SessionIndex
+from services.traces import skipped
 from services.traces.achievement_keys import KeyStyle
 
 __all__ = ["Preview", "parse_filter", "preview"]
@@ -252,5 +253,8 @@ def _notes(index: SessionIndex, task_app: bool, segment_examples: int) -> list[s
         )
     notes += index.schema_notes
     for what, n in index.skipped.items():
-        notes.append(f"{n} LM record(s) give no example ({what}).")
+        if what in skipped.DEGRADED:
+            notes.append(f"{n} LM record(s) written degraded ({what}).")
+        else:
+            notes.append(f"{n} LM record(s) give no example ({what}).")
     return notes

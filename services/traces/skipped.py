@@ -29,6 +29,8 @@ NO_PROMPT = "call record without any prompt message"
 #: Degraded, not dropped: the examples are written, turned numbered by position, so per-turn
 #: achievements may not attach.
 EVENT_METADATA_NOT_OBJECT = "LM event whose metadata is not a JSON object (turn numbered by position)"
+#: Reasons whose rows are still written (counted, but not "no example").
+DEGRADED = frozenset({EVENT_METADATA_NOT_OBJECT})
 
 # -- reward rows
 OUTCOME_NOT_A_NUMBER = "outcome row whose total_reward is not a number"

@@ -25,6 +25,7 @@ import pytest
 from services.common.atomic import AtomicFile
 from services.datasets.export import export_sft, manifest_path
 from services.datasets.filter_spec import FilterSpec
+from services.datasets.preview import preview as preview_of
 from services.datasets.session_index import SessionIndex
 from services.traces import skipped
 from services.traces.achievement_keys import KeyStyle
@@ -337,3 +338,7 @@ def test_corrupt_lm_event_metadata_is_counted_as_degraded(clean_db: Path) -> Non
     _stats, preview, export, after = _counts(clean_db)
     assert after == examples  # still written (turn by position), but counted
     assert export[skipped.EVENT_METADATA_NOT_OBJECT] == preview[skipped.EVENT_METADATA_NOT_OBJECT] == 9
+    with TraceDB(clean_db) as trace_db:
+        notes = preview_of(SessionIndex.build(trace_db), FilterSpec()).notes
+    assert f"9 LM record(s) written degraded ({skipped.EVENT_METADATA_NOT_OBJECT})." in notes
+    assert not any("give no example" in n and skipped.EVENT_METADATA_NOT_OBJECT in n for n in notes)
