@@ -193,3 +193,38 @@ async def test_focused_compact_select_is_marked_with_the_accent(small_db: Path, 
         assert current.outer_size == before_size
         accent = app.theme_variables["accent"]
         assert current.styles.background.hex.lower()[:7] == accent.lower()[:7]
+
+
+# ------------------------------------------------------------------------------- Traces at 80x24
+
+
+async def test_traces_tables_fit_80_columns(small_db: Path) -> None:
+    """At 80x24 the sections stack and every column of every table is visible (no "Epi… Tot…"); at
+    120 columns the lower sections sit side by side with the long labels."""
+    from textual.widgets import DataTable
+
+    from tui.panes.traces.pane import TracesPane
+
+    app = pilot_app(small_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        pane = app.query_one(TracesPane)
+        await until(pilot, lambda: pane.stats is not None)
+        await pilot.pause()
+        assert pane.has_class("-narrow")
+        for table in pane.query(DataTable):
+            if table.display:
+                assert table.virtual_size.width <= table.scrollable_content_region.width, table.id
+        outcome = pane.query_one("#traces-outcome", Static)
+        assert "Episodes" in outcome.render_lines(outcome.region.reset_offset)[1].text  # type: ignore[attr-defined]
+        achievements = pane.query_one("#traces-achievements")
+        histogram = pane.query_one("#traces-histogram")
+        assert achievements.region.x == histogram.region.x and achievements.region.width >= 76
+        labels = [str(c.label) for c in pane.query_one("#traces-models", DataTable).columns.values()]
+        assert labels[-1] == "Sessions"
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: not pane.has_class("-narrow"))
+        await pilot.pause()
+        assert achievements.region.x > histogram.region.x
+        labels = [str(c.label) for c in pane.query_one("#traces-models", DataTable).columns.values()]
+        assert "Tokens total" in labels and pane.query_one("#traces-models", DataTable).row_count == 5
