@@ -138,8 +138,12 @@ def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.rollouts.collector import CollectError
-    from services.rollouts.demo import build_demo, demo_db_path
+    from services.rollouts.demo import build_demo, demo_db_path, demo_is_complete
 
+    if demo_is_complete():  # nothing to add: no empty progress bars, one line and the path
+        err.print("The demo DB is already built; rerunning adds nothing.", highlight=False)
+        out.print(str(demo_db_path()), highlight=False, soft_wrap=True)
+        return 0
     bar = _Bar(err)
     try:
         with bar.progress:
