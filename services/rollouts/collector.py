@@ -13,9 +13,11 @@ import asyncio
 import os
 import re
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
@@ -130,6 +132,29 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextmanager
+def _usable_stderr() -> Iterator[None]:
+    """The real stderr while helper processes start, when ``sys.stderr`` has no usable descriptor.
+
+    A full-screen app (Textual) replaces ``sys.stderr`` with an object whose ``fileno()`` is not a file
+    descriptor; multiprocessing's resource tracker passes it to the helper it spawns and fails ("bad
+    value(s) in fds_to_keep"), which silently turned world prefetch off in the app: the demo build took
+    ~1.7x the CLI's time there.
+    """
+    try:
+        usable = sys.stderr.fileno() >= 0
+    except Exception:  # no descriptor at all: multiprocessing skips it
+        usable = True
+    if usable or sys.__stderr__ is None:
+        yield
+        return
+    saved, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = saved
+
+
 class _WorldPrefetch:
     """Builds upcoming episodes' worlds in helper processes while episodes play.
 
@@ -147,9 +172,10 @@ class _WorldPrefetch:
         if len(todo) < self.MIN_EPISODES or workers < 1:
             return
         try:
-            self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
-            for seed in todo:
-                self.futures[seed] = self.pool.submit(generate_world, seed)
+            with _usable_stderr():
+                self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
+                for seed in todo:
+                    self.futures[seed] = self.pool.submit(generate_world, seed)
         except Exception:  # e.g. no usable stderr inside a full-screen app: prefetch only saves time
             self.close()
             self.pool, self.futures = None, {}
