@@ -149,3 +149,22 @@ def test_demo_when_already_built_says_so_in_one_line(
     captured = capsys.readouterr()
     assert captured.err.strip().splitlines() == ["The demo DB is already built; rerunning adds nothing."]
     assert captured.out.strip() == str(db)
+
+
+def test_demo_build_time_is_said_the_same_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    """README, `demo --help`, the app's help and its build screen quote one measured estimate
+    (services.rollouts.demo.BUILD_TIME, from bench/bench_demo.py), not "20-30 s" here and "a minute" there."""
+    from services.rollouts.demo import BUILD_TIME
+    from tui.panes.traces.spec import SPEC
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    assert flat(BUILD_TIME) in flat((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert "20–30 s" not in (ROOT / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert flat(BUILD_TIME) in flat(capsys.readouterr().out)
+    assert BUILD_TIME in SPEC.help
+    source = (ROOT / "tui/panes/traces/collect_progress.py").read_text(encoding="utf-8")
+    assert "BUILD_TIME" in source and "a minute at most" not in source

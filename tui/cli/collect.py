@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.rollouts.demo import BUILD_TIME
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
 from services.traces.db import DEFAULT_RELATIVE, locate_db
 from tui.cli.errors import FAILED, INTERRUPTED, CommandError, UsageError
@@ -51,7 +52,8 @@ def add_parsers(sub: Any) -> None:
     sub.add_parser(
         "demo",
         help="build the demo trace DB (teacher + random policy, ~200 episodes) and print its path",
-        description="Build or complete the demo DB in the user data dir; rerunning adds nothing.",
+        description="Build or complete the demo DB in the user data dir; rerunning adds nothing. "
+        f"A build takes {BUILD_TIME}.",
     )
 
 

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Label, ProgressBar, Static
 
+from services.rollouts.demo import BUILD_TIME
 from tui.widgets.prose import TwoColumn
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
@@ -208,7 +209,8 @@ class DemoBuildState(Vertical):
             yield DemoPartRow(label, n, id=f"demo-part-{label}")
         yield Static(
             Content.assemble(
-                ("This happens once (a minute at most); the app then opens the demo DB. ", "$foreground-muted"),
+                (f"This happens once ({BUILD_TIME}); the app then opens the demo DB. ", "$foreground-muted"),
+                ("Quitting keeps the finished episodes: the next start completes the build. ", "$foreground-muted"),
                 ("sft-studio demo", "bold $text-accent"),
                 (" builds it from a shell; ", "$foreground-muted"),
                 ("sft-studio --no-demo", "bold $text-accent"),
