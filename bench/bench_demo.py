@@ -22,13 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 APP_CHILD = r"""
-import asyncio, contextlib, os, sys, time
+import asyncio, sys, time
 from pathlib import Path
-import services.rollouts.collector as collector
 from tui.app.app import SftStudioApp
-
-if os.environ.get("BENCH_NO_STDERR_FIX"):  # as before the fix: prefetch cannot start inside the app
-    collector._usable_stderr = contextlib.nullcontext
 from tui.panes.traces.pane import TracesPane
 
 async def main() -> None:
@@ -49,8 +45,6 @@ BUSY = "while True: pass"
 def one_build(mode: str) -> float:
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "SFT_STUDIO_DATA_DIR": data}
-        if mode == "app-unfixed":
-            env["BENCH_NO_STDERR_FIX"] = "1"
         command = [sys.executable, "-m", "tui.cli", "demo"] if mode == "cli" else [sys.executable, "-c", APP_CHILD]
         t0 = time.time()
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
@@ -60,16 +54,11 @@ def one_build(mode: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--mode",
-        choices=["cli", "app", "app-unfixed", "both", "all"],
-        default="both",
-        help="both: cli, app; all: cli, app, app with world prefetch off (as before the fix)",
-    )
+    parser.add_argument("--mode", choices=["cli", "app", "both"], default="both")
     parser.add_argument("--load", default="0,2", help="comma-separated numbers of busy loops to run alongside")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    modes = {"both": ["cli", "app"], "all": ["cli", "app", "app-unfixed"]}.get(args.mode, [args.mode])
+    modes = ["cli", "app"] if args.mode == "both" else [args.mode]
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
     for load in (int(n) for n in args.load.split(",")):
         busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(load)]
