@@ -297,6 +297,8 @@ class SftStudioApp(App[None]):
 
     def _focus_into(self, pane_id: str, retries: int) -> None:
         self._focus_timer = None
+        if not self.is_running or not self.query(TabbedContent):  # a retry due while the app closes
+            return
         if pane_id != self.active_pane or len(self.screen_stack) != 1:
             return
         focused = self.screen.focused
