@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import tomlkit
 
+from services.common.echo import cap_echo
 from services.configs.fields import BY_PATH, OPEN_TABLES, TOP_LEVEL_KEYS, Fate, Kind
 from services.configs.payload import LORA_EXTRAS
 from services.configs.report import ConfigReport, Level, ReportBuilder, Source
@@ -138,6 +139,14 @@ def walk(raw: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+def is_known_key(path: str) -> bool:
+    """A key or table sft-studio knows (a form field, a known or open table, a key inside an open table,
+    a meaningful top-level key): ``config set`` adds no other key unless asked to."""
+    if path in BY_PATH or path in OPEN_TABLES or path in _KNOWN_TABLES or path in TOP_LEVEL_KEYS:
+        return True
+    return any(path.startswith(table + ".") for table in OPEN_TABLES)
+
+
 def key_advice(path: str, value: Any) -> Advice | None:
     """What happens to one key on the way to the backend, when the user should know."""
     spec = BY_PATH.get(path)
@@ -166,7 +175,7 @@ def key_advice(path: str, value: Any) -> Advice | None:
         WARNING,
         STUDIO,
         path,
-        f"Unknown {what} {path}: kept in the file, never sent (synth-ai 0.2.23 ignores unknown keys).",
+        f"Unknown {what} {cap_echo(path)}: kept in the file, never sent (synth-ai 0.2.23 ignores unknown keys).",
     )
 
 

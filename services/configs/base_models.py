@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from services.common.echo import cap_echo
+
 _QWEN3 = (
     "Qwen/Qwen3-0.6B",
     "Qwen/Qwen3-1.7B",
@@ -82,7 +84,9 @@ def canonical_sft_model(model_id: str, *, allow_experimental: bool | None = None
         raise ModelRefused("Model identifier is empty")
     base = _CANONICAL.get(cleaned.lower())
     if base is None:
-        raise ModelRefused(f"Model '{cleaned}' is not supported. Call supported_model_ids() for available base models.")
+        raise ModelRefused(
+            f"Model '{cap_echo(cleaned)}' is not supported. Call supported_model_ids() for available base models."
+        )
     allowed = experimental_allowed() if allow_experimental is None else allow_experimental
     if base in experimental_models() and not allowed:
         raise ModelRefused(

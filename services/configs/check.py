@@ -13,7 +13,6 @@ The findings' vocabulary is ``report``.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from services.configs.advice import advise, coercions, record, refused_variety
 from services.configs.payload import PAYLOAD_ORDER, build_payload, hyperparameters
 from services.configs.report import CliStop, ConfigReport, Finding, Level, ReportBuilder, Source
 from services.configs.schema import SftConfigModel
+from services.configs.toml_load import TomlError, load_plain
 
 _SUPPORTED = (
     ("online", "policy_gradient", "gspo"),
@@ -31,15 +31,6 @@ _SUPPORTED = (
     ("offline", "sft", "lora"),
 )
 _LABELS = {t: f"{t[0]} {t[1]} / {t[2]}" for t in _SUPPORTED}
-
-
-def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, int | None, str]:
-    text = str(exc)
-    match = re.search(r"\(at line (\d+), column (\d+)\)", text)
-    if match:
-        return int(match.group(1)), int(match.group(2)), text[: match.start()].strip()
-    match = re.search(r"\(at end of document\)", text)
-    return None, None, text[: match.start()].strip() if match else text
 
 
 def _infers_as_training_config(raw: dict[str, Any]) -> bool:
@@ -137,12 +128,11 @@ def check_text(
     """Check config ``text`` (as if read from ``path``) and build the CLI's payload when it passes."""
     b = ReportBuilder(text, path.expanduser().resolve(), (cwd or Path.cwd()).resolve())
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line, column, message = _toml_position(exc)
-        where = f"line {line}, column {column}" if line is not None else "the end of the file"
-        b.report.cli_error = f"Failed to parse TOML: {b.path}\n{exc}"
-        b.add(Level.ERROR, Source.TOML, "", f"Invalid TOML at {where}: {message}", line)
+        raw = load_plain(text)
+    except TomlError as exc:
+        at = f"at line {exc.line}, column {exc.column}" if exc.line is not None else "at end of document"
+        b.report.cli_error = f"Failed to parse TOML: {b.path}\n{exc.reason} ({at})"
+        b.add(Level.ERROR, Source.TOML, "", str(exc), exc.line)
         return b.report
     _check_mapping(b, raw, dataset, require_dataset, allow_experimental)
     if b.report.cli_error is not None:

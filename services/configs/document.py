@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-import tomlkit.exceptions
 from tomlkit.container import Container
-from tomlkit.items import InlineTable, Item, Table, Whitespace
+from tomlkit.items import AoT, Comment, InlineTable, Item, Table, Whitespace
 
-from services.common.atomic import existing_mode, write_atomic
+from services.common.atomic import backup_path, existing_mode, write_atomic
+from services.common.echo import cap_echo
+from services.configs.toml_load import TomlError, load_document
 
 
 class ConfigFileError(Exception):
@@ -75,16 +76,17 @@ def read_config_text(path: Path) -> str:
 def literal(text: str) -> Item:
     """A TOML value from its literal spelling (``1e-5`` stays ``1e-5``, ``"H100"``, ``true``)."""
     try:
-        return tomlkit.parse(f"v = {text.strip()}\n")["v"]  # type: ignore[no-any-return]
-    except tomlkit.exceptions.ParseError as exc:
-        raise EditError(f"{text.strip()!r} is not a TOML value") from exc
+        return load_document(f"v = {text.strip()}\n")["v"]  # type: ignore[no-any-return]
+    except TomlError as exc:
+        raise EditError(f"{cap_echo(text.strip())!r} is not a TOML value") from exc
 
 
 def parse_document(text: str) -> tomlkit.TOMLDocument:
+    """The editable document; :class:`EditError` with the one TOML error message (``toml_load``)."""
     try:
-        return tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        raise EditError(f"Invalid TOML at line {exc.line}, column {exc.col}: fix the raw text first") from exc
+        return load_document(text)
+    except TomlError as exc:
+        raise EditError(str(exc)) from exc
 
 
 def render(doc: tomlkit.TOMLDocument, like: str) -> str:
@@ -99,9 +101,13 @@ def render(doc: tomlkit.TOMLDocument, like: str) -> str:
 
 
 def _split(dotted: str) -> list[str]:
-    parts = [p for p in dotted.split(".") if p]
-    if not parts:
+    """The parts of a dotted key; an empty part (``compute..gpu``, ``.x``, ``x.``) is refused, not
+    skipped: skipping it would edit a different key than the one written."""
+    if not dotted.strip():
         raise EditError("empty key path")
+    parts = [p.strip() for p in dotted.split(".")]
+    if not all(parts):
+        raise EditError(f"{cap_echo(dotted)!r} has an empty key part (two dots, or a dot at an end)")
     return parts
 
 
@@ -135,6 +141,9 @@ def set_item(doc: tomlkit.TOMLDocument, dotted: str, value: Item | Any) -> None:
         node.append(key, item)
         return
     body = node.value if isinstance(node, Table) else node
+    if not tables and isinstance(node, Container):
+        _insert_top_level(node, key, item)
+        return
     if isinstance(node, Table) and not body.body and tables:
         node.append(key, item)
         if len(tables) > 1:  # a new sub-table lands between tables: end it with a blank line
@@ -148,6 +157,22 @@ def set_item(doc: tomlkit.TOMLDocument, dotted: str, value: Item | Any) -> None:
         node.append(key, item)
     else:
         body._insert_at(index, key, item)
+
+
+def _insert_top_level(doc: Container, key: str, item: Item) -> None:
+    """A new key outside every table goes right before the first table (after it, TOML would read it
+    as that table's), set apart by blank lines from the file's header comments above and the table
+    below (glued to the comments it would read as part of the header)."""
+    entries = doc.body
+    index = next((i for i, (k, v) in enumerate(entries) if k is not None and isinstance(v, Table | AoT)), None)
+    if index is None:
+        doc.append(key, item)
+        return
+    glued_to = entries[index - 1][1] if index > 0 else None
+    if isinstance(glued_to, Comment):
+        item.trivia.indent = "\n" + item.trivia.indent
+    item.trivia.trail = item.trivia.trail.rstrip("\n") + "\n\n"
+    doc._insert_at(index, key, item)
 
 
 def remove_item(doc: tomlkit.TOMLDocument, dotted: str) -> bool:
@@ -178,6 +203,8 @@ class ConfigDocument:
         self._undo: list[str] = []
         self._redo: list[str] = []
         self._group: str | None = None
+        #: The ``.bak`` the last save wrote (None: it kept none, e.g. the file had been deleted).
+        self.last_backup: Path | None = None
 
     @classmethod
     def load(cls, path: Path) -> ConfigDocument:
@@ -282,7 +309,7 @@ class ConfigDocument:
         if state != "same" and not overwrite:
             what = "was deleted" if state == "deleted" else "was changed by something else"
             raise DiskChanged(f"{self.path} {what} since it was loaded: reload, overwrite, or save as a new file.")
-        atomic_write(self.path, self.text, backup=True)
+        self.last_backup = atomic_write(self.path, self.text, backup=True)
         self.saved_text = self.text
         self.stamp = DiskStamp(True, hashlib.sha256(self.text.encode("utf-8")).hexdigest())
         return self.path
@@ -290,27 +317,41 @@ class ConfigDocument:
     def save_as(self, path: Path, *, overwrite: bool = False) -> Path:
         if path.exists() and not overwrite:
             raise ConfigFileError(f"{path} already exists: choose another name or overwrite it.")
-        atomic_write(path, self.text, backup=path.exists())
+        self.last_backup = atomic_write(path, self.text, backup=path.exists())
         self.path = path
         self.saved_text = self.text
         self.stamp = DiskStamp(True, hashlib.sha256(self.text.encode("utf-8")).hexdigest())
         return path
 
 
-def atomic_write(path: Path, text: str, *, backup: bool = True) -> None:
-    """Save ``text`` with the common atomic writer (mode kept, old bytes in ``<name>.bak``).
+def write_target(path: Path) -> Path:
+    """Where saving ``path`` writes: through a symlink (or a chain of them) to the file it names, so
+    the link stays a link and the target changes; the temp and ``.bak`` go beside the target."""
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ConfigFileError(f"Cannot save {path}: the symlink cannot be followed ({exc}).") from exc
 
-    A read-only target is refused (a rename would silently replace it), and any failure leaves
-    the original file exactly as it was.
+
+def atomic_write(path: Path, text: str, *, backup: bool = True) -> Path | None:
+    """Save ``text`` with the common atomic writer (mode kept, old bytes in ``<name>.bak``); returns
+    the ``.bak`` written (None when there was no old file to keep, or ``backup`` is False).
+
+    A symlink is written through (``write_target``). A read-only target is refused (a rename would
+    silently replace it), and any failure leaves the original file exactly as it was.
     """
-    folder = path.parent if str(path.parent) else Path(".")
+    target = write_target(path)
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigFileError(f"Cannot save {path}: folder {folder} does not exist.")
-    mode = existing_mode(path)
+    mode = existing_mode(target)
     # No write bit at all is read-only even for root, whom os.access always lets write.
-    if mode is not None and (not os.access(path, os.W_OK) or not mode & 0o222):
+    if mode is not None and (not os.access(target, os.W_OK) or not mode & 0o222):
         raise ReadOnlyFile(f"Cannot save {path}: the file is read-only. Save it under another name.")
     try:
-        write_atomic(path, text.encode("utf-8"), backup=backup)
+        write_atomic(target, text.encode("utf-8"), backup=backup)
     except OSError as exc:
         raise ConfigFileError(f"Cannot save {path}: {exc.strerror or exc}; the file on disk is unchanged.") from exc
+    return backup_path(target) if backup and mode is not None else None

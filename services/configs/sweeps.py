@@ -204,6 +204,8 @@ def plan_sweep(
     base_global = base_batch[0] * base_batch[1] * base_batch[2] if base_batch else None
     stem = base.stem
     folder = out_dir or base.parent / "sweeps" / f"{stem}-{axis.value}"
+    if folder.exists() and not folder.is_dir():
+        raise SweepError(f"{folder} is a file, not a folder: the sweep's output needs a folder")
     cells = [_cell(base_text, axis, value, stem, folder, hold_global_batch, base_global, cwd) for value in wanted]
     names = [cell.path.name for cell in cells]
     if len(set(names)) != len(names):
@@ -310,7 +312,7 @@ def write_sweep(plan: SweepPlan, *, overwrite: bool = False) -> list[Path]:
         raise SweepError(f"{bad.path.name}: {reason}")
     existing = [cell.path for cell in plan.cells if cell.path.exists()]
     if existing and not overwrite:
-        raise SweepError(f"{existing[0]} already exists (use overwrite to replace {len(existing)} file(s))")
+        raise SweepError(f"{existing[0]} already exists ({len(existing)} file(s) of this sweep would be replaced)")
     try:
         plan.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

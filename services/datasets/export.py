@@ -41,7 +41,7 @@ from services.datasets.export_part import (
     rows_query,
     write_part,
 )
-from services.datasets.export_targets import export_targets, manifest_path, subset_path
+from services.datasets.export_targets import SizesError, check_sizes_fit, export_targets, manifest_path, subset_path
 from services.datasets.filter_spec import FilterSpec
 from services.datasets.selection import Selection, gc_paused, raw_connection, select_sessions
 from services.datasets.validation import MAX_ISSUES, ValidationReport, export_failure_text
@@ -423,6 +423,10 @@ class _Export:
         parts: list[tuple[PartResult, int]],
         lines: Lines,
     ) -> ExportResult:
+        try:
+            check_sizes_fit(self.sizes, lines.count)  # before any subset is written
+        except SizesError as exc:
+            raise ExportError(f"Cannot write the subsets: {exc}.") from None
         subsets = self._write_subsets(main, lines)
         for f in [main, *subsets.values()]:
             f.commit()

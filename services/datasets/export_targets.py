@@ -33,6 +33,24 @@ def parse_sizes(text: str | None, *, label: str = "sizes") -> list[int]:
     return sorted(sizes)
 
 
+def check_sizes_fit(sizes: Iterable[int], examples: int) -> None:
+    """SizesError when a subset size exceeds the ``examples`` the export holds.
+
+    Such a subset would hold every example under a name that promises N (``x.n999999.jsonl`` with
+    5,942 lines): the export refuses instead, and says the largest size that works. The exporter
+    checks against the lines it wrote; the pane's dialog against the preview's count first.
+    """
+    too_big = [n for n in sizes if n > examples]
+    if not too_big:
+        return
+    listed = ", ".join(f"{n:,}" for n in too_big)
+    plural = "s" if len(too_big) > 1 else ""
+    raise SizesError(
+        f"subset size{plural} {listed} larger than the {examples:,} example{'s' if examples != 1 else ''} "
+        f"this export holds: choose sizes up to {examples:,} (the main file holds them all)"
+    )
+
+
 def manifest_path(output: Path) -> Path:
     """``x.jsonl`` -> ``x.manifest.json``."""
     return output.with_name(output.stem + ".manifest.json")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from services.datasets.filter_spec import FilterSpec, validate_achievement_names
 from services.datasets.presets import parse_filter
-from services.datasets.session_index import SessionIndex
+from services.datasets.session_index import Selection, SessionIndex
 from services.traces.achievement_keys import KeyStyle
 
 __all__ = ["Preview", "parse_filter", "preview"]
@@ -28,16 +28,18 @@ TOKEN_METHOD = (
 
 
 class FunnelStep(BaseModel):
-    """Sessions one filter removed from those still in before it."""
+    """Sessions one filter removed from those still in before it (a count, never negative)."""
 
-    key: str  # FilterSpec field ("candidates" for the first row; "event_reward:TYPE" per event filter)
+    #: FilterSpec field ("candidates" for the first row; "event_reward:TYPE" per event filter), then
+    #: "no_examples" (eligible sessions that give no example) and "limit" (sessions the limit cuts).
+    key: str
     label: str
     removed: int
     remaining: int
 
 
 class ModelRow(BaseModel):
-    """Kept sessions with this dominant (model, provider), and the examples they give."""
+    """Written sessions with this dominant (model, provider), and the examples written from them."""
 
     model: str | None
     provider: str
@@ -46,11 +48,11 @@ class ModelRow(BaseModel):
 
 
 class AchievementRow(BaseModel):
-    """Kept sessions whose unique-achievement set holds ``name``."""
+    """Written sessions whose unique-achievement set holds ``name``."""
 
     name: str
     sessions: int
-    share: float  # of the kept sessions (0.0 when none is kept)
+    share: float  # of the written sessions (0.0 when none is written)
 
 
 class Preview(BaseModel):
@@ -73,7 +75,7 @@ class Preview(BaseModel):
     by_model: list[ModelRow]
     examples_by_event_model: dict[str, int]  # the LM events' own model, as the export manifest counts
     by_achievement: list[AchievementRow]  # the 22 Crafter names, then any other name in the DB
-    unique_histogram: dict[int, int]  # unique count (after excluded names) -> kept sessions
+    unique_histogram: dict[int, int]  # unique count (after excluded names) -> written sessions
     key_style: KeyStyle
     #: The DB stores achievements under the task app's keys: synth-ai's own exporter would see none
     #: (no session passes --min-unique >= 1 or --require-achievement there).
@@ -95,21 +97,18 @@ def preview(index: SessionIndex, spec: FilterSpec) -> Preview:
     n_kept = int(np.count_nonzero(kept))
     positions = sel.examples
 
-    funnel = []
-    before = index.candidates
-    for step in sel.steps:
-        remaining = int(np.count_nonzero(step.kept))
-        funnel.append(FunnelStep(key=step.key, label=step.label, removed=before - remaining, remaining=remaining))
-        before = remaining
-    funnel[0].removed = max(0, index.sessions_total - index.candidates)
-
     ex_sessions = index.ex_session[positions]
-    sessions_written = int(np.count_nonzero(np.diff(ex_sessions))) + 1 if len(ex_sessions) else 0
+    written = np.zeros(len(kept), dtype=np.bool_)
+    written[ex_sessions] = True
+    sessions_written = int(np.count_nonzero(written))
+    funnel = _funnel(index, spec, sel, n_kept, sessions_written)
 
+    # The breakdowns describe the sessions written (the header's "N examples from K sessions"):
+    # with a limit, that is fewer than the eligible ones.
     n_prov = max(1, len(index.providers))
     pair = index.sess_model.astype(np.int64) * n_prov + index.sess_provider
     size = len(index.models) * n_prov
-    sess_per_pair = np.bincount(pair[kept], minlength=size)
+    sess_per_pair = np.bincount(pair[written], minlength=size)
     ex_per_pair = np.bincount(pair[ex_sessions], minlength=size)
     by_model = [
         ModelRow(
@@ -126,12 +125,16 @@ def preview(index: SessionIndex, spec: FilterSpec) -> Preview:
         str(index.event_models[m]): int(per_event_model[m]) for m in np.flatnonzero(per_event_model)
     }
 
-    reached = index.unique[kept].sum(axis=0)
+    reached = index.unique[written].sum(axis=0)
     by_achievement = [
-        AchievementRow(name=str(name), sessions=int(reached[j]), share=float(reached[j]) / n_kept if n_kept else 0.0)
+        AchievementRow(
+            name=str(name),
+            sessions=int(reached[j]),
+            share=float(reached[j]) / sessions_written if sessions_written else 0.0,
+        )
         for j, name in enumerate(index.achievement_names)
     ]
-    counts = index.unique_counts(spec.exclude_achievements)[kept]
+    counts = index.unique_counts(spec.exclude_achievements)[written]
     hist = np.bincount(counts) if len(counts) else np.zeros(0, dtype=np.int64)
     unique_histogram = {int(k): int(hist[k]) for k in np.flatnonzero(hist)}
 
@@ -179,6 +182,41 @@ def preview(index: SessionIndex, spec: FilterSpec) -> Preview:
         notes=notes,
         elapsed_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _funnel(index: SessionIndex, spec: FilterSpec, sel: Selection, n_kept: int, n_written: int) -> list[FunnelStep]:
+    """Sessions removed per filter, then (when they remove any) the eligible sessions that give no
+    example, and the limit: the last row's "left" is the header's session count."""
+    funnel = []
+    before = index.candidates
+    for step in sel.steps:
+        remaining = int(np.count_nonzero(step.kept))
+        funnel.append(FunnelStep(key=step.key, label=step.label, removed=before - remaining, remaining=remaining))
+        before = remaining
+    funnel[0].removed = max(0, index.sessions_total - index.candidates)
+    with_examples = n_written
+    if spec.limit is not None:
+        unlimited = index.select(spec.model_copy(update={"limit": None})).examples
+        with_examples = int(np.unique(index.ex_session[unlimited]).size)
+    if with_examples < n_kept:
+        funnel.append(
+            FunnelStep(
+                key="no_examples",
+                label="no example to write (LM records unusable or of other models)",
+                removed=n_kept - with_examples,
+                remaining=with_examples,
+            )
+        )
+    if spec.limit is not None:
+        funnel.append(
+            FunnelStep(
+                key="limit",
+                label=f"limit {spec.limit:,} examples",
+                removed=with_examples - n_written,
+                remaining=n_written,
+            )
+        )
+    return funnel
 
 
 def _schema_problems(index: SessionIndex, spec: FilterSpec) -> dict[str, str]:

@@ -327,7 +327,7 @@ def test_set_dry_run_and_bad_values_write_nothing(tmp_path: Path, capsys: pytest
     assert main(["config", "set", str(target), "hyperparameters.n_epochs=3", "--dry-run"]) == 0
     assert target.read_text() == original
     assert main(["config", "set", str(target), "hyperparameters.learning_rate=["]) == 1
-    assert "is not a TOML value" in capsys.readouterr().err
+    assert "learning_rate must be a number ('[' is not one)" in capsys.readouterr().err
     assert main(["config", "set", str(target), "no-equals-sign"]) == 1
     assert main(["config", "set", str(tmp_path / "missing.toml"), "a=1"]) == 1
     assert target.read_text() == original and not (tmp_path / "fft.toml.bak").exists()
@@ -336,6 +336,44 @@ def test_set_dry_run_and_bad_values_write_nothing(tmp_path: Path, capsys: pytest
 def test_set_reports_a_result_that_would_be_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "lora.toml"
     target.write_text((ROOT / "configs" / "crafter_lora_qwen0p6b.toml").read_text())
-    assert main(["config", "set", str(target), "hyperparameters.warmup_ratio=2"]) == 0
-    out = " ".join(capsys.readouterr().out.split())  # Rich wraps at the console width
-    assert "warmup_ratio must be between 0 and 1" in out and "would be refused at submit time" in out
+    original = target.read_text()
+    assert main(["config", "set", str(target), "hyperparameters.warmup_ratio=2"]) == 1
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())  # Rich wraps at the console width
+    assert "warmup_ratio must be between 0 and 1" in out and "--force" in " ".join(captured.err.split())
+    assert target.read_text() == original  # refused: nothing written
+    assert main(["config", "set", str(target), "hyperparameters.warmup_ratio=2", "--force"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "would be refused at submit time" in out and "warmup_ratio = 2" in target.read_text()
+
+
+def test_set_refuses_what_the_form_refuses_and_unknown_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10 item 9: a non-number for a number, a misspelled key: refused, exit 1, nothing written."""
+    target = tmp_path / "lora.toml"
+    original = (ROOT / "configs" / "crafter_lora_qwen0p6b.toml").read_text()
+    target.write_text(original)
+    assert main(["config", "set", str(target), "hyperparameters.learning_rate=abc"]) == 1
+    assert "learning_rate must be a number ('abc' is not one)" in capsys.readouterr().err
+    assert main(["config", "set", str(target), "hyperparameters.n_epochs=1.5"]) == 1
+    assert "n_epochs must be a whole number" in capsys.readouterr().err
+    assert main(["config", "set", str(target), "training.use_qlora=yes"]) == 1
+    assert "use_qlora must be true or false" in capsys.readouterr().err
+    assert main(["config", "set", str(target), "hyperparameters.learnin_rate=1e-5"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Did you mean hyperparameters.learning_rate?" in err and "--allow-new-key" in err
+    assert target.read_text() == original and not (tmp_path / "lora.toml.bak").exists()
+    # Known keys take bare words as the form does; a new key is added when asked for.
+    assert main(["config", "set", str(target), "compute.gpu_type=H200", "tags.team=research"]) == 0
+    assert main(["config", "set", str(target), "hyperparameters.my_knob=3", "--allow-new-key"]) == 0
+    text = target.read_text()
+    assert 'gpu_type = "H200"' in text and 'team = "research"' in text and "my_knob = 3" in text
+
+
+def test_set_puts_a_key_without_a_section_before_the_first_table_not_in_the_header(tmp_path: Path) -> None:
+    target = tmp_path / "c.toml"
+    body = (ROOT / "configs" / "crafter_lora_qwen0p6b.toml").read_text()
+    last_header_line = "# Every key is explained in configs/README.md.\n"
+    for text in (body, body.replace(last_header_line + "\n", last_header_line)):  # with and without a blank line
+        target.write_text(text)
+        assert main(["config", "set", str(target), "model=Qwen/Qwen3-0.6B"]) == 0
+        assert last_header_line + '\nmodel = "Qwen/Qwen3-0.6B"\n\n[algorithm]\n' in target.read_text()

@@ -10,9 +10,9 @@ import pytest
 from textual.widgets import DataTable, Input, OptionList, Select, Static, Switch, TabbedContent, TextArea
 
 from tests.support.paths import ROOT
-from tests.support.pilot import show_pane
+from tests.support.pilot import show_pane, until
 from tui.app.app import SftStudioApp
-from tui.panes.configs.dialogs import ConflictDialog, SaveDialog
+from tui.panes.configs.dialogs import ConflictDialog, SaveDialog, UnsavedDialog
 from tui.panes.configs.form import ConfigForm, widget_id
 from tui.panes.configs.pane import ConfigsPane
 from tui.panes.configs.sweep_view import SweepView
@@ -339,3 +339,250 @@ async def test_read_only_file_offers_save_as(workdir: Path) -> None:
         await pilot.pause()
         assert "n_epochs = 4\n" in (workdir / "configs" / "fft-copy.toml").read_text()
         assert target.read_bytes() == before
+
+
+# ------------------------------------------------------------------------ issue 10: edits never lost
+
+
+def _exits(app: SftStudioApp) -> list[int]:
+    calls: list[int] = []
+    app.exit = lambda *args, **kwargs: calls.append(1)  # type: ignore[method-assign]
+    return calls
+
+
+async def test_quit_with_unsaved_edits_asks_and_cancel_keeps_them(workdir: Path) -> None:
+    app = _app()
+    exits = _exits(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, FFT)
+        await _type_into(pilot, "hyperparameters.n_epochs", "2")
+        await pilot.press("escape", "q")
+        await until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, UnsavedDialog))
+        assert exits == [] and pane.doc is not None and pane.doc.dirty
+        await pilot.press("ctrl+q")  # the app's other quit key asks too
+        await until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+
+
+async def test_quit_then_save_writes_and_quits(workdir: Path) -> None:
+    app = _app()
+    exits = _exits(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, FFT)
+        await _type_into(pilot, "hyperparameters.n_epochs", "2")
+        await pilot.press("escape", "q")
+        await until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await pilot.press("s")
+        await until(pilot, lambda: exits == [1])
+        assert "n_epochs = 2\n" in (workdir / "configs" / FFT).read_text()
+
+
+async def test_quit_then_discard_quits_and_leaves_the_file(workdir: Path) -> None:
+    before = (workdir / "configs" / FFT).read_bytes()
+    app = _app()
+    exits = _exits(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, FFT)
+        await _type_into(pilot, "hyperparameters.n_epochs", "2")
+        await pilot.press("escape", "q")
+        await until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await pilot.press("d")
+        await until(pilot, lambda: exits == [1])
+    assert (workdir / "configs" / FFT).read_bytes() == before
+
+
+async def test_quit_without_edits_does_not_ask(workdir: Path) -> None:
+    app = _app()
+    exits = _exits(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, FFT)
+        await pilot.press("q")
+        await until(pilot, lambda: exits == [1])
+
+
+async def _pick_file(pilot, app: SftStudioApp, name: str) -> None:  # type: ignore[no-untyped-def]
+    files = app.query_one("#cfg-files", OptionList)
+    files.focus()
+    pane = app.query_one(ConfigsPane)
+    files.highlighted = next(i for i, p in enumerate(pane.paths) if p.name == name)
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("answer", ["escape", "d", "s"])
+async def test_switching_files_with_unsaved_edits_asks(workdir: Path, answer: str) -> None:
+    before = (workdir / "configs" / FFT).read_text()
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, FFT)
+        await _type_into(pilot, "hyperparameters.n_epochs", "2")
+        await _pick_file(pilot, app, LORA)
+        await until(pilot, lambda: isinstance(app.screen, UnsavedDialog))
+        await pilot.press(answer)
+        await until(pilot, lambda: not isinstance(app.screen, UnsavedDialog))
+        await pilot.pause()
+        assert pane.doc is not None
+        on_disk = (workdir / "configs" / FFT).read_text()
+        if answer == "escape":  # cancel: still on the edited file, edits kept
+            assert pane.doc.path.name == FFT and pane.doc.dirty and on_disk == before
+        elif answer == "d":
+            assert pane.doc.path.name == LORA and on_disk == before
+            assert not any(d.dirty for d in pane.docs.values())
+        else:
+            assert pane.doc.path.name == LORA and "n_epochs = 2\n" in on_disk
+
+
+async def test_view_keys_work_from_the_raw_editor(workdir: Path) -> None:
+    """F6 in the raw TOML used to select a line (TextArea's own F6); typing then replaced it."""
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, LORA)
+        await pilot.press("f3")
+        await until(pilot, lambda: app.focused is app.query_one("#cfg-raw"))
+        text = app.query_one("#cfg-raw", TextArea).text
+        tabs = app.query_one("#cfg-tabs", TabbedContent)
+        for key, tab in (("f6", "cfg-sweep-tab"), ("f3", "cfg-raw-tab"), ("f4", "cfg-payload-tab")):
+            await pilot.press(key)
+            await until(pilot, lambda tab=tab: tabs.active == tab)  # type: ignore[misc]
+        await pilot.press("f3", "f5")
+        await until(pilot, lambda: tabs.active == "cfg-diff-tab")
+        await pilot.press("f3", "f2")
+        await until(pilot, lambda: tabs.active == "cfg-form-tab")
+        assert app.query_one("#cfg-raw", TextArea).text == text
+
+
+async def test_a_cleared_field_drops_its_old_error_and_save_applies_it(workdir: Path) -> None:
+    """Choice: saving applies the focused field first (removal while typing would move the key)."""
+    target = workdir / "configs" / LORA
+    target.write_text(target.read_text().replace("warmup_ratio = 0.03", "warmup_ratio = 2"))
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, LORA)
+        path = "hyperparameters.warmup_ratio"
+        help_line = app.query_one(f"#{widget_id(path)}-help", Static)
+        assert "must be between 0 and 1" in str(help_line.render())
+        field = app.query_one(f"#{widget_id(path)}", Input)
+        field.focus()
+        await pilot.pause()
+        await pilot.press("end", "backspace")
+        await until(pilot, lambda: field.value == "")
+        assert "must be between" not in str(help_line.render())
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SaveDialog))
+        await pilot.press("enter")
+        await until(pilot, lambda: "warmup_ratio" not in target.read_text())
+
+
+async def test_the_form_is_read_only_while_the_raw_toml_does_not_parse(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, LORA)
+        raw = app.query_one("#cfg-raw", TextArea)
+        raw.load_text(raw.text.replace("n_epochs = 1", "n_epochs = "))
+        pane.flush_raw()
+        await pilot.pause()
+        form = app.query_one(ConfigForm)
+        field = app.query_one(f"#{widget_id('hyperparameters.learning_rate')}", Input)
+        assert form.locked is not None and field.disabled
+        lock = str(app.query_one("#cfg-form-lock", Static).render())
+        assert "Read-only" in lock and "Invalid TOML at line" in lock and lock in " ".join(lock.split())
+        raw.load_text(raw.text.replace("n_epochs = \n", "n_epochs = 1\n"))
+        pane.flush_raw()
+        await pilot.pause()
+        assert form.locked is None and not field.disabled
+
+
+async def test_first_focus_on_opening_configs_is_the_file_list(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_pane(pilot, "3", ConfigsPane)
+        await until(pilot, lambda: app.focused is app.query_one("#cfg-files"))
+        await pilot.pause(0.2)
+        assert app.focused is app.query_one("#cfg-files")
+
+
+async def test_sweep_keys_work_after_escape_in_a_sweep_field(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        sweep = await _sweep_of(pilot, LORA)
+        values = app.query_one("#sweep-values", Input)
+        values.focus()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is not None and sweep in app.focused.ancestors
+        await pilot.press("w")
+        await until(pilot, lambda: "Wrote" in str(app.query_one("#sweep-status", Static).render()))
+        await pilot.press("escape")  # a second Escape leaves the view for the file list
+        await until(pilot, lambda: app.focused is app.query_one("#cfg-files"))
+
+
+async def test_invalid_toml_toast_is_two_sentences(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, LORA)
+        raw = app.query_one("#cfg-raw", TextArea)
+        raw.load_text(raw.text.replace("n_epochs = 1", "n_epochs = "))
+        pane.flush_raw()
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: any("Nothing was saved" in n.message for n in app._notifications))
+        message = next(n.message for n in app._notifications if "Nothing was saved" in n.message)
+        assert message.endswith("Invalid value. Nothing was saved.")
+
+
+async def test_booleans_are_spelt_as_toml_spells_them(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, LORA)
+        states = [str(s.render()) for s in app.query(".switch-state").results(Static)]
+        assert any(s == "false" for s in states) and any(s == "true" for s in states)
+        assert not any("True" in s or "False" in s for s in states)
+
+
+async def test_r_refreshes_the_file_list(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, LORA)
+        app.query_one("#cfg-files", OptionList).focus()
+        (workdir / "configs" / "new_one.toml").write_text((workdir / "configs" / LORA).read_text())
+        await pilot.press("r")
+        await until(pilot, lambda: any(p.name == "new_one.toml" for p in pane.paths))
+        assert app.query_one("#cfg-files", OptionList).option_count == 3
+
+
+async def test_recreating_a_deleted_file_names_no_backup(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(pilot, FFT)
+        await _type_into(pilot, "hyperparameters.n_epochs", "2")
+        (workdir / "configs" / FFT).unlink()
+        pane.check_disk()
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, ConflictDialog))
+        await pilot.press("o")
+        await until(pilot, lambda: any(n.title == "Saved" for n in app._notifications))
+        saved = next(n.message for n in app._notifications if n.title == "Saved")
+        assert ".bak" not in saved and not (workdir / "configs" / f"{FFT}.bak").exists()
+
+
+async def test_80x24_stacks_the_layout_and_keeps_the_header_on_one_line(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await _open(pilot, LORA)
+        await until(pilot, lambda: pane.has_class("-narrow"))
+        await pilot.press("f2")
+        await until(pilot, lambda: app.focused is not None and app.focused.id != "cfg-files")
+        await pilot.pause()
+        side = app.query_one("#cfg-side")
+        assert side.region.height == 3 and side.region.width >= 78  # one row, above the editor
+        title = app.query_one("#cfg-title")
+        assert title.region.height == 1 and "crafter_lora_qwen0p6b.toml" in str(title.render())
+        tabs = app.query_one("#cfg-tabs").query("Tab")
+        assert all(t.region.right <= 80 for t in tabs) and len(tabs) == 5  # no view tab cut
+        problems = app.query_one("#cfg-problems")
+        assert problems.region.height == 3
+        form = app.query_one(ConfigForm)
+        shown = [w for w in form.query("Input, Select, Switch") if form.region.contains_region(w.region)]
+        assert len(shown) >= 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -26,7 +27,6 @@ from services.datasets.filter_spec import EventRewardFilter, FilterSpec
 from services.datasets.preview import Preview, preview
 from services.datasets.session_index import SessionIndex
 from services.traces.achievement_keys import KeyStyle
-from services.traces.db import TraceDB
 from services.traces.schema import Flavour
 from services.traces.writer import TraceWriter
 from tests.support.pilot import SIZE, key_active, show_pane, until
@@ -86,30 +86,69 @@ def test_parse_filters_reasons_per_field() -> None:
     assert spec.min_unique == 2 and [f.as_flag() for f in spec.event_rewards] == ["unique_achievement_delta:1"]
     assert parse_filters(spec_values(spec))[0] == spec
     _, errors = parse_filters({"min_unique": "x", "event_rewards": "x:abc", "require_achievements": "colect_wood"})
-    assert set(errors) == {"min_unique", "event_rewards", "require_achievements"}
-    assert "collect_wood" in errors["require_achievements"]
+    assert set(errors) == {"min_unique", "event_rewards"}  # a misspelled name is a warning (shared validator)
     _, errors = parse_filters({"min_unique": "3", "max_unique": "1"})
     assert "max_unique" in errors
-    _, errors = parse_filters({"models": "nope"}, models=["a", "b"])
-    assert "nope" in errors["models"] and "a, b" in errors["models"]
     assert parse_sizes(" 500,100,100 ") == [100, 500]
     with pytest.raises(ValueError):
         parse_sizes("10,x")
 
 
-def test_form_and_preview_suggest_achievements_alike(ref_db: Path) -> None:
-    """One did-you-mean rule: 'wood' is only half like 'collect_wood' (below the cutoff) everywhere."""
-    _, errors = parse_filters({"require_achievements": "wood, colect_wood"})
-    assert errors == {
-        "require_achievements": "not a Crafter achievement: 'wood', 'colect_wood' (did you mean collect_wood?)"
-    }
-    with TraceDB(ref_db) as trace_db:
-        index = SessionIndex.build(trace_db)
-    spec = FilterSpec(require_achievements=["wood", "colect_wood"])
-    assert preview(index, spec).unknown_achievements == {"wood": "", "colect_wood": "collect_wood"}
+#: Issue 10 #14: input the pane and the CLI judged differently; now one validator, one wording.
+SLIPS = [
+    ("models", ["--model", "nope"], "nope", "not a model of this DB: nope (known: "),
+    (
+        "require_achievements",
+        ["--require-achievement", "colect_wood"],
+        "colect_wood",
+        "not a Crafter achievement: 'colect_wood' (did you mean collect_wood?); no session can pass",
+    ),
+    ("event_rewards", ["--event-reward", "x:1"], "x:1", "no event reward of type 'x' in this DB"),
+]
+
+
+@pytest.mark.parametrize(("field", "flags", "text", "words"), SLIPS, ids=[s[0] for s in SLIPS])
+async def test_pane_and_cli_warn_alike(
+    field: str, flags: list[str], text: str, words: str, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warning, not an error, in both (synth-ai's exporter accepts these and `export` must write
+    what it writes): the pane still previews, the CLI still counts, and both say the same words."""
+    assert cli_main(["count", "--db", str(db), *flags]) == 0
+    cli_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Warning: ")]
+    assert len(cli_lines) == 1 and words in cli_lines[0]
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, field, text)
+        await until(pilot, lambda: pane.preview_spec is not None and bool(getattr(pane.preview_spec, field)))
+        hint = app.query_one(f"#filter-hint-{field}", Static)
+        assert hint.has_class("-warning") and not hint.has_class("-error")
+        shown = str(hint.content)
+        assert shown.startswith("warning: ") and shown.removeprefix("warning: ") in cli_lines[0]
+        assert cli_lines[0].endswith(shown.removeprefix("warning: "))
+    if field == "event_rewards":
+        assert "x:1 removes every session" in cli_lines[0]
 
 
 # ---------------------------------------------------------------------------------------- preview
+
+
+async def test_funnel_counts_removals_and_breakdowns_match_the_header(db: Path) -> None:
+    """Issue 10 #15: removals are positive counts; with a limit, the breakdowns describe the header's set."""
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await type_into(pilot, "min_unique", "1")
+        await type_into(pilot, "limit", "3")
+        await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=1, limit=3))
+        p = pane.preview
+        assert p is not None and p.sessions_written < p.eligible_sessions
+        funnel = text_of(pilot, "#pv-funnel")
+        assert "limit 3 examples" in funnel and not re.search(r"\s-\d", funnel)
+        assert f"Examples 3 from {p.sessions_written} sessions" in text_of(pilot, "#pv-summary")
+        assert app.query_one("#pv-achievements").border_subtitle == f"of {p.sessions_written} written sessions"
+        models = text_of(pilot, "#pv-models")
+        assert sum(int(line.split()[-2]) for line in models.splitlines()[1:]) == p.sessions_written
 
 
 async def test_typing_min_unique_updates_the_preview(db: Path) -> None:
@@ -165,18 +204,19 @@ async def test_invalid_event_reward_marks_field_and_keeps_last_preview(db: Path)
         assert not app.query_one("#filter-hint-max_unique", Static).has_class("-error")
 
 
-async def test_unknown_names_are_marked_with_the_closest(db: Path) -> None:
+async def test_unknown_names_are_warned_with_the_closest(db: Path) -> None:
+    """Warnings (the shared validator): the fields say why, and the preview still follows them."""
     app = make_app(db)
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_filters(pilot)
         await type_into(pilot, "require_achievements", "colect_wood")
         await type_into(pilot, "models", "no-such-model")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: pane.preview_spec is not None and pane.preview_spec.models == ["no-such-model"])
         hint = app.query_one("#filter-hint-require_achievements", Static)
-        assert hint.has_class("-error") and "did you mean collect_wood" in str(hint.content)
+        assert hint.has_class("-warning") and "did you mean collect_wood" in str(hint.content)
         hint = app.query_one("#filter-hint-models", Static)
-        assert hint.has_class("-error") and "no-such-model" in str(hint.content) and "known:" in str(hint.content)
-        assert pane.spec is None
+        assert hint.has_class("-warning") and "no-such-model" in str(hint.content) and "known:" in str(hint.content)
+        assert pane.spec is not None and pane.preview is not None and pane.preview.eligible_sessions == 0
 
 
 async def test_quick_typing_debounces_and_stale_results_are_dropped(db: Path) -> None:
@@ -298,9 +338,9 @@ class _DialogHost(App[None]):
         self.push_screen(self.dialog, callback=self.answers.append)
 
 
-async def _dialog_sizes(output: Path, text: str) -> tuple[int, ...] | str:
+async def _dialog_sizes(output: Path, text: str, examples: int | None = None) -> tuple[int, ...] | str:
     """What the export dialog makes of ``text`` in its sizes field: the sizes, or the reason shown."""
-    app = _DialogHost(ExportDialog(output, sizes=text))
+    app = _DialogHost(ExportDialog(output, sizes=text, examples=examples))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("enter")
@@ -335,6 +375,16 @@ async def test_export_dialog_and_cli_refuse_the_same_sizes(
         assert cli_main(["export", "--db", str(ref_db), "--output", str(tmp_path / "c.jsonl"), "--sizes", text]) == 2
         assert reason in capsys.readouterr().err
         assert reason in await _dialog_sizes(tmp_path / "d.jsonl", text)
+
+
+async def test_export_dialog_refuses_sizes_larger_than_the_filter_gives(tmp_path: Path) -> None:
+    """Issue 10 #17: the dialog knows the count, so a too-large size is refused at the field."""
+    reason = await _dialog_sizes(tmp_path / "d.jsonl", "5,999999", examples=120)
+    assert reason == (
+        "subset size 999,999 larger than the 120 examples this export holds: choose sizes up to 120 "
+        "(the main file holds them all)"
+    )
+    assert await _dialog_sizes(tmp_path / "d.jsonl", "5,120", examples=120) == (5, 120)
 
 
 # ---------------------------------------------------------------------------------------- presets
@@ -413,6 +463,74 @@ async def test_unreadable_db_shows_the_error(tmp_path: Path) -> None:
         assert text_of(pilot, "#filters-error-message") and pane.index is None and not pane.indexing
 
 
+async def test_export_on_a_damaged_db_says_it_is_damaged(db: Path, tmp_path: Path) -> None:
+    """Issue 11 #13: ``e`` on a DB that cannot be indexed said "still being indexed"."""
+    damaged = tmp_path / "damaged.db"
+    data = bytearray(db.read_bytes())
+    data[4096 * 2 :] = b"\xff" * (len(data) - 4096 * 2)  # the header survives, the pages do not
+    damaged.write_bytes(bytes(data))
+    app = make_app(damaged)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await show_pane(pilot, "2", FiltersPane)
+        await until(pilot, lambda: pane.index_error is not None and not pane.indexing)
+        message = pane.index_error
+        await pilot.press("e")
+        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        said = [n for n in app._notifications if n.severity == "error"][-1]
+        assert message is not None and said.message.startswith(message) and "press r to retry" in said.message
+        assert not any("still being indexed" in n.message for n in app._notifications)
+
+
+async def _append(path: Path, n: int, seed: int) -> None:
+    with TraceWriter(path) as writer:
+        writer.write([make_episode(random.Random(seed + i), 100 + seed + i, decisions=2, style=KeyStyle.REFERENCE)
+                      for i in range(n)])  # fmt: skip
+
+
+async def test_preview_follows_the_db_and_r_recounts(db: Path) -> None:
+    """Issue 10 #8: the shown pane re-indexes when the DB's fingerprint changes, and ``r`` does now."""
+    app = make_app(db, watch_interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        assert pane.preview is not None
+        n = pane.preview.sessions_in_db
+        await _append(db, 2, 1)
+        await until(pilot, lambda: pane.preview is not None and pane.preview.sessions_in_db == n + 2, timeout=30)
+    app = make_app(db, watch_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        await _append(db, 1, 7)
+        await pilot.pause(0.3)
+        assert pane.preview is not None and pane.preview.sessions_in_db == n + 2  # no watching: unchanged
+        pane.query_one("#filters-preview").focus()
+        assert key_active(app, "filters.refresh")
+        await pilot.press("r")
+        await until(pilot, lambda: pane.preview is not None and pane.preview.sessions_in_db == n + 3, timeout=30)
+
+
+async def test_export_dialog_quotes_the_counts_of_the_db_as_it_is(db: Path, tmp_path: Path) -> None:
+    """Issue 10 #8: the dialog re-counts a DB that changed before it opens, and again on confirm."""
+    app = make_app(db, watch_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        old = pane.preview
+        assert old is not None
+        await _append(db, 2, 11)
+        pane.query_one("#filters-preview").focus()
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExportDialog), timeout=30)
+        assert pane.preview is not None and pane.preview.sessions_in_db == old.sessions_in_db + 2
+        quoted = str(app.screen.query_one("#export-what", Static).content)
+        assert f"before: {old.examples:,} examples" in quoted and f"{pane.preview.examples:,} examples" in quoted
+        await _append(db, 1, 21)  # while the dialog is open
+        app.screen.query_one("#export-output", Input).value = str(tmp_path / "o.jsonl")
+        await pilot.press("enter")
+        await until(pilot, lambda: pane.last_export is not None, timeout=30)
+        assert pane.preview.sessions_in_db == old.sessions_in_db + 3
+        assert pane.last_export.examples == pane.preview.examples
+        assert len((tmp_path / "o.jsonl").read_text().splitlines()) == pane.preview.examples
+
+
 async def test_showing_the_pane_again_reindexes_rows_a_wal_writer_appended(tmp_path: Path) -> None:
     """A live collector on a WAL-mode DB grows only ``-wal``: the pane uses the Traces pane's
     fingerprint (main file and ``-wal``), so coming back to it re-indexes and counts the new session."""
@@ -433,3 +551,57 @@ async def test_showing_the_pane_again_reindexes_rows_a_wal_writer_appended(tmp_p
             await until(pilot, lambda: pane.index is not None and pane.index.sessions_total == 7)
     finally:
         keeper.close()
+
+
+@pytest.mark.parametrize(("size", "stacked"), [((80, 24), True), ((119, 40), True), ((120, 40), False)])
+async def test_narrow_terminals_stack_the_form_above_a_full_width_preview(
+    size: tuple[int, int], stacked: bool, db: Path
+) -> None:
+    """Issue 10 #10: below 120 columns the preview got ~26 columns beside the form; now it is stacked."""
+    app = make_app(db)
+    async with app.run_test(size=size) as pilot:
+        pane = await open_filters(pilot)
+        form, preview_box = pane.query_one("#filters-form"), pane.query_one("#filters-preview")
+        await until(pilot, lambda: form.region.height > 0 and preview_box.region.height > 0)
+        assert pane.has_class("-narrow") == stacked
+        if stacked:
+            assert form.region.bottom <= preview_box.region.y and preview_box.region.width >= size[0] - 4
+            assert not app.query_one("#filter-hint-limit").display  # valid fields: no hint row
+        else:
+            assert form.region.right <= preview_box.region.x
+
+
+async def test_export_result_is_dismissed_with_escape(db: Path, tmp_path: Path) -> None:
+    """Issue 10 #10: the "Export finished" panel could never be dismissed and left 4 form rows at 80x24."""
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_filters(pilot)
+        await start_export(pilot, tmp_path / "o.jsonl", "")
+        await until(pilot, lambda: pane.last_export is not None)
+        strip = pane.query_one("#filters-export")
+        assert strip.display and strip.border_subtitle == "Esc closes"
+        assert strip.region.height <= 7 and pane.query_one("#filters-form").region.height >= 4
+        app.query_one("#filter-limit", Input).focus()
+        await pilot.press("escape")
+        await until(pilot, lambda: not strip.display)
+        assert app.focused is pane.query_one("#filters-preview")  # out of the form too: e is a key again
+
+
+async def test_watching_pauses_while_the_export_dialog_quotes_the_preview(db: Path, tmp_path: Path) -> None:
+    """The counts under an open dialog do not move; Enter re-checks the DB and says what changed."""
+    app = make_app(db, watch_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_filters(pilot)
+        quoted = pane.preview
+        pane.query_one("#filters-preview").focus()
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExportDialog))
+        await _append(db, 2, 31)
+        await pilot.pause(0.5)
+        assert pane.preview is quoted and not pane.indexing
+        app.screen.query_one("#export-output", Input).value = str(tmp_path / "w.jsonl")
+        await pilot.press("enter")
+        await until(pilot, lambda: pane.last_export is not None, timeout=30)
+        assert quoted is not None and pane.preview is not None
+        assert pane.preview.sessions_in_db == quoted.sessions_in_db + 2
+        assert pane.last_export.examples == pane.preview.examples

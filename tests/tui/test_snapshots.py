@@ -251,6 +251,10 @@ async def filter_set(pilot: Pilot[None], key: str, value: str) -> None:
     await pilot.pause()
 
 
+#: The common SSH terminal size (issue 10 #10): every pane has a snapshot here too.
+SMALL = (80, 24)
+
+
 def test_filters_no_db(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Filters without a DB: says plainly that none is open and how to open one; no e/s/l keys."""
     app = SftStudioApp(db_path=None, watch_interval=None, candidates=[])
@@ -272,8 +276,19 @@ def test_filters_pane(db_app: SftStudioApp, snap_compare) -> None:  # type: igno
     assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
 
 
+def test_filters_pane_80x24(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24: the form (one row per field) above the full-width preview."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await filters_shown(pilot)
+        await filter_set(pilot, "min_unique", "2")
+
+    assert snap_compare(db_app, terminal_size=SMALL, run_before=run_before)
+
+
 def test_filters_invalid_fields(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    """x:abc and colect_wood marked red with reasons (did you mean collect_wood?); last preview kept, flagged."""
+    """x:abc marked red (an error: MIN is not a number), colect_wood yellow (a warning: did you mean
+    collect_wood?); the last valid preview kept, flagged."""
 
     async def run_before(pilot: Pilot[None]) -> None:
         await filters_shown(pilot)
@@ -282,6 +297,27 @@ def test_filters_invalid_fields(db_app: SftStudioApp, snap_compare) -> None:  # 
         await filter_set(pilot, "require_achievements", "colect_wood")
 
     assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
+
+
+async def _exported(pilot: Pilot[None]) -> None:
+    await filters_shown(pilot)
+    await filter_set(pilot, "min_unique", "1")
+    await pilot.press("escape", "e")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ExportDialog)
+    await pilot.press("enter")
+    pane = pilot.app.query_one(FiltersPane)
+    for _ in range(250):
+        await pilot.pause(0.02)
+        if pane.last_export is not None:
+            break
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_filters_export_summary_80x24(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24 after an export: the result panel takes at most 7 rows, scrolls, and says Esc closes it."""
+    assert snap_compare(db_app, terminal_size=SMALL, run_before=_exported)
 
 
 def test_filters_export_summary(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -380,3 +416,15 @@ def test_configs_pane_sweep_preview(configs_app: SftStudioApp, snap_compare) -> 
     assert snap_compare(
         configs_app, terminal_size=SIZE, run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-sweep")
     )
+
+
+def test_configs_pane_80x24(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24 (a common SSH size): files above the editor, one-line header, all view tabs, several fields."""
+    assert snap_compare(
+        configs_app, terminal_size=(80, 24), run_before=_open_config("crafter_lora_qwen0p6b.toml", "cfg-form")
+    )
+
+
+def test_configs_pane_errors_80x24(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24 with problems: the Problems list collapsed to one row until focused."""
+    assert snap_compare(configs_app, terminal_size=(80, 24), run_before=_open_config("broken_qlora.toml"))

@@ -30,7 +30,7 @@ from services.traces.stats import compute_stats
 from tui.app import registry
 from tui.app.collect_runner import CollectRunner
 from tui.app.help import HelpScreen, key_rows, keys_label, pane_rows
-from tui.app.pane_spec import Activates, FollowsDb, PaneSpec
+from tui.app.pane_spec import Activates, FollowsDb, MayClose, PaneSpec
 from tui.panes.traces.pane import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
 from tui.widgets.deferred import DeferredPane
 from tui.widgets.placeholder import PlaceholderPane
@@ -192,6 +192,15 @@ class SftStudioApp(App[None]):
 
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = pane_id
+
+    async def action_quit(self) -> None:
+        """q / ctrl+q: quit, unless a pane holds unsaved work; then the pane asks first (``MayClose``)
+        and quitting resumes once that work is saved or discarded."""
+        for spec in self.PANES:
+            pane = self.built_pane(spec.id)
+            if isinstance(pane, MayClose) and not pane.may_close(lambda: self.call_later(self.action_quit)):
+                return
+        self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -105,3 +105,12 @@ class FollowsDb(Protocol):
     """A pane that works on the app's open trace DB and follows it when another one opens."""
 
     def set_db(self, path: Path | None) -> None: ...
+
+
+@runtime_checkable
+class MayClose(Protocol):
+    """A pane that may hold unsaved work: before the app quits it asks ``may_close``. True: nothing
+    to lose, quit now. False: the pane is asking the user (a modal); it calls ``proceed`` once the
+    work is saved or discarded, and never when the user cancels."""
+
+    def may_close(self, proceed: Callable[[], None]) -> bool: ...

@@ -9,25 +9,27 @@ edit. ``sweep`` writes one config per axis value (or, with ``--dry-run``, only s
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
+from services.common.echo import cap_echo, summarise
+from services.configs.advice import is_known_key
 from services.configs.check import check_file, check_text
-from services.configs.document import ConfigDocument, ConfigFileError, EditError, literal
+from services.configs.document import ConfigDocument, ConfigFileError, EditError
+from services.configs.field_values import parse_assignment
+from services.configs.fields import BY_PATH
 from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
 from services.configs.report import ConfigReport, Level, Source
 from services.configs.sweeps import AXIS_HELP, Axis, SweepError, plan_sweep, write_sweep
 
-BARE_WORD = re.compile(r"[A-Za-z_][\w./:-]*")
 _STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
 
 
@@ -62,12 +64,20 @@ def add_parsers(sub: Any) -> None:
         "set",
         help="change values in a config (comments and layout kept), like the pane's form",
         description='Each KEY=VALUE sets one dotted key to a TOML value (1e-5, 8, true, "H100", '
-        '["all-linear"]); a bare word is taken as a string; KEY= removes the key. Shows the diff, '
-        "then saves atomically with a .bak, and re-checks the result.",
+        '["all-linear"]); a bare word is taken as a string; KEY= removes the key. Values are checked as '
+        "the Configs form checks them, and unknown keys are refused (--allow-new-key). Shows the diff, "
+        "re-checks the result, and saves it atomically with a .bak; a result `config validate` would "
+        "refuse is not saved (exit 1) unless --force.",
     )
     setter.add_argument("file", type=Path, metavar="FILE")
     setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
     setter.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    setter.add_argument(
+        "--allow-new-key",
+        action="store_true",
+        help="allow keys sft-studio does not know (a typo such as learnin_rate is refused without it)",
+    )
+    setter.add_argument("--force", action="store_true", help="save even when `config validate` would refuse the result")
 
     sweep = inner.add_parser(
         "sweep",
@@ -88,6 +98,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def _print_findings(report: ConfigReport, out: Console, *, quiet: bool, infos: bool = True) -> None:
+    """One line per finding, user input in them capped; past 50 lines the rest is counted, not listed
+    (a file of 200,000 unknown keys must not flood the terminal)."""
+    lines: list[str] = []
     for finding in report.findings:
         if quiet and finding.level is not Level.ERROR:
             continue
@@ -95,12 +108,13 @@ def _print_findings(report: ConfigReport, out: Console, *, quiet: bool, infos: b
             continue
         if finding.source is Source.CLI and report.cli_error and finding.message in report.cli_error:
             continue  # already printed as the CLI's own message
-        where = f"{finding.path or '(file)'}" + (f" (line {finding.line})" if finding.line else "")
-        out.print(
+        where = cap_echo(finding.path or "(file)") + (f" (line {finding.line})" if finding.line else "")
+        lines.append(
             f"  [{_STYLE[finding.level]}]{finding.level.value}[/] [dim]{escape(finding.source.value)}[/] "
-            f"{escape(where)}: {escape(finding.message)}",
-            highlight=False,
+            f"{escape(where)}: {escape(cap_echo(finding.message, 2000))}"
         )
+    for line in summarise(lines):
+        out.print(line if line.startswith("  [") else f"  [dim]{escape(line)}[/]", highlight=False)
 
 
 def cmd_config(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -132,7 +146,9 @@ def _validate(args: argparse.Namespace, out: Console, err: Console) -> int:
             who = " (synth-ai accepts it; the backend or sft-studio would not)"
         out.print(f"{escape(str(path))}: {verdict}{who}", highlight=False)
         if report.cli_error:
-            out.print("  [red]" + escape(report.cli_error).replace("\n", "\n  ") + "[/]", highlight=False)
+            out.print(
+                "  [red]" + escape(cap_echo(report.cli_error, 2000)).replace("\n", "\n  ") + "[/]", highlight=False
+            )
         _print_findings(report, out, quiet=args.quiet)
     if args.json:
         out.print_json(json.dumps(results))
@@ -141,13 +157,18 @@ def _validate(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _payload(args: argparse.Namespace, out: Console, err: Console) -> int:
     report = check_file(args.file, dataset=args.dataset, require_dataset=True)
+    unreadable = [f for f in report.errors if f.source is Source.TOML]
+    if unreadable:  # the one TOML message (as validate, set, sweep and the pane word it)
+        err.print(f"[bold red]No payload:[/] {escape(cap_echo(unreadable[0].message, 2000))}", highlight=False)
+        return 1
     try:
         body = preview_payload(report, cli_exact=args.cli_exact)
     except PayloadUnavailable as exc:
-        err.print(f"[bold red]No payload:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]No payload:[/] {escape(cap_echo(str(exc), 2000))}", highlight=False)
         return 1
-    for finding in report.errors:
-        err.print(f"[bold red]error[/] {escape(finding.path)}: {escape(finding.message)}", highlight=False)
+    lines = [f"{cap_echo(f.path)}: {cap_echo(f.message, 2000)}" for f in report.errors]
+    for line in summarise(lines):
+        err.print(f"[bold red]error[/] {escape(line)}", highlight=False)
     # Plain print so the output is exactly the JSON (pipe it to a file or jq).
     print(payload_json(body))
     if report.extras and not args.cli_exact:
@@ -166,19 +187,14 @@ def _set(args: argparse.Namespace, out: Console, err: Console) -> int:
         for assignment in args.assignments:
             key, sep, raw = assignment.partition("=")
             if not sep or not key.strip():
-                err.print(f"[bold red]Not KEY=VALUE:[/] {escape(assignment)}", highlight=False)
+                err.print(f"[bold red]Not KEY=VALUE:[/] {escape(cap_echo(assignment))}", highlight=False)
                 return 1
             key = key.strip()
             if not raw.strip():
                 doc.remove_value(key)
                 continue
-            try:
-                value = literal(raw)
-            except EditError:
-                if not BARE_WORD.fullmatch(raw.strip()):
-                    raise
-                value = tomlkit.item(raw.strip())  # a bare word (H100, ft_data/x.jsonl) is a string
-            doc.set_value(key, value)
+            _check_key(doc, key, allow_new=args.allow_new_key)
+            doc.set_value(key, parse_assignment(key, raw))
     except (ConfigFileError, EditError) as exc:
         err.print(f"[bold red]Nothing changed:[/] {escape(str(exc))}", highlight=False)
         return 1
@@ -188,22 +204,44 @@ def _set(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 0
     out.print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
     report = check_text(doc.text, args.file)
-    if args.dry_run:
-        out.print("[dim]--dry-run: nothing written.[/]")
-    else:
-        try:
-            doc.save()
-        except ConfigFileError as exc:
-            err.print(f"[bold red]Not saved:[/] {escape(str(exc))}", highlight=False)
-            return 1
-        out.print(f"Saved {escape(str(args.file))} (previous version in {escape(args.file.name)}.bak).")
     if report.cli_error:
         out.print("[red]synth-ai 0.2.23 would stop with:[/]", highlight=False)
-        out.print("  [red]" + escape(report.cli_error).replace("\n", "\n  ") + "[/]", highlight=False)
+        out.print("  [red]" + escape(cap_echo(report.cli_error, 2000)).replace("\n", "\n  ") + "[/]", highlight=False)
     _print_findings(report, out, quiet=False, infos=False)
-    if not report.submittable:
-        out.print("[yellow]The result would be refused at submit time (see above).[/]")
+    refused = not report.submittable
+    if args.dry_run:
+        out.print("[dim]--dry-run: nothing written.[/]")
+        return 1 if refused else 0
+    if refused and not args.force:
+        err.print(
+            "[bold red]Not saved:[/] `sft-studio config validate` would refuse the result (see above); "
+            "fix it in the same command, or pass --force to save it anyway.",
+            highlight=False,
+        )
+        return 1
+    try:
+        doc.save()
+    except ConfigFileError as exc:
+        err.print(f"[bold red]Not saved:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    kept = f" (previous version in {escape(doc.last_backup.name)})" if doc.last_backup else ""
+    out.print(f"Saved {escape(str(args.file))}{kept}.")
+    if refused:
+        out.print("[yellow]--force: saved, but the result would be refused at submit time (see above).[/]")
     return 0
+
+
+def _check_key(doc: ConfigDocument, key: str, *, allow_new: bool) -> None:
+    """Refuse a key that is neither known to sft-studio nor already in the file (a typo would be added
+    silently and never sent), naming the nearest known key."""
+    if allow_new or is_known_key(key) or doc.value(key) is not None:
+        return
+    close = difflib.get_close_matches(key, list(BY_PATH), n=1, cutoff=0.75)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    raise EditError(
+        f"{cap_echo(key)} is not a key sft-studio knows (synth-ai 0.2.23 would ignore it).{hint} "
+        "Pass --allow-new-key to add it anyway."
+    )
 
 
 def _sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -234,6 +272,14 @@ def _sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.dry_run:
         out.print("[dim]--dry-run: nothing written.[/]")
         return 0 if plan.writable else 1
+    existing = [cell for cell in plan.cells if cell.exists]
+    if existing and not args.overwrite:
+        err.print(
+            f"[bold red]Nothing written:[/] {escape(str(existing[0].path))} already exists "
+            f"({len(existing)} of the cells do): pass --overwrite to replace them.",
+            highlight=False,
+        )
+        return 1
     try:
         written = write_sweep(plan, overwrite=args.overwrite)
     except SweepError as exc:

@@ -61,6 +61,7 @@ def _spec(args: argparse.Namespace) -> FilterSpec | None:
 
 
 def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from services.datasets.filter_check import check_filter, needs, read_vocabulary
     from services.datasets.preview import preview
     from services.datasets.session_index import SessionIndex
 
@@ -73,17 +74,26 @@ def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
             index = SessionIndex.build(db)
+            vocabulary = read_vocabulary(db, needs(spec))
     except TraceDBError as exc:
         print(str(exc), file=sys.stderr)
         return FAILED
     result = preview(index, spec)
+    warnings = [i for i in check_filter(spec, vocabulary) if i.severity == "warning"]
     if args.json:
-        data = {"db": str(db_path), "index_build_s": round(index.build_seconds, 3), **result.model_dump(mode="json")}
+        data = {
+            "db": str(db_path),
+            "index_build_s": round(index.build_seconds, 3),
+            **result.model_dump(mode="json"),
+            "warnings": [i.model_dump() for i in warnings],
+        }
         import json
 
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
         _print(out, str(db_path), index.build_seconds, result)
+    for issue in warnings:  # the Filters pane shows the same words under the field
+        print(issue.cli_line(), file=sys.stderr)
     return 0
 
 
@@ -111,14 +121,14 @@ def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
         funnel.add_row(escape(step.label), f"{step.removed:,}", f"{step.remaining:,}")
     out.print(funnel)
 
-    models = Table(title="By dominant model", title_justify="left")
+    models = Table(title="By dominant model (sessions written)", title_justify="left")
     for col in ("model", "provider", "sessions", "examples"):
         models.add_column(col, justify="right" if col in ("sessions", "examples") else "left")
     for row in p.by_model:
         models.add_row(escape(str(row.model)), escape(row.provider), f"{row.sessions:,}", f"{row.examples:,}")
     out.print(models)
 
-    ach = Table(title="By achievement (share of eligible sessions)", title_justify="left")
+    ach = Table(title="By achievement (share of sessions written)", title_justify="left")
     ach.add_column("achievement")
     ach.add_column("sessions", justify="right")
     ach.add_column("share", justify="right")
@@ -127,7 +137,7 @@ def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
         ach.add_row(escape(a.name), f"{a.sessions:,}", f"{a.share:.0%}", "█" * round(a.share * 20))
     out.print(ach)
 
-    hist = Table(title="Unique achievements per eligible session", title_justify="left")
+    hist = Table(title="Unique achievements per session written", title_justify="left")
     hist.add_column("unique", justify="right")
     hist.add_column("sessions", justify="right")
     hist.add_column("")
@@ -138,9 +148,6 @@ def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
 
     for field, reason in p.problems.items():
         out.print(f"[red]problem:[/] {escape(field.replace('_', '-'))}: {escape(reason)}", soft_wrap=True)
-    for name, suggestion in p.unknown_achievements.items():
-        hint = f" (did you mean {escape(suggestion)}?)" if suggestion else ""
-        out.print(f"[yellow]warning:[/] no session has achievement {escape(name)}{hint}")
     if p.export_error:
         out.print(f"[yellow]export would stop:[/] {escape(p.export_error)}")
     for note in p.notes:

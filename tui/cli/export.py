@@ -107,11 +107,15 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     spec = _spec(args, base, err)
     if isinstance(spec, int):
         return spec
+    warnings: list[str] = []
     try:
         with TraceDB(db_path) as db, _Bar(err) as bar:
+            warnings = _warnings(db, spec)
             result = export_sft(db, spec, output, force=args.force, sizes=sizes, session_progress=bar.update)
     except (NothingMatched, ExportValidationError) as exc:
         plain(err, str(exc))  # the reference's message, as it prints it
+        for line in warnings:  # ours, after the reference's line
+            plain(err, line)
         return FAILED
     except DBMissingError as exc:
         plain(err, exc.message)  # the reference's "Database not found: PATH"
@@ -133,7 +137,18 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:  # the file is what the reference writes; say it will not upload as is
         plain(err, "Warning: synth-ai's upload validator will refuse this file:")
         plain(err, result.validation.failure_text())
+    for line in warnings:
+        plain(err, line)
     return 0
+
+
+def _warnings(db: TraceDB, spec: FilterSpec) -> list[str]:
+    """The shared validator's warnings (the Filters pane shows the same words): the reference
+    accepts this input, so they never change what is written, only what is said after it."""
+    from services.datasets.filter_check import check_filter, needs, read_vocabulary
+
+    vocabulary = read_vocabulary(db, needs(spec))
+    return [i.cli_line() for i in check_filter(spec, vocabulary) if i.severity == "warning"]
 
 
 class _Bar:

@@ -6,10 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from services.datasets.export import export_sft
-from services.datasets.export_targets import SizesError, export_targets, manifest_path, parse_sizes, subset_path
+from services.datasets.export import ExportError, export_sft
+from services.datasets.export_targets import (
+    SizesError,
+    check_sizes_fit,
+    export_targets,
+    manifest_path,
+    parse_sizes,
+    subset_path,
+)
 from services.datasets.filter_spec import FilterSpec
 from services.traces.db import TraceDB
+from tui.cli import main as cli_main
 
 
 @pytest.mark.parametrize(
@@ -61,3 +69,29 @@ def test_the_exporter_writes_exactly_the_targets(ref_db: Path, tmp_path: Path) -
         subset_path(out, 3),
         subset_path(out, 10),
     ]
+
+
+def test_sizes_larger_than_the_export_are_refused_before_any_file(ref_db: Path, tmp_path: Path) -> None:
+    """Issue 10 #17 / 11 #13: ``--sizes 999999`` wrote ``*.n999999.jsonl`` holding every example.
+    The export refuses, names the largest size that works, and leaves no file behind."""
+    out = tmp_path / "out" / "d.jsonl"
+    with TraceDB(ref_db) as db, pytest.raises(ExportError) as info:
+        export_sft(db, FilterSpec(limit=20), out, sizes=[5, 20, 21, 999999])
+    assert str(info.value) == (
+        "Cannot write the subsets: subset sizes 21, 999,999 larger than the 20 examples this export holds: "
+        "choose sizes up to 20 (the main file holds them all)."
+    )
+    assert not out.parent.exists() or sorted(p.name for p in out.parent.iterdir()) == []
+    check_sizes_fit([1, 20], 20)  # equal to the count is fine: the subset holds what its name says
+
+
+def test_cli_refuses_sizes_larger_than_the_export(
+    ref_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "c.jsonl"
+    code = cli_main(["export", "--db", str(ref_db), "--output", str(out), "--limit", "7", "--sizes", "5,999999"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "subset size 999,999 larger than the 7 examples this export holds: choose sizes up to 7" in err
+    assert "No file was written." in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -124,3 +124,36 @@ class PathDialog(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class UnsavedDialog(ModalScreen[str | None]):
+    """Unsaved edits are about to be left (quit, switch files): save, discard or cancel.
+
+    Answers ``"save"``, ``"discard"`` or None (cancel: stay where you were, edits kept).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s,y", "answer('save')", "Save"),
+        Binding("d", "answer('discard')", "Discard"),
+        Binding("escape,c,n", "answer(None)", "Cancel"),
+    ]
+    DEFAULT_CSS = dialog_css("UnsavedDialog", width=70)
+
+    def __init__(self, paths: list[Path], leaving: str) -> None:
+        super().__init__()
+        self.paths = paths
+        self.leaving = leaving
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="unsaved-dialog") as box:
+            box.border_title = "Unsaved edits"
+            names = ", ".join(str(p) for p in self.paths[:5]) + (" …" if len(self.paths) > 5 else "")
+            yield Static(f"{names} {'has' if len(self.paths) == 1 else 'have'} unsaved edits.", classes="warning")
+            yield Static(f"Save before you {self.leaving}?", classes="hint", markup=False)
+            yield Static(
+                keys_line(("s", "save (atomic, keeps a .bak)"), ("d", "discard the edits"), ("Esc", "cancel")),
+                classes="keys",
+            )
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)

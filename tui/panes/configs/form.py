@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import tomlkit
-import tomlkit.exceptions
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -22,9 +21,11 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 from tomlkit.items import Item
 
-from services.configs.document import EditError, literal
+from services.configs.document import literal
+from services.configs.field_values import parse_field
 from services.configs.fields import BY_PATH, FIELDS, SECTIONS, Fate, FieldSpec, Kind, fields_of
 from services.configs.report import Finding, Level
+from services.configs.toml_load import TomlError, load_document
 
 SECTION_HELP = {
     "algorithm": "what kind of job (checked by the CLI, not sent)",
@@ -68,29 +69,6 @@ def _display(value: Any, item: Any, spec: FieldSpec) -> str:
     return str(value)
 
 
-def parse_field(spec: FieldSpec, text: str) -> tuple[Item | None, str | None]:
-    """(TOML value or None = remove the key, error) for what was typed into an Input."""
-    raw = text.strip()
-    if not raw:
-        return None, None
-    if spec.kind in (Kind.STR, Kind.CHOICE):
-        return tomlkit.item(raw), None
-    if spec.kind is Kind.LIST:
-        return tomlkit.item([part.strip() for part in raw.split(",") if part.strip()]), None
-    try:
-        item = literal(raw)
-    except EditError:
-        return None, f"{raw!r} is not a TOML value"
-    value = item.unwrap() if hasattr(item, "unwrap") else item
-    if spec.kind is Kind.INT and (isinstance(value, bool) or not isinstance(value, int)):
-        return None, "must be a whole number"
-    if spec.kind is Kind.FLOAT and (isinstance(value, bool) or not isinstance(value, int | float)):
-        return None, "must be a number"
-    if spec.kind is Kind.TABLE and not isinstance(value, dict):
-        return None, "must be an inline table, e.g. {}"
-    return item, None
-
-
 class ConfigForm(VerticalScroll):
     """Every known key, section by section; the focused field is never rewritten under the cursor."""
 
@@ -106,6 +84,9 @@ class ConfigForm(VerticalScroll):
     ConfigForm .help { color: $text-muted; padding-left: 28; height: auto; }
     ConfigForm .help.-error { color: $text-error; text-style: bold; }
     ConfigForm .help.-warning { color: $text-warning; }
+    ConfigForm .help.-pending { color: $text-accent; }
+    ConfigForm #cfg-form-lock { display: none; height: auto; color: $text-error; text-style: bold; margin-top: 1; }
+    ConfigForm.-locked #cfg-form-lock { display: block; }
     """
 
     can_focus = False
@@ -122,8 +103,14 @@ class ConfigForm(VerticalScroll):
         super().__init__(id=id)
         self.local_errors: dict[str, str] = {}
         self.findings: dict[str, Finding] = {}
+        #: A field cleared while it has the focus: the key is removed when it is left, on Enter, or
+        #: when the pane saves (``pending_removal``), not at once (re-typing would move the key).
+        self.pending: str | None = None
+        #: Why the form is read-only now (the raw TOML does not parse), or None.
+        self.locked: str | None = None
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="cfg-form-lock", markup=False)
         for section in SECTIONS:
             yield Static(f"[{section}]  · {SECTION_HELP[section]}", classes="cfg-section", markup=False)
             for spec in fields_of(section):
@@ -151,8 +138,8 @@ class ConfigForm(VerticalScroll):
     def show_document(self, text: str) -> None:
         """Show the values of ``text`` (silently: no FieldEdited); invalid TOML leaves the form as is."""
         try:
-            doc = tomlkit.parse(text)
-        except tomlkit.exceptions.ParseError:
+            doc = load_document(text)
+        except TomlError:
             return
         focused = self.screen.focused if self.is_mounted else None
         with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
@@ -167,7 +154,7 @@ class ConfigForm(VerticalScroll):
         if isinstance(widget, Switch):
             widget.value = value is True
             state = self.query_one(f"#{widget.id}-state", Static)
-            state.update(UNSET + " (default)" if value is None else ("true" if value is True else repr(value)))
+            state.update(UNSET + " (default)" if value is None else toml_spelling(value))
         elif isinstance(widget, Select):
             text = None if value is None else str(value)
             if text is not None and text not in spec.choices:
@@ -198,16 +185,19 @@ class ConfigForm(VerticalScroll):
             help_line = self.query_one(f"#{widget_id(spec.path)}-help", Static)
             local = self.local_errors.get(spec.path)
             finding = self.findings.get(spec.path)
-            if local:
+            help_line.set_class(spec.path == self.pending, "-pending")
+            level: Level | None = None
+            if spec.path == self.pending:
+                help_line.update("blank: the key is removed (its default applies) when you leave the field or save")
+            elif local:
                 help_line.update(f"✗ {local} (not applied)")
-                level: Level | None = Level.ERROR
+                level = Level.ERROR
             elif finding:
                 mark = "✗" if finding.level is Level.ERROR else "!"
                 help_line.update(f"{mark} {finding.message}")
                 level = finding.level
             else:
                 help_line.update(self._help(spec))
-                level = None
             help_line.set_class(level is Level.ERROR, "-error")
             help_line.set_class(level is Level.WARNING, "-warning")
 
@@ -230,11 +220,40 @@ class ConfigForm(VerticalScroll):
         path = path_of(event.input.id)
         if not event.value.strip() and event.input.has_focus:
             # Blank while typing is a pending removal: removing now would move the key to the
-            # end of its table when the next keystroke re-adds it. Applied on Enter or leaving.
+            # end of its table when the next keystroke re-adds it. Applied on Enter, on leaving,
+            # or by the pane before it saves; the old value's error no longer applies meanwhile.
+            self.pending = path
+            self.local_errors.pop(path, None)
+            self._refresh_help()
             return
         self._apply_input(path, event.value)
 
+    def pending_removal(self) -> str | None:
+        """The key of a field cleared and not applied yet (now counted as applied), or None."""
+        path, self.pending = self.pending, None
+        if path is None:
+            return None
+        try:
+            field = self.query_one(f"#{widget_id(path)}", Input)
+        except NoMatches:
+            return None
+        return path if not field.value.strip() else None
+
+    def set_locked(self, reason: str | None) -> None:
+        """Read-only while the raw TOML does not parse (edits could not be applied): every field is
+        disabled and ``reason`` shows at the top; None unlocks."""
+        if reason == self.locked:
+            return
+        was_locked, self.locked = self.locked is not None, reason
+        self.query_one("#cfg-form-lock", Static).update(reason or "")
+        self.set_class(reason is not None, "-locked")
+        if was_locked != (reason is not None):
+            for spec in FIELDS:
+                self.query_one(f"#{widget_id(spec.path)}").disabled = reason is not None
+
     def _apply_input(self, path: str, text: str) -> None:
+        if self.pending == path:
+            self.pending = None
         spec = _spec(path)
         item, error = parse_field(spec, text)
         if error:
@@ -272,7 +291,7 @@ class ConfigForm(VerticalScroll):
         if event.switch.id is None:
             return
         path = path_of(event.switch.id)
-        self.query_one(f"#{event.switch.id}-state", Static).update("true" if event.value else "false")
+        self.query_one(f"#{event.switch.id}-state", Static).update(toml_spelling(event.value))
         self.post_message(self.FieldEdited(path, tomlkit.item(event.value)))
 
     @on(Input.Submitted)
@@ -281,6 +300,16 @@ class ConfigForm(VerticalScroll):
         if event.input.id is not None and not event.value.strip():
             self._apply_input(path_of(event.input.id), "")
         self.screen.focus_next()
+
+
+def toml_spelling(value: Any) -> str:
+    """A value as TOML writes it (``true``/``false``, never Python's ``True``/``False``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        return str(tomlkit.item(value).as_string())
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _spec(path: str) -> FieldSpec:

@@ -11,10 +11,11 @@ are kept while you switch between files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -23,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Label, OptionList, Static, Switch, TabbedContent, TabPane, TextArea
 from textual.widgets.option_list import Option
 
+from services.common.echo import LIST_LIMIT
 from services.common.workspace import configs_dir
 from services.configs.check import check_text
 from services.configs.document import ConfigDocument, ConfigFileError, DiskChanged, ReadOnlyFile
@@ -30,13 +32,18 @@ from services.configs.fields import BY_PATH
 from services.configs.files import list_configs, open_config
 from services.configs.payload import PayloadUnavailable, payload_json, preview_payload
 from services.configs.report import ConfigReport, Finding, Level, Source
-from tui.panes.configs.dialogs import ConflictDialog, PathDialog, SaveDialog, diff_renderable
+from tui.panes.configs.dialogs import ConflictDialog, PathDialog, SaveDialog, UnsavedDialog, diff_renderable
 from tui.panes.configs.form import ConfigForm
 from tui.panes.configs.spec import SPEC
 from tui.panes.configs.sweep_view import SweepView
 
 CONFIG_DIR = configs_dir()
 RAW_DEBOUNCE_S = 0.3
+#: Terminals narrower than this get the stacked layout (files above the editor).
+NARROW_BELOW = 120
+#: Terminals narrower than this get the short header (file name, "CLI accepts", "2 err"), so its one
+#: line holds everything.
+SHORT_TITLE_BELOW = 150
 DISK_WATCH_S = 2.0
 MARK = {Level.ERROR: "✗", Level.WARNING: "!", Level.INFO: "·"}
 #: What takes the focus when a view is shown by key (the form, absent here: its first field).
@@ -72,7 +79,7 @@ class ConfigsPane(Vertical):
     ConfigsPane #cfg-files { height: 1fr; border: none; }
     ConfigsPane #cfg-side-hint { color: $text-muted; height: auto; }
     ConfigsPane #cfg-editor { width: 1fr; height: 1fr; }
-    ConfigsPane #cfg-title { height: auto; padding: 0 1; background: $boost; }
+    ConfigsPane #cfg-title { height: 1; padding: 0 1; background: $boost; text-wrap: nowrap; text-overflow: ellipsis; }
     ConfigsPane #cfg-title.-error { color: $text-error; }
     ConfigsPane #cfg-tabs { height: 1fr; }
     ConfigsPane #cfg-tabs > ContentSwitcher { height: 1fr; }
@@ -91,6 +98,17 @@ class ConfigsPane(Vertical):
         border-title-style: bold;
     }
     ConfigsPane #cfg-problems:focus { border: round $accent; }
+    /* Below NARROW_BELOW columns (80x24 over SSH): files above the editor, not beside it; the file
+       list and Problems show one row each until they get the focus; the header is one line. */
+    ConfigsPane.-narrow #cfg-main { layout: vertical; }
+    ConfigsPane.-narrow #cfg-side { width: 1fr; height: 3; }
+    ConfigsPane.-narrow #cfg-side:focus-within { height: 7; }
+    ConfigsPane.-narrow #cfg-side-hint { display: none; }
+    ConfigsPane.-narrow #cfg-problems { height: 3; }
+    ConfigsPane.-narrow #cfg-problems:focus { height: 10; }
+    ConfigsPane.-narrow ConfigForm .cfg-section { margin-top: 0; }
+    ConfigsPane.-narrow ConfigForm .key { width: 24; }
+    ConfigsPane.-narrow ConfigForm .help { padding-left: 2; }
     """
 
     def __init__(
@@ -115,6 +133,7 @@ class ConfigsPane(Vertical):
         self._raw_timer: Timer | None = None
         self._shown_findings: list[Finding] = []
         self._view_by_key = False  # the next view switch came from F2…F6: the focus goes into it
+        self._activated = False  # the first showing puts the focus in the file list, whatever took it
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="cfg-main"):
@@ -149,6 +168,20 @@ class ConfigsPane(Vertical):
         if self.watch_interval:
             self.set_interval(self.watch_interval, self.check_disk)
 
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        """The file list collapses to one row when it loses the focus (narrow layout): keep the open file in view."""
+        if event.widget.id == "cfg-files":
+            files = self.query_one("#cfg-files", OptionList)
+            self.call_after_refresh(files.scroll_to_highlight)
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < NARROW_BELOW
+        short = self.app.size.width < SHORT_TITLE_BELOW
+        if narrow != self.has_class("-narrow") or short != self.has_class("-short-title"):
+            self.set_class(narrow, "-narrow")
+            self.set_class(short, "-short-title")
+            self._show_title()
+
     def check_disk(self) -> None:
         """Notice the open file changing on disk: reload it when there are no unsaved edits, else warn once."""
         doc = self.doc
@@ -182,7 +215,9 @@ class ConfigsPane(Vertical):
     def activate(self) -> None:
         """The pane was shown: put the focus in it, so its keys (ctrl+s, F2…F6) work at once."""
         focused = self.screen.focused
-        if focused is None or self not in focused.ancestors:
+        first = not self._activated
+        self._activated = True
+        if first or focused is None or self not in focused.ancestors:
             self.query_one("#cfg-files", OptionList).focus()
 
     # ----------------------------------------------------------------------------------- files
@@ -208,6 +243,8 @@ class ConfigsPane(Vertical):
         if self.paths:
             current = self.paths.index(self.doc.path) if self.doc and self.doc.path in self.paths else highlighted
             files.highlighted = current if current is not None else 0
+            # Collapsed to one row (narrow layout), the list must show the open file, not the first.
+            self.call_after_refresh(files.scroll_to_highlight)
         if not self.paths:
             self.query_one("#cfg-title", Static).update(
                 f"No configs in {self.config_dir}/: press ctrl+o to open one by path."
@@ -218,7 +255,87 @@ class ConfigsPane(Vertical):
         event.stop()
         index = int(event.option.id or 0)
         if 0 <= index < len(self.paths):
-            self.open(self.paths[index])
+            self.request_open(self.paths[index])
+
+    def request_open(self, path: Path) -> None:
+        """Open ``path`` as the user asked (file list, ctrl+o): unsaved edits of the file being left
+        are saved, discarded or kept (cancel) first, never silently carried along."""
+        doc = self.doc
+        self.flush_pending()
+        if doc is None or doc.path == path or not doc.dirty:
+            self.open(path)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "save" and self._save_now(doc):
+                self.open(path)
+            elif answer == "discard":
+                self._discard(doc)
+                self.open(path)
+            else:
+                self._render_files()  # the list shows the file still open
+
+        self.app.push_screen(UnsavedDialog([doc.path], "switch files"), callback=answered)
+
+    def may_close(self, proceed: Callable[[], None]) -> bool:
+        """The app is quitting: True when no open file has unsaved edits; else ask save / discard /
+        cancel and call ``proceed`` once every edit is saved or discarded (``MayClose``)."""
+        if isinstance(self.app.screen, UnsavedDialog):
+            return False  # already asking (q pressed again in the dialog)
+        self.flush_pending()
+        dirty = [doc for doc in self.docs.values() if doc.dirty]
+        if not dirty:
+            return True
+
+        def answered(answer: str | None) -> None:
+            if answer == "save" and all(self._save_now(doc) for doc in dirty):
+                proceed()
+            elif answer == "discard":
+                for doc in dirty:
+                    self._discard(doc)
+                proceed()
+
+        self.app.push_screen(UnsavedDialog([doc.path for doc in dirty], "quit"), callback=answered)
+        return False
+
+    def _discard(self, doc: ConfigDocument) -> None:
+        """Forget ``doc``'s unsaved edits: it is read again from disk when next opened."""
+        self.docs.pop(doc.path, None)
+        if doc is self.doc and doc.stamp.exists:
+            try:
+                doc.reload()
+            except ConfigFileError:
+                return
+            self.docs[doc.path] = doc
+            self._refresh(source=None)
+
+    def _save_now(self, doc: ConfigDocument) -> bool:
+        """Save ``doc`` without the diff dialog (the user chose "save" on leaving); False after saying
+        why not (invalid TOML, changed on disk, read-only), so nothing is left behind unsaved."""
+        report = check_text(doc.text, doc.path, cwd=self.cwd)
+        toml_errors = [f for f in report.errors if f.source is Source.TOML]
+        if toml_errors:
+            self.app.notify(
+                _sentence(toml_errors[0].message) + " Nothing was saved.", title="Invalid TOML", severity="error"
+            )
+            return False
+        try:
+            doc.save()
+        except ConfigFileError as exc:
+            self.app.notify(
+                f"{exc} Nothing was left: ctrl+s to choose what to do.", title="Not saved", severity="error"
+            )
+            return False
+        self._disk_seen = None
+        self.app.notify(self._saved_text(doc), title="Saved")
+        if doc is self.doc:
+            self._refresh(source=None)
+        return True
+
+    @staticmethod
+    def _saved_text(doc: ConfigDocument) -> str:
+        kept = f" (previous version in {doc.last_backup.name})" if doc.last_backup else ""
+        return f"Saved {doc.path}{kept}."
 
     def open(self, path: Path) -> bool:
         """Show ``path`` (its unsaved edits, if it was open before); False after explaining why not."""
@@ -256,6 +373,13 @@ class ConfigsPane(Vertical):
                 last = max(raw.document.line_count - 1, 0)
                 raw.cursor_location = (min(where[0], last), where[1])
         form = self.query_one(ConfigForm)
+        toml_errors = [f for f in self.report.errors if f.source is Source.TOML]
+        form.set_locked(
+            f"Read-only: the raw TOML does not parse ({toml_errors[0].message}). Fix it in Raw TOML (F3); "
+            "the form follows once it parses."
+            if toml_errors
+            else None
+        )
         form.show_document(doc.text)
         form.show_findings(self.report.findings)
         self._show_problems(self.report)
@@ -271,7 +395,8 @@ class ConfigsPane(Vertical):
         doc, report = self.doc, self.report
         if doc is None or report is None:
             return
-        parts = [str(doc.path)]
+        narrow = self.has_class("-short-title")
+        parts = [doc.path.name if narrow else str(doc.path)]
         if doc.dirty:
             parts.append("● unsaved")
         state = doc.disk_state() if doc.stamp.exists else "new"
@@ -279,22 +404,25 @@ class ConfigsPane(Vertical):
             parts.append("changed on disk")
         elif state == "deleted":
             parts.append("deleted on disk")
-        if report.cli_accepts:
-            parts.append("✓ synth-ai 0.2.23 accepts")
-        else:
-            parts.append("✗ synth-ai 0.2.23 refuses")
+        verdict = "accepts" if report.cli_accepts else "refuses"
+        parts.append(f"{'✓' if report.cli_accepts else '✗'} {'CLI' if narrow else 'synth-ai 0.2.23'} {verdict}")
         errors, warnings = len(report.errors), len(report.warnings)
-        parts.append(f"{errors} error{'s' * (errors != 1)} · {warnings} warning{'s' * (warnings != 1)}")
+        if narrow:
+            parts.append(f"{errors} err · {warnings} warn")
+        else:
+            parts.append(f"{errors} error{'s' * (errors != 1)} · {warnings} warning{'s' * (warnings != 1)}")
         if report.global_batch:
-            parts.append(f"global batch {report.global_batch}")
+            parts.append(f"{'batch' if narrow else 'global batch'} {report.global_batch}")
         title = self.query_one("#cfg-title", Static)
-        title.update("  ·  ".join(parts))
+        title.update((" · " if narrow else "  ·  ").join(parts))
         title.set_class(not report.submittable, "-error")
 
     def _show_problems(self, report: ConfigReport) -> None:
         problems = self.query_one("#cfg-problems", OptionList)
         order = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
         findings = sorted(report.findings, key=lambda f: (order[f.level], f.line or 0))
+        hidden = max(len(findings) - LIST_LIMIT, 0)  # 50,000 unknown keys must not freeze the list
+        findings = findings[:LIST_LIMIT]
         self._shown_findings = findings
         problems.clear_options()
         for index, finding in enumerate(findings):
@@ -307,6 +435,8 @@ class ConfigsPane(Vertical):
                 _LEVEL_STYLE[finding.level], 0, len(head)
             )
             problems.add_option(Option(text, id=str(index)))
+        if hidden:
+            problems.add_option(Option(f"… and {hidden:,} more (sft-studio config validate --json lists all)"))
         errors = len(report.errors)
         warnings = len(report.warnings)
         problems.border_title = (
@@ -345,11 +475,20 @@ class ConfigsPane(Vertical):
 
     # ----------------------------------------------------------------------------------- edits
 
+    def _form_locked(self) -> bool:
+        return self.query_one(ConfigForm).locked is not None
+
     @on(ConfigForm.FieldEdited)
     def _field_edited(self, event: ConfigForm.FieldEdited) -> None:
         event.stop()
         doc = self.doc
         if doc is None:
+            return
+        if self._form_locked():  # never drop an edit silently: say why it was not applied
+            self.app.notify(
+                "The raw TOML does not parse: fix it first (F3).", title="Edit not applied", severity="error"
+            )
+            self._refresh(source=None)
             return
         try:
             if event.value is None:
@@ -376,6 +515,14 @@ class ConfigsPane(Vertical):
             return
         self.doc.set_text(self.query_one("#cfg-raw", TextArea).text)
         self._refresh(source="raw")
+
+    def flush_pending(self) -> None:
+        """Apply what is typed but not applied yet (a raw edit in its debounce, a field being cleared)."""
+        self.flush_raw()
+        pending = self.query_one(ConfigForm).pending_removal()
+        if pending is not None and self.doc is not None and not self._form_locked():
+            self.doc.remove_value(pending)
+            self._refresh(source="form")
 
     def flush_raw(self) -> None:
         """Apply a pending raw edit now (before saving, undoing or switching files)."""
@@ -459,7 +606,7 @@ class ConfigsPane(Vertical):
         self.query_one("#cfg-tabs", TabbedContent).active = f"{tab}-tab"
 
     def action_undo(self) -> None:
-        self.flush_raw()
+        self.flush_pending()
         if self.doc is not None and self.doc.undo():
             self._refresh(source=None)
         else:
@@ -468,6 +615,13 @@ class ConfigsPane(Vertical):
     def action_redo(self) -> None:
         if self.doc is not None and self.doc.redo():
             self._refresh(source=None)
+
+    def action_refresh(self) -> None:
+        """r: list the configs folder again and look at the open file on disk now (not at the next tick)."""
+        self.rescan()
+        self._disk_seen = None
+        self.check_disk()
+        self.app.notify(f"{len(self.paths)} config(s) in {self.config_dir}.", timeout=2)
 
     def action_reload(self) -> None:
         doc = self.doc
@@ -490,16 +644,18 @@ class ConfigsPane(Vertical):
 
     def _open_answer(self, path: Path | None) -> None:
         if path is not None:
-            self.open(path)
+            self.request_open(path)
 
     def action_save(self) -> None:
-        self.flush_raw()
+        self.flush_pending()
         doc, report = self.doc, self.report
         if doc is None or report is None:
             return
         toml_errors = [f for f in report.errors if f.source is Source.TOML]
         if toml_errors:
-            self.app.notify(toml_errors[0].message + " Nothing was saved.", title="Invalid TOML", severity="error")
+            self.app.notify(
+                _sentence(toml_errors[0].message) + " Nothing was saved.", title="Invalid TOML", severity="error"
+            )
             return
         state = doc.disk_state() if doc.stamp.exists else "same"
         if state != "same":
@@ -534,7 +690,7 @@ class ConfigsPane(Vertical):
             self.app.notify(str(exc), title="Not saved", severity="error")
             return
         self._disk_seen = None
-        self.app.notify(f"Saved {doc.path} (previous version in {doc.path.name}.bak).", title="Saved")
+        self.app.notify(self._saved_text(doc), title="Saved")
         self._refresh(source=None)
 
     def _conflict_answer(self, answer: str | None) -> None:
@@ -570,3 +726,9 @@ class ConfigsPane(Vertical):
         self.rescan()
         self.app.notify(f"Saved as {path}.", title="Saved")
         self._refresh(source=None)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with a full stop, so a second sentence can follow it."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."

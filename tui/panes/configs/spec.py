@@ -22,6 +22,15 @@ SPEC = PaneSpec(
         "value of an axis (LoRA rank, learning rate, method, sequence length, batch, GPUs, dataset size)."
     ),
     factory=lazy_pane("tui.panes.configs.pane", "ConfigsPane", with_db=False),
+    keys=(
+        Binding(
+            "r",
+            "refresh",
+            "Refresh",
+            tooltip="List the configs folder again; look for changes of the open file on disk",
+            id="configs.refresh",
+        ),
+    ),
     focus_keys=(
         Binding("ctrl+s", "save", "Save", tooltip="Save (shows the diff first)", id="configs.save"),
         Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last unsaved edit", id="configs.undo"),
@@ -29,13 +38,14 @@ SPEC = PaneSpec(
         Binding("ctrl+o", "open_path", "Open…", tooltip="Open a config by path", id="configs.open"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Re-read the file from disk", id="configs.reload"),
         Binding("escape", "leave_field", "Leave the field", show=False, id="configs.leave"),
-        Binding("f2", "tab('cfg-form')", "Form", show=False, id="configs.form"),
-        Binding("f3", "tab('cfg-raw')", "Raw", show=False, id="configs.raw"),
-        Binding("f4", "tab('cfg-payload')", "Payload", show=False, id="configs.payload"),
-        Binding("f5", "tab('cfg-diff')", "Diff", show=False, id="configs.diff"),
-        Binding("f6", "tab('cfg-sweep')", "Sweep", show=False, id="configs.sweep"),
+        Binding("f2", "tab('cfg-form')", "Form", show=False, priority=True, id="configs.form"),
+        Binding("f3", "tab('cfg-raw')", "Raw", show=False, priority=True, id="configs.raw"),
+        Binding("f4", "tab('cfg-payload')", "Payload", show=False, priority=True, id="configs.payload"),
+        Binding("f5", "tab('cfg-diff')", "Diff", show=False, priority=True, id="configs.diff"),
+        Binding("f6", "tab('cfg-sweep')", "Sweep", show=False, priority=True, id="configs.sweep"),
     ),
     key_help=(
+        KeyHelp(("configs.refresh",), "Configs: refresh (re-list the configs folder, re-check the open file on disk)"),
         KeyHelp(("configs.save",), "Configs: save (shows the diff; atomic, keeps a .bak; detects changes on disk)"),
         KeyHelp(
             ("configs.undo", "configs.redo"), "Configs: undo / redo unsaved edits (the raw editor has its own ctrl+z)"

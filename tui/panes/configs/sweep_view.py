@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -42,7 +43,10 @@ class SweepView(Vertical):
     SweepView #sweep-write { margin-top: 1; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("w", "write", "Write sweep", show=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "write", "Write sweep", show=True),
+        Binding("escape", "leave_field", "Leave the field", show=False),
+    ]
 
     class Written(Message):
         def __init__(self, paths: list[Path]) -> None:
@@ -154,6 +158,15 @@ class SweepView(Vertical):
             f"{len(plan.cells)} configs + sweep.json into {plan.out_dir}{batch}.{note}",
             error=not plan.writable,
         )
+
+    def action_leave_field(self) -> None:
+        """Escape in a sweep field goes to the cells table, still inside the view, so ``w`` works
+        there; from anywhere else in the view it goes on to the pane (the file list)."""
+        focused = self.screen.focused
+        if isinstance(focused, Input | Select | Switch):
+            self.query_one(DataTable).focus()
+            return
+        raise SkipAction()
 
     @on(Button.Pressed, "#sweep-write")
     def _pressed(self, event: Button.Pressed) -> None:

@@ -22,7 +22,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from services.common.workspace import default_export
-from services.datasets.export_targets import SizesError, export_targets, parse_sizes
+from services.datasets.export_targets import SizesError, check_sizes_fit, export_targets, parse_sizes
 from tui.widgets.dialog import dialog_css, keys_line
 
 DEFAULT_OUTPUT = default_export()
@@ -43,11 +43,16 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = dialog_css("ExportDialog")
 
-    def __init__(self, output: Path = DEFAULT_OUTPUT, sizes: str = "", summary: str = "") -> None:
+    def __init__(
+        self, output: Path = DEFAULT_OUTPUT, sizes: str = "", summary: str = "", examples: int | None = None
+    ) -> None:
+        """``examples``: what the filter gives now (the preview's count); larger sizes are refused here,
+        and the exporter checks again against what it writes."""
         super().__init__()
         self.output = output
         self.sizes = sizes
         self.summary = summary
+        self.examples = examples
         self.confirm_for: list[Path] | None = None
 
     def compose(self) -> ComposeResult:
@@ -107,6 +112,8 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
         sizes: list[int] = []
         try:
             sizes = parse_sizes(self.query_one("#export-sizes", Input).value)
+            if self.examples is not None:
+                check_sizes_fit(sizes, self.examples)
         except SizesError as exc:
             self._hint("sizes", str(exc), True)
             ok = False

@@ -7,7 +7,7 @@ no widgets, so it is tested directly. :class:`FilterForm` shows the fields and r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import ClassVar
 
 from textual import on
@@ -16,13 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from services.datasets.filter_spec import (
-    EventRewardFilter,
-    FilterSpec,
-    FilterSpecError,
-    parse_event_reward,
-    validate_achievement_names,
-)
+from services.datasets.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
 
 #: (field, label, hint shown while the field is valid)
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -70,32 +64,15 @@ def _parse_float(text: str) -> float | None:
         raise ValueError(f"must be a number (got {raw!r})") from None
 
 
-def _unknown_values(items: Sequence[str], known: Sequence[str] | None, what: str) -> str | None:
-    if known is None:
-        return None
-    unknown = [i for i in items if i not in known]
-    if not unknown:
-        return None
-    listed = ", ".join(known[:4]) + (", …" if len(known) > 4 else "")
-    return f"not a {what} of this DB: {', '.join(unknown)} (known: {listed or 'none'})"
-
-
-def parse_filters(
-    values: Mapping[str, str],
-    *,
-    models: Sequence[str] | None = None,
-    providers: Sequence[str] | None = None,
-) -> tuple[FilterSpec | None, dict[str, str]]:
-    """The spec, or None and a reason per invalid field. ``models``/``providers`` (the DB's values)
-    turn on checking those fields; achievement names are checked against Crafter's 22."""
+def parse_filters(values: Mapping[str, str]) -> tuple[FilterSpec | None, dict[str, str]]:
+    """The spec, or None and a reason per field that cannot be read (not a number, a limit below 1…).
+    Values that read fine but look like slips (an unknown model, a misspelled achievement) are the
+    shared validator's warnings (``services.datasets.filter_check``), not errors here: the CLI
+    accepts them too."""
     errors: dict[str, str] = {}
     kwargs: dict[str, object] = {}
-    for key, known, what in (("models", models, "model"), ("providers", providers, "provider")):
-        items = split_list(values.get(key, ""))
-        reason = _unknown_values(items, known, what)
-        if reason:
-            errors[key] = reason
-        kwargs[key] = items
+    for key in ("models", "providers"):
+        kwargs[key] = split_list(values.get(key, ""))
     for key, blank in (("min_unique", 0), ("max_unique", None), ("limit", None)):
         try:
             kwargs[key] = _parse_int(values.get(key, ""), blank=blank)
@@ -107,12 +84,7 @@ def parse_filters(
         except ValueError as exc:
             errors[key] = str(exc)
     for key in ("exclude_achievements", "require_achievements"):
-        names = split_list(values.get(key, ""))
-        unknown = validate_achievement_names(names)
-        if unknown:
-            parts = [f"{n!r} (did you mean {s}?)" if s else repr(n) for n, s in unknown.items()]
-            errors[key] = "not a Crafter achievement: " + ", ".join(parts)
-        kwargs[key] = names
+        kwargs[key] = split_list(values.get(key, ""))
     rewards: list[EventRewardFilter] = []
     for item in split_list(values.get("event_rewards", "")):
         try:
@@ -170,6 +142,7 @@ class FilterForm(VerticalScroll):
     FilterForm Input { width: 1fr; }
     FilterForm .hint { color: $text-muted; height: auto; padding-left: 14; }
     FilterForm .hint.-error { color: $text-error; text-style: bold; }
+    FilterForm .hint.-warning { color: $text-warning; text-style: bold; }
     """
 
     can_focus = False  # Tab goes straight to the fields (focusing one scrolls it into view)
@@ -187,6 +160,7 @@ class FilterForm(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.errors: dict[str, str] = {}
+        self.warnings: dict[str, str] = {}
         self.hints: dict[str, str] = {key: hint for key, _, hint in FIELDS}
 
     def compose(self) -> ComposeResult:
@@ -218,15 +192,20 @@ class FilterForm(VerticalScroll):
 
     def set_hint(self, key: str, hint: str) -> None:
         self.hints[key] = hint
-        self.show_errors(self.errors)
+        self.show_errors(self.errors, self.warnings)
 
-    def show_errors(self, errors: Mapping[str, str]) -> None:
+    def show_errors(self, errors: Mapping[str, str], warnings: Mapping[str, str] | None = None) -> None:
+        """Each field's error (red; the field is invalid), else its warning (yellow: the value is
+        used, but looks like a slip), else its hint."""
         self.errors = dict(errors)
+        self.warnings = dict(warnings or {})
         for key in FIELD_KEYS:
             widget = self.query_one(f"#filter-hint-{key}", Static)
             error = self.errors.get(key)
-            widget.update(error or self.hints[key])
+            warning = None if error is not None else self.warnings.get(key)
+            widget.update(error or (f"warning: {warning}" if warning else self.hints[key]))
             widget.set_class(error is not None, "-error")
+            widget.set_class(warning is not None, "-warning")
             self.query_one(f"#filter-{key}", Input).set_class(error is not None, "-invalid")
 
     @on(Input.Changed)

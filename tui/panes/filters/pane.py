@@ -13,7 +13,7 @@ the manifest summary or the error, never a traceback. Its keys (e, s, l) are dec
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
 
 from services.common.workspace import filter_presets_dir
+from services.datasets.filter_check import FilterVocabulary, by_field, check_filter, read_vocabulary
 from services.datasets.filter_spec import FilterSpec
 from services.traces.db import TraceDB
 from services.traces.fingerprint import Signature, db_signature
@@ -57,6 +58,10 @@ EXPORT_GROUP = "filter-export"
 DEBOUNCE_S = 0.25
 PRESETS_DIR = filter_presets_dir()
 PROGRESS_MIN_S = 0.1
+#: Terminal widths below this stack the form above the preview (side by side, the preview got ~26 columns at 80).
+NARROW_BELOW = 120
+#: How often the shown pane compares the DB's fingerprint with the indexed one (as the Traces pane).
+WATCH_S = 2.0
 
 
 def default_preview(index: SessionIndex, spec: FilterSpec) -> Any:
@@ -113,9 +118,16 @@ class FiltersPane(Vertical):
     }
     FiltersPane #filters-preview:focus { border: round $accent; }
     FiltersPane #filters-preview.-stale { border: round $warning; }
+    FiltersPane.-narrow #filters-main { layout: vertical; }
+    FiltersPane.-narrow FilterForm { width: 100%; height: 1fr; max-height: 12; }
+    FiltersPane.-narrow FilterForm .hint { display: none; }
+    FiltersPane.-narrow FilterForm .hint.-error, FiltersPane.-narrow FilterForm .hint.-warning { display: block; }
+    FiltersPane.-narrow #filters-preview { width: 100%; height: 1fr; }
+    FiltersPane.-narrow #filters-export { max-height: 7; }
     FiltersPane #filters-export {
         height: auto;
         max-height: 12;
+        border-subtitle-color: $text-muted;
         border: round $accent;
         border-title-color: $text-accent;
         border-title-style: bold;
@@ -172,9 +184,22 @@ class FiltersPane(Vertical):
         export_fn: ExportFn = default_export,
         debounce_s: float = DEBOUNCE_S,
         presets_dir: Path = PRESETS_DIR,
+        watch_interval: float | None = WATCH_S,
         id: str | None = None,
     ) -> None:
+        """``watch_interval``: seconds between checks of the DB's fingerprint while the pane is shown
+        (None: no checks; ``r`` still re-reads)."""
         super().__init__(id=id)
+        self.watch_interval = watch_interval
+        #: Why the last index build failed (a damaged DB…), or None.
+        self.index_error: str | None = None
+        #: An export waiting for a re-count because the DB changed: (the confirmed request or None
+        #: when the dialog is still to open, the preview the user had seen).
+        self._pending_export: tuple[ExportRequest | None, Preview | None] | None = None
+        #: (examples, sessions) the count quoted when the running export started.
+        self._export_quote: tuple[int, int] | None = None
+        #: The preview the open export dialog quotes.
+        self._dialog_preview: Preview | None = None
         self.db_path = db_path
         self.preview_fn = preview_fn
         self.index_fn = index_fn
@@ -182,6 +207,9 @@ class FiltersPane(Vertical):
         self.debounce_s = debounce_s
         self.presets_dir = presets_dir
         self.index: SessionIndex | None = None
+        #: What the indexed DB holds, for the shared validator's warnings (unknown model, type…).
+        self.vocabulary = FilterVocabulary()
+        self._vocabulary_read: dict[int, FilterVocabulary] = {}  # by index generation, set by the worker
         self.index_state: Signature | None = None
         self.indexing = False
         self.spec: FilterSpec | None = None  # the form's current valid spec (None while invalid)
@@ -227,23 +255,54 @@ class FiltersPane(Vertical):
                 yield Static(id="filters-error-message", markup=False)
                 yield Static(id="filters-error-hint", classes="para", markup=False)
                 yield Static(
-                    Content.styled("Go to another pane and back to retry.", "$foreground-muted"), classes="para"
+                    Content.styled("Press r to retry (it also retries when the file changes).", "$foreground-muted"),
+                    classes="para",
                 )
             with Horizontal(id="filters-main"):
                 yield FilterForm(id="filters-form")
                 with VerticalScroll(id="filters-preview"):
                     yield from pview.compose_preview()
-        with Vertical(id="filters-export"):
+        with VerticalScroll(id="filters-export"):
             yield Static(id="filters-export-title", markup=False)
             yield ProgressBar(show_eta=False, id="filters-export-bar")
             yield Static(id="filters-export-summary", markup=False)
 
+    def on_resize(self) -> None:
+        """Below ``NARROW_BELOW`` terminal columns the form sits above the preview (stacked), so the
+        preview gets the full width; valid fields then show no hint line (errors and warnings do)."""
+        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")
+
     def on_mount(self) -> None:
+        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")
         self.query_one("#filters-error").border_title = "Cannot index the trace DB"
         self.query_one("#filters-nodb").border_title = "Filters"
         self.query_one("#filters-preview").border_title = "Preview"
         self.query_one("#filters-export").display = False
         pview.on_mount(self)
+        if self.watch_interval is not None:
+            self.set_interval(self.watch_interval, self._check_changed, name="filters-watch")
+
+    def _check_changed(self) -> None:
+        """Re-index when a writer changed the DB (the WAL-aware fingerprint), only while the pane is
+        shown (a hidden pane re-indexes when shown: ``activate``) and never two builds at once."""
+        if self.db_path is None or self.indexing or not self.is_on_screen:
+            return
+        if len(self.app.screen_stack) > 1:
+            return  # a dialog is open (the export dialog quotes this preview): re-checked on confirm
+        if (self.index is not None or self.index_error is not None) and self._db_changed():
+            self.build_index()
+
+    def _db_changed(self) -> bool:
+        """The DB file differs from the one the index was built from."""
+        return self.db_path is not None and db_signature(self.db_path) != self.index_state
+
+    def action_refresh(self) -> None:
+        """``r``: index the DB again now (also retries after an error)."""
+        if self.db_path is None:
+            self.notify("No trace DB is open: nothing to refresh.", severity="warning")
+            return
+        if not self.indexing:
+            self.build_index()
 
     # ------------------------------------------------------------------------------------------- DB
 
@@ -251,6 +310,8 @@ class FiltersPane(Vertical):
         """Follow the app's open DB: drop the index; it is rebuilt when the pane is shown."""
         self.db_path = path
         self.index = None
+        self.index_error = None
+        self._pending_export = None
         self.index_state = None
         self.preview = None
         self.preview_spec = None
@@ -286,7 +347,9 @@ class FiltersPane(Vertical):
                 final=lambda done, total: done >= total,
             )
             with TraceDB(path) as db:
-                return index_fn(db, progress, lambda: run.cancelled)
+                index = index_fn(db, progress, lambda: run.cancelled)
+                self._vocabulary_read[run.generation] = read_vocabulary(db)
+                return index
 
         # the file's state is taken first: a write during the build shows as a change next time
         self._index_work.start(build, db_signature(path), doing=f"indexing {path}")
@@ -304,7 +367,10 @@ class FiltersPane(Vertical):
         if not self._index_work.is_current(event):
             return
         self.indexing = False
+        self.index_error = None
         self.index = event.result
+        self.vocabulary = self._vocabulary_read.pop(event.generation, FilterVocabulary())
+        self._vocabulary_read.clear()
         self.index_state = event.context
         self.query_one(ContentSwitcher).current = "filters-main"
         self.query_one("#filters-preview").border_subtitle = ""
@@ -317,6 +383,9 @@ class FiltersPane(Vertical):
             return
         self.indexing = False
         self.index = None
+        self.index_error = event.message
+        self.index_state = event.context  # a later change of the file triggers a retry
+        self._pending_export = None
         self.query_one("#filters-error-message", Static).update(Content.styled(event.message, "bold"))
         hint = self.query_one("#filters-error-hint", Static)
         hint.update(event.hint)
@@ -337,10 +406,9 @@ class FiltersPane(Vertical):
     def revalidate(self, *, debounce: bool = True) -> None:
         """Check the form; mark invalid fields; schedule a preview of a valid spec."""
         index = self.index
-        models = _names(index.models) if index is not None else None
-        providers = _names(index.providers) if index is not None else None
-        spec, errors = parse_filters(self.form.values(), models=models, providers=providers)
-        self.form.show_errors(errors)
+        spec, errors = parse_filters(self.form.values())
+        warnings = by_field(check_filter(spec, self.vocabulary), "warning") if spec is not None else {}
+        self.form.show_errors(errors, warnings)
         self.spec = spec
         if spec is None:
             self._preview_work.invalidate()  # a computation in flight is stale now
@@ -365,6 +433,13 @@ class FiltersPane(Vertical):
         self.preview = event.result
         self.preview_spec = event.context
         pview.show(self, event.result, event.context)
+        if self._pending_export is not None and not self.indexing:
+            request, seen = self._pending_export
+            self._pending_export = None
+            if request is None:
+                self._open_export_dialog(seen)
+            else:
+                self._start_export(request, recounted_from=seen)
 
     @on(PreviewFailed)
     def _preview_failed(self, event: PreviewFailed) -> None:
@@ -374,7 +449,11 @@ class FiltersPane(Vertical):
         self.query_one("#filters-preview").border_subtitle = f"preview failed: {event.message}"
 
     def action_leave_form(self) -> None:
-        """Escape in the form: focus the preview, so e / s / l work without typing into a field."""
+        """Escape: close a finished export's result panel (it takes rows the form needs at 80x24) and
+        leave the form for the preview, so e / s / l work without typing into a field."""
+        strip = self.query_one("#filters-export")
+        if strip.display and not self.exporting:
+            strip.display = False
         self.query_one("#filters-preview").focus()
 
     # -------------------------------------------------------------------------------------- export
@@ -385,12 +464,39 @@ class FiltersPane(Vertical):
             return
         if not self._ready_for("export"):
             return
+        if self._db_changed():  # the dialog quotes counts of the DB as it is now
+            self._recount_before_export(None)
+            return
+        self._open_export_dialog(None)
+
+    def _open_export_dialog(self, seen: Preview | None) -> None:
+        """The dialog, quoting the current preview (``seen``: the counts before a re-count, said too)."""
         summary = pview.export_summary_line(self.preview) if self.preview is not None else ""
-        self.app.push_screen(ExportDialog(self.export_output, self.export_sizes, summary), callback=self._start_export)
+        if seen is not None and self.preview is not None:
+            summary = pview.recount_line(seen, self.preview) + " " + summary
+        examples = self.preview.examples if self.preview is not None else None
+        self._dialog_preview = self.preview
+        self.app.push_screen(
+            ExportDialog(self.export_output, self.export_sizes, summary, examples), callback=self._confirmed
+        )
+
+    def _recount_before_export(self, request: ExportRequest | None) -> None:
+        """The DB changed since it was indexed: index it again, then open the dialog (``request``
+        None) or start the confirmed export, saying what changed."""
+        self._pending_export = (request, self.preview)
+        self.notify("The trace DB changed since it was counted: counting again before the export.")
+        self.build_index()
 
     def _ready_for(self, what: str) -> bool:
         if self.db_path is None:
             self.notify(f"No trace DB is open: nothing to {what}.", severity="warning")
+            return False
+        if self.index is None and self.index_error is not None and not self.indexing:
+            self.notify(
+                f"{self.index_error} Nothing to {what}; press r to retry.",
+                title="Cannot index the trace DB",
+                severity="error",
+            )
             return False
         if self.index is None:
             self.notify("The sessions are still being indexed; try again in a moment.", severity="warning")
@@ -400,9 +506,22 @@ class FiltersPane(Vertical):
             return False
         return True
 
-    def _start_export(self, request: ExportRequest | None) -> None:
+    def _confirmed(self, request: ExportRequest | None) -> None:
+        """The dialog's answer: re-checked against the DB before anything is written."""
         if request is None or self.spec is None or self.db_path is None:
             return
+        if self._db_changed():
+            self._recount_before_export(request)
+            return
+        quoted, self._dialog_preview = self._dialog_preview, None
+        # a re-index that landed while the dialog was open: the counts moved, say so
+        self._start_export(request, recounted_from=quoted if quoted is not self.preview else None)
+
+    def _start_export(self, request: ExportRequest, recounted_from: Preview | None = None) -> None:
+        if self.spec is None or self.db_path is None:
+            return
+        if self.preview is not None:
+            self._export_quote = (self.preview.examples, self.preview.sessions_written)
         self.export_output = request.output
         self.export_sizes = ",".join(str(n) for n in request.sizes)
         self.exporting = True
@@ -410,7 +529,11 @@ class FiltersPane(Vertical):
         strip = self.query_one("#filters-export")
         strip.display = True
         strip.border_title = "Export"
-        self.query_one("#filters-export-title", Static).update(f"Exporting to {request.output} …")
+        strip.border_subtitle = ""
+        title = f"Exporting to {request.output} …"
+        if recounted_from is not None and self.preview is not None:
+            title = pview.recount_line(recounted_from, self.preview) + " " + title
+        self.query_one("#filters-export-title", Static).update(title)
         total = pview.expected_examples(self.preview)
         bar = self.query_one("#filters-export-bar", ProgressBar)
         bar.display = True
@@ -450,10 +573,11 @@ class FiltersPane(Vertical):
         ok = pview.validation_ok(event.result)
         strip.set_class(not ok, "-failed")
         strip.border_title = "Export finished" if ok else "Export finished: validation failed"
+        strip.border_subtitle = "Esc closes"
         self.query_one("#filters-export-title", Static).display = False
         self.query_one("#filters-export-bar").display = False
         summary = self.query_one("#filters-export-summary", Static)
-        summary.update(pview.export_result_content(event.result))
+        summary.update(pview.export_result_content(event.result, self._export_quote))
         summary.display = True
 
     @on(ExportFailed)
@@ -463,6 +587,7 @@ class FiltersPane(Vertical):
         strip = self.query_one("#filters-export")
         strip.set_class(True, "-failed")
         strip.border_title = "Export failed"
+        strip.border_subtitle = "Esc closes"
         self.query_one("#filters-export-title", Static).display = False
         self.query_one("#filters-export-bar").display = False
         summary = self.query_one("#filters-export-summary", Static)
@@ -523,10 +648,6 @@ class FiltersPane(Vertical):
             return
         self.form.set_values(spec_values(loaded))
         self.notify(f"Loaded {path}.", title="Preset loaded")
-
-
-def _names(values: Sequence[Any]) -> list[str]:
-    return [str(v) for v in values if v is not None]
 
 
 def _preset_entry(preset: PresetInfo) -> tuple[Path, str, str]:

@@ -38,9 +38,9 @@ def on_mount(pane: Widget) -> None:
         "#pv-summary": "What an export would write",
         "#pv-notes": "Notes",
         "#pv-funnel": "Funnel: sessions each filter removed, in order",
-        "#pv-models": "Kept sessions by model · provider",
-        "#pv-achievements": "Achievements: share of kept sessions that reached each",
-        "#pv-histogram": "Kept sessions by unique achievements",
+        "#pv-models": "Written sessions by model · provider",
+        "#pv-achievements": "Achievements reached (share of written sessions)",
+        "#pv-histogram": "Written sessions by unique achievements",
     }
     for selector, title in titles.items():
         pane.query_one(selector).border_title = title
@@ -106,18 +106,19 @@ def _fit(text: str, width: int) -> str:
 
 
 def funnel_content(preview: Preview) -> Content:
-    """One row per step: the filter, sessions it removed, sessions left after it."""
+    """One row per step: the filter, sessions it removed (a positive count), sessions left after it.
+    The last "left" is the header's session count (the limit and example-less sessions are steps too)."""
     first = f"no LM calls (of {_n(preview.sessions_in_db)} in the DB)"
     labels = [first, *(step.label for step in preview.funnel[1:])]
     label_w = min(FUNNEL_LABEL_MAX, max(len(label) for label in labels))
     lines = [Content.styled(f"{'filter'.ljust(label_w)}  {'removed':>8}  {'left':>8}", "$foreground-muted")]
     for i, (label, step) in enumerate(zip(labels, preview.funnel, strict=True)):
-        removed = f"-{_n(step.removed)}" if step.removed else "0"
+        removed = _n(step.removed)
         lines.append(
             Content.assemble(
                 (_fit(label, label_w).ljust(label_w), "" if step.removed or i == 0 else "$foreground-muted"),
                 "  ",
-                (f"{removed:>8}", "bold $text-error" if step.removed and i else "$foreground-muted"),
+                (f"{removed:>8}", "bold $text-warning" if step.removed and i else "$foreground-muted"),
                 "  ",
                 (f"{_n(step.remaining):>8}", "bold"),
             )
@@ -129,7 +130,7 @@ def funnel_content(preview: Preview) -> Content:
 
 def models_content(preview: Preview) -> Content:
     if not preview.by_model:
-        return Content.styled("(no session kept)", "$foreground-muted italic")
+        return Content.styled("(no session written)", "$foreground-muted italic")
     names = [f"{row.model or '(none)'} · {row.provider}" for row in preview.by_model]
     label_w = max(len(n) for n in [*names, "model · provider"])
     head = Content.styled(f"{'model · provider'.ljust(label_w)}  {'sessions':>9}  {'examples':>9}", "$foreground-muted")
@@ -149,16 +150,17 @@ def show(pane: Widget, preview: Preview, spec: FilterSpec) -> None:
     notes.update(Content("\n").join(Content.styled(f"• {note}", "$text-warning") for note in preview.notes))
     pane.query_one("#pv-funnel", Static).update(funnel_content(preview))
     pane.query_one("#pv-models", Static).update(models_content(preview))
-    kept = preview.eligible_sessions
+    kept = preview.sessions_written  # the breakdowns describe the header's sessions
     achievements = pane.query_one("#pv-achievements", BarChart)
-    achievements.border_subtitle = f"of {_n(kept)} kept sessions"
-    achievements.set_rows([BarRow(row.name, row.sessions) for row in preview.by_achievement], kept, "(no session kept)")
+    achievements.border_subtitle = f"of {_n(kept)} written sessions"
+    rows = [BarRow(row.name, row.sessions) for row in preview.by_achievement]
+    achievements.set_rows(rows, kept, "(no session written)")
     histogram = pane.query_one("#pv-histogram", BarChart)
     excluded = f", not counting {', '.join(spec.exclude_achievements)}" if spec.exclude_achievements else ""
     histogram.border_subtitle = f"unique achievements per session{excluded}"
     top = max(preview.unique_histogram, default=-1)
     rows = [BarRow(f"{k:>2}", preview.unique_histogram.get(k, 0)) for k in range(top + 1)]
-    histogram.set_rows(rows, kept, "(no session kept)")
+    histogram.set_rows(rows, kept, "(no session written)")
 
 
 # ------------------------------------------------------------------------------------------ export
@@ -175,12 +177,24 @@ def export_summary_line(preview: Preview) -> str:
     )
 
 
+def recount_line(before: Preview, after: Preview) -> str:
+    """What a re-count after a DB change found, against what was shown before."""
+    if (before.examples, before.sessions_written) == (after.examples, after.sessions_written):
+        return "The DB changed and was counted again: the same counts."
+    return (
+        f"The DB changed and was counted again (before: {before.examples:,} examples from "
+        f"{before.sessions_written:,} sessions)."
+    )
+
+
 def validation_ok(result: ExportResult) -> bool:
     return result.validation.ok
 
 
-def export_result_content(result: ExportResult) -> Content:
-    """The manifest summary: file, counts, sha256 prefix, subsets, validation, notes."""
+def export_result_content(result: ExportResult, quoted: tuple[int, int] | None = None) -> Content:
+    """The manifest summary: file, counts, sha256 prefix, subsets, validation, notes. ``quoted``:
+    (examples, sessions) the count said when the export started; a difference (the DB grew during
+    the export) is said."""
     lines = [
         Content.assemble(
             ("Wrote ", "bold"),
@@ -191,6 +205,14 @@ def export_result_content(result: ExportResult) -> Content:
         ),
         Content.assemble(("Manifest ", "$foreground-muted"), str(result.manifest)),
     ]
+    if quoted is not None and quoted != (result.examples, result.sessions):
+        lines.append(
+            Content.styled(
+                f"The DB changed during the export: the count said {quoted[0]:,} examples from {quoted[1]:,} "
+                "sessions; the file holds what is written above.",
+                "bold $text-warning",
+            )
+        )
     for sub in result.subsets:
         lines.append(Content.assemble(("Subset ", "$foreground-muted"), f"{sub.path}: first {sub.examples:,} examples"))
     if result.validation.ok:

@@ -15,13 +15,15 @@ SPEC = PaneSpec(
         "min/max unique achievements, excluded and required achievements, outcome reward range, event rewards "
         "(TYPE[:MIN]) and a limit. The preview (sessions, examples, estimated tokens, the funnel of what each "
         "filter removed, breakdowns) follows as you type; an invalid field says why and the last valid preview "
-        "stays. e exports with a manifest and validation; s and l save and load presets."
+        "stays. The preview follows the DB as a collector appends; r recounts now. e exports with a manifest and "
+        "validation (the dialog quotes the current counts); s and l save and load presets."
     ),
     factory=lazy_pane("tui.panes.filters.pane", "FiltersPane"),
     keys=(
         Binding("e", "export", "Export", tooltip="Export matching examples as SFT JSONL", id="filters.export"),
         Binding("s", "save_preset", "Save preset", tooltip="Save the filter as a preset", id="filters.save"),
         Binding("l", "load_preset", "Load preset", tooltip="Load a saved filter preset", id="filters.load"),
+        Binding("r", "refresh", "Refresh", tooltip="Index the trace DB again and recount", id="filters.refresh"),
     ),
     focus_keys=(Binding("escape", "leave_form", "Leave the form", show=False, id="filters.leave"),),
     keys_need_db=True,
@@ -29,9 +31,11 @@ SPEC = PaneSpec(
         Command("Filters: export", "Export the matching examples as SFT JSONL with a manifest", "filters.export"),
         Command("Filters: save preset", "Save the filter into configs/filters/<name>.toml", "filters.save"),
         Command("Filters: load preset", "Load a filter from configs/filters/", "filters.load"),
+        Command("Filters: refresh", "Index the trace DB again and recount the preview", "filters.refresh"),
     ),
     key_help=(
         KeyHelp(("filters.export",), "Filters: export SFT JSONL with a manifest (asks before overwriting)"),
         KeyHelp(("filters.save", "filters.load"), "Filters: save the filter as a preset / load one (configs/filters/)"),
+        KeyHelp(("filters.refresh",), "Filters: index the trace DB again now (it also does when the DB changes)"),
     ),
 )
