@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # the collector pulls in crafter: imported only when a demo i
 DEMO_TEACHER_SEEDS = (0, 119)
 DEMO_RANDOM_SEEDS = (0, 79)
 DEMO_MAX_TURNS = 30
+#: How long a build takes, as the README, the app's build screen, its help and `demo --help` say it
+#: (measured: bench/bench_demo.py, bench/RESULTS.md). Crafter generates each of the 120 worlds in pure
+#: Python, so the time follows the free CPU: ~22 s on a quiet 2-core machine, 2-4 min on a crowded one.
+BUILD_TIME = "about half a minute on a quiet 2-core machine, a few minutes when other programs keep the CPUs busy"
 
 
 def demo_db_path() -> Path:

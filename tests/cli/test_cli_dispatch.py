@@ -112,3 +112,59 @@ def test_python_m_tui_cli_and_version_stays_light() -> None:
         check=True,
     )
     assert proc.stdout.strip() == "False"
+
+
+def _usage_lines(parser: argparse.ArgumentParser) -> list[str]:
+    lines = [parser.format_usage()]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                lines += _usage_lines(child)
+    return lines
+
+
+def test_usage_names_values_not_internal_dests() -> None:
+    """Every (sub)command's usage says ``--db PATH``, never ``--db SUB_DB`` or another plural dest."""
+    usage = "\n".join(_usage_lines(build_parser()))
+    assert "--db PATH" in usage and "SUB_DB" not in usage
+    for internal in ("MODELS", "PROVIDERS", "EXCLUDE_ACHIEVEMENTS", "REQUIRED_ACHIEVEMENTS", "EVENT_REWARD_FILTERS"):
+        assert internal not in usage
+    assert "--event-reward TYPE[:MIN]" in usage and "--seeds START-END" in usage
+
+
+def test_demo_when_already_built_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A complete demo DB: no empty "0/0 0 dec/s" bars, one line on stderr, the path on stdout."""
+    from services.rollouts import demo
+
+    monkeypatch.setenv("SFT_STUDIO_DATA_DIR", str(tmp_path))
+    db = demo.demo_db_path()
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"")
+    (db.parent / demo.COMPLETE_MARKER).write_text("built\n")
+    monkeypatch.setattr(demo, "build_demo", lambda *a, **k: pytest.fail("nothing to build"))
+    capsys.readouterr()
+    assert main(["demo"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == ["The demo DB is already built; rerunning adds nothing."]
+    assert captured.out.strip() == str(db)
+
+
+def test_demo_build_time_is_said_the_same_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    """README, `demo --help`, the app's help and its build screen quote one measured estimate
+    (services.rollouts.demo.BUILD_TIME, from bench/bench_demo.py), not "20-30 s" here and "a minute" there."""
+    from services.rollouts.demo import BUILD_TIME
+    from tui.panes.traces.spec import SPEC
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    assert flat(BUILD_TIME) in flat((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert "20–30 s" not in (ROOT / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert flat(BUILD_TIME) in flat(capsys.readouterr().out)
+    assert BUILD_TIME in SPEC.help
+    source = (ROOT / "tui/panes/traces/collect_progress.py").read_text(encoding="utf-8")
+    assert "BUILD_TIME" in source and "a minute at most" not in source

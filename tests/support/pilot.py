@@ -45,7 +45,14 @@ def key_active(app: App[Any], binding_id: str) -> bool:
 
 
 async def show_pane(pilot: Pilot[Any], key: str, pane_type: type[W]) -> W:
-    """Press a pane's number key and wait until the pane is built (panes are built on first use)."""
+    """Press a pane's number key and wait until the pane is built (panes are built on first use).
+
+    A shown pane focuses its first field, where a digit is typed, not a pane switch: a user presses
+    Escape first to leave the field, and so does this."""
+    from textual.widgets import Input, TextArea
+
+    if isinstance(pilot.app.focused, Input | TextArea):
+        await pilot.press("escape")
     await pilot.press(key)
     await until(pilot, lambda: bool(pilot.app.query(pane_type)))
     await pilot.pause()

@@ -76,7 +76,7 @@ async def test_number_keys_and_tab_clicks_switch_panes(small_db: Path) -> None:
         await settle(pilot)
         tabs = app.query_one(TabbedContent)
         for n, spec in reversed(list(enumerate(PANES, start=1))):
-            await pilot.press(str(n))
+            await pilot.press("escape", str(n))  # a shown pane focuses its first field: Escape leaves it
             await pilot.pause()
             assert tabs.active == spec.id
             if spec.id not in ("traces", "filters", "configs"):  # built: test_filters.py, test_configs.py
@@ -106,7 +106,7 @@ async def test_hidden_panes_are_built_on_first_use_and_kept(small_db: Path, tmp_
         assert configs.has_focus_within  # the pane took the focus once built, so ctrl+s etc. work at once
         filters = await show_pane(pilot, "2", FiltersPane)
         assert filters.db_path == small_db  # built after the DB opened: it reads the open DB itself
-        await pilot.press("3")
+        await pilot.press("escape", "3")  # Escape leaves the Filters field the switch focused
         await pilot.pause()
         assert app.query_one(ConfigsPane) is configs and len(app.query(ConfigsPane)) == 1
 

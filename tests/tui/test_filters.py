@@ -546,7 +546,7 @@ async def test_showing_the_pane_again_reindexes_rows_a_wal_writer_appended(tmp_p
             with TraceWriter(path) as writer:
                 writer.write([make_episode(random.Random(3), 50, decisions=2, style=KeyStyle.TASK_APP)])
             assert path.stat().st_mtime_ns == before.st_mtime_ns  # only -wal changed
-            await pilot.press("1")
+            await pilot.press("escape", "1")  # the shown pane focused its first field: Escape leaves it
             await pilot.press("2")
             await until(pilot, lambda: pane.index is not None and pane.index.sessions_total == 7)
     finally:

@@ -30,6 +30,8 @@ from tui.panes.filters.pane import FiltersPane
 from tui.panes.traces.collect_progress import CollectStrip, DemoPartRow
 
 REL = Path("traces/v3/synth_ai.db")
+#: The common SSH terminal size: every pane of ours has a snapshot here too (issue 10).
+NARROW = (80, 24)
 
 
 @pytest.fixture
@@ -65,6 +67,31 @@ def test_traces_pane_scrolled_to_achievements(db_app: SftStudioApp, snap_compare
     assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded_and_scrolled_to_end)
 
 
+def test_traces_pane_80x24(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24: stacked sections, the model table with short labels and every column visible."""
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded)
+
+
+async def _scrolled_to(pilot: Pilot[None], y: int) -> None:
+    await loaded(pilot)
+    pilot.app.query_one("#traces-stats").scroll_to(y=y, animate=False, immediate=True)
+    await pilot.pause()
+
+
+def test_traces_pane_80x24_rewards(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24, scrolled: the outcome figures and the reward-type table whole, then the histogram."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _scrolled_to(pilot, 18)
+
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=run_before)
+
+
+def test_traces_pane_80x24_achievements(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24, at the end: the achievement bars full width, one line each."""
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded_and_scrolled_to_end)
+
+
 def test_empty_state(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """No DB: where we looked (fixed candidates), how to get one, footer without r/a."""
     candidates = discovery_candidates(cwd=Path("/home/me/crafter"), home=Path("/home/me"))
@@ -84,6 +111,22 @@ def test_error_state_not_sqlite(in_tmp: Path, snap_compare) -> None:  # type: ig
 def test_planned_pane(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Each not-yet-built pane: what it will do and 'Not built yet', no fake content."""
     assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=[key])
+
+
+@pytest.mark.parametrize("key", ["4", "5", "6"], ids=["jobs", "eval", "runs"])
+def test_planned_pane_80x24(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The not-yet-built panes at 80x24: the text wraps inside the panel, nothing cut."""
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded, press=[key])
+
+
+def test_help_modal_80x24(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """F1 at 80x24: the help fits the screen and scrolls."""
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded, press=["f1"])
+
+
+def test_collect_form_80x24(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The collect form at 80x24."""
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded, press=["c"])
 
 
 def test_help_modal(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]

@@ -17,9 +17,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
@@ -36,10 +38,14 @@ from tui.widgets.status_line import StatusLine
 
 #: The number keys, in tab order (a tenth pane would be reached by its tab or the palette).
 NUMBER_KEYS = "123456789"
+#: How long a shown pane that has nothing focusable yet (still loading) is retried for the focus.
+FOCUS_RETRY_S = 0.25
+FOCUS_RETRIES = 40
 
 
 def app_bindings(panes: Sequence[PaneSpec]) -> list[BindingType]:
-    """F1, every pane's keys (run on the pane by ``pane_key``), q, and a number key per pane."""
+    """F1, every pane's keys (run on the pane by ``pane_key``), r on panes without their own, q, and a
+    number key per pane."""
     return [
         Binding("f1", "help", "Help", tooltip="Keys and what each pane does", id="app.help"),
         *(
@@ -47,6 +53,8 @@ def app_bindings(panes: Sequence[PaneSpec]) -> list[BindingType]:
             for p in panes
             for b in (*p.keys, *p.global_keys)
         ),
+        # After the panes' keys: runs only where the shown pane has no (enabled) r of its own.
+        Binding("r", "nothing_to_refresh", "Refresh", show=False, id="app.refresh"),
         Binding("q", "quit", "Quit", id="app.quit"),
         *(
             Binding(key, f"show_pane('{p.id}')", p.title, show=False, id=f"app.pane.{p.id}")
@@ -108,6 +116,9 @@ class SftStudioApp(App[None]):
             demo_path=demo_path,
         )
         self.animation_level = "none"
+        #: Per pane, the widget that last had the focus in it: showing the pane again focuses it.
+        self._last_focus: dict[str, Widget] = {}
+        self._focus_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial=self.PANES[0].id, id="panes"):
@@ -135,6 +146,7 @@ class SftStudioApp(App[None]):
             self.query_one(StatusLine).show_db(str(self.traces.resolved_demo_path()), building=True)
         else:
             self.query_one(StatusLine).show_db(None if self.db_path is None else str(self.db_path))
+        self.call_after_refresh(self.focus_shown_pane)
 
     # -------------------------------------------------------------------------------------- panes
 
@@ -209,6 +221,8 @@ class SftStudioApp(App[None]):
             if not spec.is_global(pane_action) and self.active_pane != pane_id:
                 return False
             return self._key_allowed(spec, pane_action)
+        if action == "nothing_to_refresh":
+            return len(self.screen_stack) == 1
         return not (action == "show_pane" and len(self.screen_stack) > 1)
 
     def _key_allowed(self, spec: PaneSpec, action: str) -> bool:
@@ -218,27 +232,95 @@ class SftStudioApp(App[None]):
         pane = self.built_pane(spec.id)
         return pane is None or pane.check_action(action, ()) is not False
 
+    def action_nothing_to_refresh(self) -> None:
+        """r where the shown pane has no refresh of its own (not built yet, or nothing to re-read)."""
+        spec = self.spec(self.active_pane)
+        title = spec.title if spec is not None else "this"
+        if spec is not None and not spec.built:
+            why = f"the {title} pane is not built yet."
+        elif spec is not None and spec.keys_need_db and self.db_path is None:
+            why = "no trace DB is open."
+        else:
+            why = f"the {title} pane shows nothing that r re-reads."
+        self.notify(f"Nothing to refresh: {why}", title="Refresh", timeout=4)
+
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
         await self._activate_shown_pane()
 
     async def _activate_shown_pane(self) -> None:
-        """Let the shown pane take the focus (and start its work); a pane shown for the first time
+        """Give the shown pane the focus and let it start its work; a pane shown for the first time
         is built after the "Opening…" note has painted, so the switch itself is instant."""
         pane_id = self.active_pane
+        self._restore_focus(pane_id)
         spec = self.spec(pane_id)
-        if spec is None or spec.factory is None:
-            return
-        pane = self.built_pane(pane_id)
-        if pane is None:
-            self.call_after_refresh(self._build_and_activate, pane_id)
-        elif isinstance(pane, Activates):
-            pane.activate()
+        if spec is not None and spec.factory is not None:
+            pane = self.built_pane(pane_id)
+            if pane is None:
+                self.call_after_refresh(self._build_and_activate, pane_id)
+                return
+            if isinstance(pane, Activates):
+                pane.activate()
+        self.focus_shown_pane()
 
     async def _build_and_activate(self, pane_id: str) -> None:
         pane = await self.pane(pane_id)
         if self.active_pane == pane_id and isinstance(pane, Activates):
             pane.activate()
+        self.call_after_refresh(self.focus_shown_pane)
+
+    # -------------------------------------------------------------------------------------- focus
+
+    def _pane_of(self, widget: Widget) -> str | None:
+        """The id of the pane (tab) that holds ``widget``, or None (tab bar, status line, a modal)."""
+        for node in widget.ancestors_with_self:
+            if isinstance(node, TabPane) and node.id is not None and self.spec(node.id) is not None:
+                return node.id
+        return None
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Remember, per pane, what had the focus, so coming back to the pane puts it there again."""
+        pane_id = self._pane_of(event.widget)
+        if pane_id is not None:
+            self._last_focus[pane_id] = event.widget
+
+    def _restore_focus(self, pane_id: str) -> None:
+        """Focus what had the focus when the pane was left, if it is still there and focusable."""
+        widget = self._last_focus.get(pane_id)
+        if widget is None or not widget.is_attached or len(self.screen_stack) != 1:
+            return
+        if widget.focusable and self._pane_of(widget) == pane_id:
+            self.screen.set_focus(widget, scroll_visible=False)  # now, not after the queue: callers check it
+
+    def focus_shown_pane(self) -> None:
+        """Put the focus in the shown pane (unless it is there already): what had it when the pane was
+        left, else the pane's first focusable widget. A pane with nothing focusable yet (loading) is
+        tried again for a while, so the focus lands on its first field once it appears.
+
+        Every pane gets this, placeholders included: after a switch, typing and arrows act on the pane.
+        """
+        if self._focus_timer is not None:
+            self._focus_timer.stop()
+            self._focus_timer = None
+        self._focus_into(self.active_pane, FOCUS_RETRIES)
+
+    def _focus_into(self, pane_id: str, retries: int) -> None:
+        self._focus_timer = None
+        if not self.is_running or not self.query(TabbedContent):  # a retry due while the app closes
+            return
+        if pane_id != self.active_pane or len(self.screen_stack) != 1:
+            return
+        focused = self.screen.focused
+        if focused is not None and self._pane_of(focused) == pane_id:
+            return
+        self._restore_focus(pane_id)
+        if self.screen.focused is not None and self._pane_of(self.screen.focused) == pane_id:
+            return
+        first = next((w for w in self.screen.focus_chain if self._pane_of(w) == pane_id), None)
+        if first is not None:
+            self.screen.set_focus(first)
+        elif retries > 0:
+            self._focus_timer = self.set_timer(FOCUS_RETRY_S, partial(self._focus_into, pane_id, retries - 1))
 
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
         self.query_one(StatusLine).show_activity(event.text)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.rollouts.demo import BUILD_TIME
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
 from services.traces.db import DEFAULT_RELATIVE, locate_db
 from tui.cli.errors import FAILED, INTERRUPTED, CommandError, UsageError
@@ -55,7 +56,8 @@ def add_parsers(sub: Any) -> None:
     sub.add_parser(
         "demo",
         help="build the demo trace DB (teacher + random policy, ~200 episodes) and print its path",
-        description="Build or complete the demo DB in the user data dir; rerunning adds nothing.",
+        description="Build or complete the demo DB in the user data dir; rerunning adds nothing. "
+        f"A build takes {BUILD_TIME}.",
     )
 
 
@@ -186,8 +188,12 @@ def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.rollouts.collector import CollectError
-    from services.rollouts.demo import build_demo, demo_db_path
+    from services.rollouts.demo import build_demo, demo_db_path, demo_is_complete
 
+    if demo_is_complete():  # nothing to add: no empty progress bars, one line and the path
+        err.print("The demo DB is already built; rerunning adds nothing.", highlight=False)
+        out.print(str(demo_db_path()), highlight=False, soft_wrap=True)
+        return 0
     bar = _Bar(err)
     try:
         with _sigterm_as_interrupt() as signals, bar.progress:

@@ -51,6 +51,54 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+#: How usage lines name an option's value, by option (argparse would print its ``dest``: ``--db SUB_DB``).
+METAVARS: dict[str, str] = {
+    "--db": "PATH",
+    "--busy-timeout": "SECONDS",
+    "--policy": "POLICY",
+    "--model": "MODEL",
+    "--provider": "PROVIDER",
+    "--inference-url": "URL",
+    "--seeds": "START-END",
+    "--episodes": "N",
+    "--max-turns": "N",
+    "--concurrency": "N",
+    "--tag": "TAG",
+    "--min-unique": "N",
+    "--max-unique": "N",
+    "--exclude-achievement": "NAME",
+    "--require-achievement": "NAME",
+    "--min-outcome-reward": "X",
+    "--max-outcome-reward": "X",
+    "--event-reward": "TYPE[:MIN]",
+    "--limit": "N",
+    "--preset": "FILE",
+    "--output": "FILE",
+    "--sizes": "N,N,...",
+    "--dataset": "FILE",
+    "--values": "V,V,...",
+    "--out": "DIR",
+}
+
+
+def name_values(parser: argparse.ArgumentParser) -> None:
+    """Give every option that takes a value, in this parser and every subparser, its name from
+    ``METAVARS`` (else its option name in capitals), and lower-case positionals capitals, so usage
+    lines read ``--db PATH``, never an internal ``dest`` such as ``SUB_DB``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                name_values(child)
+            continue
+        if action.metavar is not None or action.choices is not None or action.nargs == 0:
+            continue
+        if action.option_strings:
+            longest = max(action.option_strings, key=len)
+            action.metavar = METAVARS.get(longest, longest.lstrip("-").upper().replace("-", "_"))
+        elif action.dest.islower():
+            action.metavar = action.dest.upper()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sft-studio",
@@ -67,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in (stats, collect, export, count, config):
         group.add_parsers(sub)
+    name_values(parser)
     return parser
 
 

@@ -221,3 +221,32 @@ def test_ctrl_c_in_the_cli_keeps_a_consistent_db(tmp_path: Path) -> None:
     assert "Interrupted" in err and "Traceback" not in err
     _assert_sessions_complete(db)
     assert 2 <= _rows(db, "SELECT COUNT(*) FROM session_traces")[0][0] < 200
+
+
+PREFETCH_UNDER_AN_APP = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+
+class Captured:  # what a full-screen app (Textual) puts in sys.stderr: no file descriptor
+    def write(self, text): return len(text)
+    def flush(self): pass
+    def fileno(self): return -1
+
+sys.stderr = Captured()
+from services.crafter.env import world_is_cached
+from services.rollouts.collector import _WorldPrefetch
+
+prefetch = _WorldPrefetch(list(range(6)), workers=1)
+ok = prefetch.pool is not None
+asyncio.run(prefetch.ready(0))
+prefetch.close()
+print(ok, world_is_cached(0), sys.stderr is not sys.__stderr__)
+"""
+
+
+def test_world_prefetch_starts_under_a_captured_stderr() -> None:
+    """Inside the app sys.stderr has no descriptor; prefetch used to fail there silently (every world was
+    then built in the app's own process, ~1.7x slower demo build). It starts, and stderr is put back."""
+    code = PREFETCH_UNDER_AN_APP.format(root=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "True", "True"], done.stderr

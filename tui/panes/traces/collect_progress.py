@@ -16,6 +16,7 @@ from textual.content import Content
 from textual.widgets import Label, ProgressBar, Static
 
 from services.common.echo import cap_echo
+from services.rollouts.demo import BUILD_TIME
 from tui.widgets.prose import TwoColumn
 
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
@@ -217,7 +218,8 @@ class DemoBuildState(Vertical):
             yield DemoPartRow(label, n, id=f"demo-part-{label}")
         yield Static(
             Content.assemble(
-                ("This happens once (a minute at most); the app then opens the demo DB. ", "$foreground-muted"),
+                (f"This happens once ({BUILD_TIME}); the app then opens the demo DB. ", "$foreground-muted"),
+                ("Quitting keeps the finished episodes: the next start completes the build. ", "$foreground-muted"),
                 ("sft-studio demo", "bold $text-accent"),
                 (" builds it from a shell; ", "$foreground-muted"),
                 ("sft-studio --no-demo", "bold $text-accent"),

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
@@ -48,6 +49,8 @@ DemoFn = Callable[[Path, Callable[[str, "CollectProgress"], None], Callable[[], 
 DEFAULT_WATCH_S = 2.0
 #: Re-reads asked for by a collection, at most one per this many seconds.
 REFRESH_MIN_S = 1.0
+#: Below this many columns the sections stack and the model table uses short labels (80x24 terminals).
+NARROW_BELOW = 120
 #: Said by "x" while a collection runs.
 STOPPING = "Stopping: finished episodes stay in the DB; episodes in flight are dropped."
 
@@ -159,9 +162,7 @@ class TracesPane(Vertical):
         }
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
-        models = self.query_one("#traces-models", DataTable)
-        for key, label in view.MODEL_COLUMNS:
-            models.add_column(view.column_label(key, label), key=key)
+        self._fit_width(self.app.size.width)
         rewards = self.query_one("#traces-reward-types", DataTable)
         for key, label in view.REWARD_COLUMNS:
             rewards.add_column(view.column_label(key, label), key=key)
@@ -176,6 +177,25 @@ class TracesPane(Vertical):
         self.refresh_stats()
         if self.watching:
             self._start_timer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_width(event.size.width)
+
+    def _fit_width(self, width: int) -> None:
+        """Below ``NARROW_BELOW`` columns stack the sections (full-width tables and bars) and give the
+        model table short labels, so nothing is cut at 80 columns; the columns are rebuilt only when
+        the layout changes."""
+        narrow = width < NARROW_BELOW
+        models = self.query_one("#traces-models", DataTable)
+        if models.columns and narrow == self.has_class("-narrow"):
+            return
+        self.set_class(narrow, "-narrow")
+        models.clear(columns=True)
+        for key, label in view.MODEL_COLUMNS_NARROW if narrow else view.MODEL_COLUMNS:
+            models.add_column(view.column_label(key, label), key=key)
+        models.border_subtitle = view.MODEL_COLUMNS_NARROW_NOTE if narrow else ""
+        if self.stats is not None:
+            sync_rows(models, view.model_rows(self.stats))
 
     # ------------------------------------------------------------------------------------------- keys
 

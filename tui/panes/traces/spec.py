@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+from services.rollouts.demo import BUILD_TIME
 from tui.app.pane_spec import Command, KeyHelp, PaneSpec, lazy_pane
 
 SPEC = PaneSpec(
@@ -14,7 +15,8 @@ SPEC = PaneSpec(
         "Statistics of the open trace DB: file facts, model usage, outcome and event rewards, how often "
         "each of the 22 Crafter achievements was unlocked, and how many unique achievements sessions reached. "
         "Figures refresh by themselves when a collector appends, e.g. c: teacher, random or "
-        "OpenAI-compatible rollouts. With no DB found, first start builds and opens a demo DB."
+        "OpenAI-compatible rollouts. With no DB found, first start builds and opens a demo DB "
+        f"({BUILD_TIME})."
     ),
     factory=lazy_pane("tui.panes.traces.pane", "TracesPane"),
     deferred=False,

@@ -25,6 +25,18 @@ MODEL_COLUMNS = (
     ("latency", "Avg latency ms"),
     ("sessions", "Sessions"),
 )
+#: The same columns under labels that let the table fit 80 columns (the section's subtitle explains them).
+MODEL_COLUMNS_NARROW = (
+    ("model", "Model"),
+    ("provider", "Provider"),
+    ("calls", "Calls"),
+    ("tokens", "Tokens"),
+    ("tokens_in", "In"),
+    ("tokens_out", "Out"),
+    ("latency", "ms/call"),
+    ("sessions", "Sessions"),
+)
+MODEL_COLUMNS_NARROW_NOTE = "tokens total, in, out · ms/call = avg latency"
 REWARD_COLUMNS = (("type", "Reward type"), ("events", "Events"), ("total", "Total"), ("avg", "Avg"))
 TEXT_COLUMNS = frozenset({"model", "provider", "type"})
 
