@@ -32,7 +32,9 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 20.0) -> None:
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait for ``condition``; the generous default only matters when it fails (CI and a loaded
+    2-core box can take tens of seconds to build a pane)."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
