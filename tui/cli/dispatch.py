@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from tui.cli import collect, config, count, export, stats
-from tui.cli.errors import report
+from tui.cli.errors import closed_stdout, report
 from tui.cli.open_app import open_app
 
 #: ``handler(args, stdout console, stderr console) -> exit code``.
@@ -67,12 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Console(Console):
+    """Rich's console, but a closed stdout raises BrokenPipeError (Rich exits 1) so ``main`` ends quietly."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    out = Console()
-    err = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # `sft-studio --help | head -2`
+        return closed_stdout()
+    out = _Console()
+    err = _Console(stderr=True)
     handler = COMMANDS.get(args.command, open_app)
     try:
-        return handler(args, out, err)
+        code = handler(args, out, err)
+        sys.stdout.flush()  # a pipe closed after the last write shows up here
+        return code
+    except BrokenPipeError:  # `sft-studio ... | head -2`: quiet, like any Unix tool
+        return closed_stdout()
     except (Exception, KeyboardInterrupt) as exc:  # a message, never a traceback; the exit code by type
         return report(exc, err)

@@ -8,6 +8,7 @@ at its text. :func:`find_db` is the one "which trace DB?" of the headless comman
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from services.traces.db import TraceDBError, discovery_candidates, locate_db
 FAILED = 1
 USAGE = 2  # argparse's own code for bad flags; ours for bad values too
 INTERRUPTED = 130
+#: stdout was closed by the reader (``| head -2``): 128 + SIGPIPE, what a shell shows for a Unix tool.
+CLOSED_STDOUT = 141
 #: A bug: an exception no command expected (reported with a request to report it).
 UNEXPECTED = 2
 
@@ -77,6 +80,20 @@ def report(exc: BaseException, err: Console) -> int:
             err, f"sft-studio failed: {type(exc).__name__}: {exc}", "Please report this with the command you ran."
         )
     return exit_code(exc)
+
+
+def closed_stdout() -> int:
+    """A reader closed our stdout (``| head``): stop quietly, as Unix tools do, and return 141.
+
+    stdout is pointed at /dev/null first, so the interpreter's final flush cannot raise again and
+    print "Exception ignored ... BrokenPipeError" on the way out.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (tests capture it): nothing left to flush
+        pass
+    return CLOSED_STDOUT
 
 
 def find_db(explicit: Path | None, err: Console) -> Path | None:
