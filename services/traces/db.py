@@ -8,7 +8,6 @@ in place.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,47 +20,34 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from services.traces.db_errors import (
+    DBLockedError,
+    DBMissingError,
+    DBNotFoundError,
+    MissingSchemaError,
+    NotATraceDBError,
+    NotSQLiteError,
+    TraceDBError,
+)
+from services.traces.discovery import DEFAULT_RELATIVE, discovery_candidates, locate_db
 from services.traces.schema import Flavour
 
-DEFAULT_RELATIVE = Path("traces/v3/synth_ai.db")
+__all__ = [
+    "DEFAULT_RELATIVE",
+    "DBLockedError",
+    "DBMissingError",
+    "DBNotFoundError",
+    "MissingSchemaError",
+    "NotATraceDBError",
+    "NotSQLiteError",
+    "SchemaInfo",
+    "TraceDB",
+    "TraceDBError",
+    "discovery_candidates",
+    "locate_db",
+]
 SQLD_DATA = Path("dbs/default/data")
 TRACE_TABLES = ("session_traces", "events")
-
-
-class TraceDBError(Exception):
-    """A problem with a trace DB, phrased for the user (no traceback is ever shown)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.hint}" if self.hint else self.message
-
-
-class DBNotFoundError(TraceDBError):
-    pass
-
-
-class DBMissingError(DBNotFoundError):
-    """Nothing at the path given (the reference exporter's "Database not found: PATH")."""
-
-
-class NotSQLiteError(TraceDBError):
-    pass
-
-
-class NotATraceDBError(TraceDBError):
-    pass
-
-
-class DBLockedError(TraceDBError):
-    pass
-
-
-class MissingSchemaError(TraceDBError):
-    """A feature needs a table or column this DB's generation never had."""
 
 
 class SchemaInfo(BaseModel):
@@ -126,43 +112,6 @@ def resolve_db_path(path: str | Path) -> Path:
     if not p.is_file():
         raise DBNotFoundError(f"{p} is not a regular file.")
     return p
-
-
-def _demo_dir_candidate(home: Path) -> Path | None:
-    demo = home / ".synth-ai" / "demo.json"
-    try:
-        data = json.loads(demo.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    demo_dir = data.get("DEMO_DIR") if isinstance(data, dict) else None
-    return Path(demo_dir) / DEFAULT_RELATIVE if isinstance(demo_dir, str) and demo_dir else None
-
-
-def discovery_candidates(cwd: Path | None = None, home: Path | None = None) -> list[Path]:
-    """Where the reference exporter looks for a DB without ``--db``, in its order."""
-    cwd = (cwd or Path.cwd()).resolve()
-    home = home or Path.home()
-    found: list[Path] = []
-    demo = _demo_dir_candidate(home)
-    if demo is not None:
-        found.append(demo)
-    found += [parent / DEFAULT_RELATIVE for parent in (cwd, *cwd.parents)]
-    found += [cwd.parent / DEFAULT_RELATIVE, home / "synth-ai" / DEFAULT_RELATIVE]
-    unique: list[Path] = []
-    for c in found:
-        if c not in unique:
-            unique.append(c)
-    return unique
-
-
-def locate_db(explicit: str | Path | None = None, cwd: Path | None = None, home: Path | None = None) -> Path | None:
-    """The DB to open: ``explicit`` if given (as typed), else the first discovery hit, else None."""
-    if explicit is not None:
-        return Path(explicit)
-    for candidate in discovery_candidates(cwd, home):
-        if candidate.exists():
-            return candidate
-    return None
 
 
 def _ro_uri(path: Path, immutable: bool) -> str:

@@ -112,3 +112,28 @@ def test_python_m_tui_cli_and_version_stays_light() -> None:
         check=True,
     )
     assert proc.stdout.strip() == "False"
+
+
+def _help_lines(parser: argparse.ArgumentParser) -> list[tuple[str, str | None]]:
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [(a.dest, a.help) for a in subparsers._choices_actions]
+
+
+def test_lazy_help_lines_are_the_modules_own() -> None:
+    """`sft-studio --help` lists the commands from dispatch's table without importing their modules;
+    the lines (and their order) are those the modules give."""
+    assert _help_lines(build_parser(None)) == _help_lines(build_parser())
+    assert _help_lines(build_parser("stats")) == _help_lines(build_parser())
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_import_no_heavy_library(flag: str) -> None:
+    """Start-up target (issue 10 item 23): no SQLAlchemy, pydantic, Rich or numpy before a command uses them."""
+    code = (
+        "import sys\n"
+        "from tui.cli import main\n"
+        f"try:\n    main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sqlalchemy', 'pydantic', 'rich', 'numpy', 'textual') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"

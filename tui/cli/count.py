@@ -11,15 +11,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
-from services.traces.db import TraceDB, TraceDBError
 from tui.cli.errors import FAILED, db_missing, find_db
 from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
-if TYPE_CHECKING:  # numpy and the index come in only when counting
+if TYPE_CHECKING:  # Rich, numpy and the index come in only when counting
+    from rich.console import Console
+
     from services.datasets.filter_spec import FilterSpec
     from services.datasets.preview import Preview
 
@@ -63,12 +60,13 @@ def _spec(args: argparse.Namespace) -> FilterSpec | None:
 def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.datasets.preview import preview
     from services.datasets.session_index import SessionIndex
+    from services.traces.db import TraceDB, TraceDBError
 
     spec = _spec(args)
     if spec is None:
         return FAILED
     db_path = find_db(args.sub_db or args.db, err)
-    if db_path is None or db_missing(db_path, err):
+    if db_missing(db_path, err):
         return FAILED
     try:
         with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
@@ -88,6 +86,9 @@ def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     out.print(f"[bold]Export preview[/] of {escape(db)}", highlight=False, soft_wrap=True)
     counts = Table(show_header=False)
     counts.add_column("what")

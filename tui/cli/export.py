@@ -13,15 +13,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from services.common.workspace import default_export
 from services.datasets.export_targets import SizesError, parse_sizes
-from services.traces.db import DBMissingError, TraceDB
+from services.traces.db_errors import DBMissingError
 from tui.cli.errors import FAILED, USAGE, CommandError, UsageError, db_missing, find_db, plain, print_error
 from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
+    from rich.console import Console
+
     from services.datasets.filter_spec import FilterSpec
 
 
@@ -84,11 +84,10 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
         NothingMatched,
         export_sft,
     )
+    from services.traces.db import TraceDB
 
     explicit = args.sub_db or args.db
     db_path = find_db(explicit, err)  # where the reference would block on an interactive prompt
-    if db_path is None:
-        return FAILED
     if explicit is None:
         plain(out, f"Found trace database: {db_path}")
     if db_missing(db_path, err):

@@ -8,20 +8,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from tui.cli.errors import find_db
 
-from services.traces.db import TraceDB
-from tui.cli.errors import FAILED, find_db
+if TYPE_CHECKING:  # Rich and the DB layer come in when the command runs, not for `--help`
+    from rich.console import Console
 
 
 def add_parsers(sub: Any) -> None:
     stats = sub.add_parser(
         "stats",
         help="trace-DB statistics (the figures of synth-ai's analyze_trace_db.py, plus a header)",
-        description="Print trace-DB statistics. Without --db, looks for traces/v3/synth_ai.db "
-        "from the current folder upward, as synth-ai's exporter does.",
+        description="Print trace-DB statistics. Without --db, uses the DB the app opens: synth-ai's "
+        "locations (traces/v3/synth_ai.db from the current folder upward, ...), then sft-studio's demo DB.",
     )
     stats.add_argument("--db", type=Path, dest="sub_db", help="trace DB (file, or sqld directory)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
@@ -32,12 +32,11 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Raises TraceDBError for a DB that cannot be read (``main`` reports it)."""
+    from services.traces.db import TraceDB
     from services.traces.stats import compute_stats
     from services.traces.stats_report import full_report
 
     path = find_db(args.sub_db or args.db, err)
-    if path is None:
-        return FAILED
     with TraceDB(path, busy_timeout_s=args.busy_timeout) as db:
         stats = compute_stats(db)
     if args.json:
