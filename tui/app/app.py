@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from services.common.workspace import current_workspace
 from services.traces.discovery import RULE_DEMO, RULE_FLAG, discovery_candidates
 from services.traces.stats import compute_stats
 from tui.app import registry
@@ -134,6 +135,7 @@ class SftStudioApp(App[None]):
         return spec.factory(self.db_path, {"id": f"{spec.id}-pane", **self.pane_options.get(spec.id, {})})
 
     def on_mount(self) -> None:
+        self.query_one(StatusLine).show_workspace(current_workspace().root)
         if self.build_demo:
             self.query_one(StatusLine).show_db(str(self.traces.resolved_demo_path()), building=True)
         else:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.cli.errors import closed_stdout, report
+from services.common.workspace import Workspace, WorkspaceError, find_workspace, use_workspace
+from tui.cli.errors import UsageError, closed_stdout, report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -78,7 +79,7 @@ def command_in(argv: Sequence[str]) -> str | None:
     for word in argv:
         if skip:
             skip = False
-        elif word == "--db":
+        elif word in ("--db", "--workspace"):
             skip = True
         elif not word.startswith("-"):
             return word if word in COMMANDS else None
@@ -95,6 +96,13 @@ def build_parser(only: str | None = "*") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     parser.add_argument("--db", type=Path, help="trace DB to open (file, or sqld directory)")
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        metavar="DIR",
+        help="folder holding configs/ and ft_data/ (default: $SFT_STUDIO_WORKSPACE, else the nearest folder "
+        "from here upward that holds one of them, else the current folder)",
+    )
     parser.add_argument(
         "--no-demo",
         action="store_true",
@@ -124,6 +132,17 @@ def _consoles() -> tuple[Console, Console]:
     return _Console(), _Console(stderr=True)
 
 
+def _workspace(flag: Path | None) -> Workspace:
+    """The workspace every folder of this run is under (UsageError for a flag or variable that is not a
+    folder: never silently another folder)."""
+    try:
+        return find_workspace(flag)
+    except WorkspaceError as exc:
+        raise UsageError(
+            str(exc), "Pass an existing folder with --workspace DIR, or unset SFT_STUDIO_WORKSPACE."
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -132,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return closed_stdout()
     out, err = _consoles()
     try:
+        use_workspace(_workspace(args.workspace))
         code = handler_of(args.command)(args, out, err)
         sys.stdout.flush()  # a pipe closed after the last write shows up here
         return code
@@ -139,3 +159,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return closed_stdout()
     except (Exception, KeyboardInterrupt) as exc:  # a message, never a traceback; the exit code by type
         return report(exc, err)
+    finally:
+        use_workspace(None)  # main() called twice in one process (tests) finds it afresh

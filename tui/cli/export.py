@@ -34,7 +34,7 @@ def add_parsers(sub: Any) -> None:
         "(<name>.manifest.json) beside the file, then checked with synth-ai's upload validator.",
     )
     add_filter_flags(e)
-    e.add_argument("--output", type=Path, help=f"destination JSONL (default {default_export()})")
+    e.add_argument("--output", type=Path, help="destination JSONL (default: workspace/ft_data/crafter_traces.jsonl)")
     e.add_argument("--sizes", help="also write the first N examples as <stem>.nN.jsonl, e.g. 100,500,1000")
     e.add_argument("--force", action="store_true", help="overwrite existing output files and manifests")
     v = sub.add_parser(
@@ -78,7 +78,6 @@ def _spec(args: argparse.Namespace, base: dict[str, Any], err: Console) -> Filte
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.datasets.export import (
-        DEFAULT_OUTPUT,
         ExportError,
         ExportValidationError,
         NothingMatched,
@@ -94,7 +93,7 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
         return FAILED
     output: Path = args.output
     if output is None:
-        output = DEFAULT_OUTPUT
+        output = default_export()
         plain(out, f"Output will be written to: {output.resolve()}")
     base = _preset(args)
     if args.min_unique is None and not base.get("min_unique"):

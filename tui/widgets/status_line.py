@@ -17,12 +17,12 @@ from textual.widgets import Label
 
 
 def short_path(path: Path, limit: int = 28) -> str:
-    """``path`` with the home folder as ``~``, and its front cut (``…/b/c``) to ``limit`` characters."""
+    """``path`` with the home folder as ``~``; longer than ``limit``, only its last name (``…/name``)."""
     text = str(path)
     home = str(Path.home())
     if home != "/" and (text == home or text.startswith(home + "/")):
         text = "~" + text[len(home) :]
-    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
+    return text if len(text) <= limit else f"…/{path.name}"
 
 
 class StatusLine(Horizontal):

@@ -25,8 +25,6 @@ from services.common.workspace import default_export
 from services.datasets.export_targets import SizesError, export_targets, parse_sizes
 from tui.widgets.dialog import dialog_css, keys_line
 
-DEFAULT_OUTPUT = default_export()
-
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -43,9 +41,9 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = dialog_css("ExportDialog")
 
-    def __init__(self, output: Path = DEFAULT_OUTPUT, sizes: str = "", summary: str = "") -> None:
+    def __init__(self, output: Path | None = None, sizes: str = "", summary: str = "") -> None:
         super().__init__()
-        self.output = output
+        self.output = default_export() if output is None else output  # the workspace's ft_data/
         self.sizes = sizes
         self.summary = summary
         self.confirm_for: list[Path] | None = None
@@ -97,7 +95,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
         raw = self.query_one("#export-output", Input).value.strip()
         ok = True
         if not raw:
-            self._hint("output", f"give a file path, e.g. {DEFAULT_OUTPUT}", True)
+            self._hint("output", f"give a file path, e.g. {default_export()}", True)
             ok = False
         elif Path(raw).is_dir():
             self._hint("output", f"{raw} is a folder: give a file path", True)
