@@ -8,6 +8,7 @@ in place.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -48,6 +49,10 @@ __all__ = [
 ]
 SQLD_DATA = Path("dbs/default/data")
 TRACE_TABLES = ("session_traces", "events")
+#: Columns every synth-ai tracing_v3 generation has: without them the file is no trace DB at all (not an
+#: old one whose filters or sections are unavailable).
+CORE_COLUMNS = (("session_traces", "session_id"), ("session_traces", "created_at"),
+                ("events", "id"), ("events", "session_id"), ("events", "event_type"))  # fmt: skip
 
 
 class SchemaInfo(BaseModel):
@@ -114,6 +119,17 @@ def resolve_db_path(path: str | Path) -> Path:
     return p
 
 
+def _refuse_empty(path: Path) -> None:
+    """A 0-byte file is no database of any kind (SQLite would read it as an empty one): say so, unless a
+    WAL file beside it holds the pages (a fresh WAL-mode DB)."""
+    wal = path.with_name(path.name + "-wal")
+    if os.stat(path).st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        raise NotATraceDBError(
+            f"{path} is an empty file (0 bytes), not a trace DB.",
+            "Trace DBs are SQLite files written by synth-ai's tracing_v3 (traces/v3/synth_ai.db).",
+        )
+
+
 def _ro_uri(path: Path, immutable: bool) -> str:
     flags = "immutable=1" if immutable else "mode=ro"
     return f"file:{quote(str(path.resolve()))}?{flags}"
@@ -143,9 +159,12 @@ class TraceDB:
     """A trace DB opened read-only, with its schema probed once."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
+        if not math.isfinite(busy_timeout_s) or busy_timeout_s < 0:
+            raise TraceDBError(f"The busy timeout must be a finite number of seconds >= 0, not {busy_timeout_s}.")
         self.display_path = Path(path)
         self.path = resolve_db_path(path)
         self.busy_timeout_s = busy_timeout_s
+        _refuse_empty(self.path)
         self.immutable = False
         self._engine = self._make_engine(immutable=False)
         try:
@@ -182,6 +201,14 @@ class TraceDB:
             raise NotATraceDBError(
                 f"{self.path} is an SQLite database but not a synth-ai trace DB: "
                 f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing.",
+                "Trace DBs are written by synth-ai tracing_v3 (session_traces, events, ...).",
+            )
+        lacking = [f"{t}.{c}" for t, c in CORE_COLUMNS if c not in columns[t]]
+        if lacking:
+            raise NotATraceDBError(
+                f"{self.path} is an SQLite database but not a synth-ai trace DB: "
+                f"column{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} missing "
+                "(every synth-ai tracing_v3 version has them).",
                 "Trace DBs are written by synth-ai tracing_v3 (session_traces, events, ...).",
             )
         return SchemaInfo(columns=columns, flavour=detect_flavour(columns), journal_mode=mode)

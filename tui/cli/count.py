@@ -60,7 +60,7 @@ def _spec(args: argparse.Namespace) -> FilterSpec | None:
 def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.datasets.preview import preview
     from services.datasets.session_index import SessionIndex
-    from services.traces.db import TraceDB, TraceDBError
+    from services.traces.db import TraceDB
 
     spec = _spec(args)
     if spec is None:
@@ -68,12 +68,9 @@ def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
     db_path = find_db(args.sub_db or args.db, err)
     if db_missing(db_path, err):
         return FAILED
-    try:
-        with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
-            index = SessionIndex.build(db)
-    except TraceDBError as exc:
-        print(str(exc), file=sys.stderr)
-        return FAILED
+    # An unreadable DB raises TraceDBError: ``main`` reports it as for every command ("Error: ...", exit 1).
+    with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
+        index = SessionIndex.build(db)
     result = preview(index, spec)
     if args.json:
         data = {"db": str(db_path), "index_build_s": round(index.build_seconds, 3), **result.model_dump(mode="json")}

@@ -6,6 +6,7 @@ Text (the Traces pane's figures) or ``--json``. An unreadable DB is a one-paragr
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +27,19 @@ def add_parsers(sub: Any) -> None:
     stats.add_argument("--db", type=Path, dest="sub_db", help="trace DB (file, or sqld directory)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.add_argument(
-        "--busy-timeout", type=float, default=5.0, help="seconds to wait for a writer's lock (default 5)"
+        "--busy-timeout", type=seconds, default=5.0, help="seconds to wait for a writer's lock (default 5)"
     )
+
+
+def seconds(text: str) -> float:
+    """``--busy-timeout``: a finite number >= 0 (nan, inf and -3 were taken: "waited nan s")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, not {text!r}")
+    return value
 
 
 def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
