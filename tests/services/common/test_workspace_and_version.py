@@ -78,7 +78,8 @@ def test_version_without_metadata_says_unknown(monkeypatch: pytest.MonkeyPatch) 
     def missing(name: str) -> str:
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(version_module, "version", missing)
+    monkeypatch.setattr(version_module, "_from_dist_info", lambda: None)
+    monkeypatch.setattr(importlib.metadata, "version", missing)
     version_module.package_version.cache_clear()
     try:
         assert version_module.package_version() == "unknown"
