@@ -58,8 +58,8 @@ def _spec(args: argparse.Namespace) -> FilterSpec | None:
 
 
 def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from services.datasets.index_cache import cached_index
     from services.datasets.preview import preview
-    from services.datasets.session_index import SessionIndex
     from services.traces.db import TraceDB
 
     spec = _spec(args)
@@ -70,19 +70,24 @@ def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
         return FAILED
     # An unreadable DB raises TraceDBError: ``main`` reports it as for every command ("Error: ...", exit 1).
     with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
-        index = SessionIndex.build(db)
+        index, from_cache = cached_index(db)  # unchanged DB: the index the last count built
     result = preview(index, spec)
     if args.json:
-        data = {"db": str(db_path), "index_build_s": round(index.build_seconds, 3), **result.model_dump(mode="json")}
+        data = {
+            "db": str(db_path),
+            "index_build_s": round(index.build_seconds, 3),
+            "index_cached": from_cache,
+            **result.model_dump(mode="json"),
+        }
         import json
 
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
-        _print(out, str(db_path), index.build_seconds, result)
+        _print(out, str(db_path), index.build_seconds, result, from_cache)
     return 0
 
 
-def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
+def _print(out: Console, db: str, build_s: float, p: Preview, from_cache: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -99,7 +104,11 @@ def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
     counts.add_row("estimated tokens", f"{p.estimated_tokens:,}")
     out.print(counts)
     out.print(f"[dim]Tokens: {escape(p.token_method)}.[/]", soft_wrap=True)
-    out.print(f"[dim]Index built in {build_s:.2f} s; this preview took {p.elapsed_ms:.1f} ms.[/]", soft_wrap=True)
+    built = "Index read from the cache (DB unchanged; built" if from_cache else "Index built"
+    out.print(
+        f"[dim]{built} in {build_s:.2f} s{')' if from_cache else ''}; this preview took {p.elapsed_ms:.1f} ms.[/]",
+        soft_wrap=True,
+    )
 
     funnel = Table(title="Funnel (exporter order)", title_justify="left")
     funnel.add_column("filter")

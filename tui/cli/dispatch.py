@@ -109,12 +109,14 @@ def build_parser(only: str | None = "*") -> argparse.ArgumentParser:
         help="when no trace DB is found, do not build the demo DB on first start (show how to get one)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = None if only in ("*", None) else COMMANDS[only][0]  # its module defines sibling commands too
     built: set[str] = set()
     for name, (module, _) in COMMANDS.items():
-        if only in ("*", name) and module not in built:
-            importlib.import_module(module).add_parsers(sub)
-            built.add(module)
-        elif only not in ("*", name) and name not in sub.choices:
+        if only == "*" or module == chosen:
+            if module not in built:
+                importlib.import_module(module).add_parsers(sub)
+                built.add(module)
+        else:
             sub.add_parser(name, help=SUMMARIES[name], add_help=False)
     order = list(COMMANDS)  # the modules add theirs in their own order: keep the table's in --help
     sub._choices_actions.sort(key=lambda action: order.index(action.dest))
