@@ -7,6 +7,7 @@ An existing file is reused (delete it, or pass --force, to rebuild).
 
     uv run python bench/build_db.py                      # bench/out/bench_10k.db
     uv run python bench/build_db.py --sessions 200 --decisions 5
+    uv run python bench/build_db.py --size mid           # bench/out/bench_3000x15.db (~370 MB, issue 10 item 23)
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from tests.support.tracegen import fixed_clock, make_episode  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SEED = 0
+#: Named shapes: ``mid`` is issue 10's mid-size DB (3,000 sessions x 15 decisions, ~8 KB per decision).
+SIZES = {"big": (10_000, 20), "mid": (3_000, 15)}
 
 
 def default_path(sessions: int, decisions: int) -> Path:
@@ -76,7 +79,10 @@ def main() -> int:
     parser.add_argument("--decisions", type=int, default=20)
     parser.add_argument("--db", type=Path, help="output path (default bench/out/bench_10k.db or bench_SxD.db)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the file exists")
+    parser.add_argument("--size", choices=sorted(SIZES), help="a named shape (sets --sessions and --decisions)")
     args = parser.parse_args()
+    if args.size:
+        args.sessions, args.decisions = SIZES[args.size]
     path, seconds = ensure_db(args.sessions, args.decisions, args.db, args.force)
     size = path.stat().st_size
     built = "reused existing file" if seconds is None else f"built in {seconds:.1f} s"

@@ -52,7 +52,6 @@ from services.traces.snapshot import Snapshot, take_snapshot
 from services.traces.sqlite_stream import stream_query
 
 __all__ = [
-    "DEFAULT_OUTPUT",
     "NO_EXAMPLES",
     "NO_SESSIONS",
     "ExportError",
@@ -70,7 +69,6 @@ __all__ = [
 ]
 
 TOOL_VERSION = f"sft-studio {package_version()}"
-DEFAULT_OUTPUT = default_export()
 TOKEN_METHOD = (
     "per example: characters of message content (text segments only) plus tool-call arguments, "
     "divided by 4 and rounded up; summed over examples"
@@ -272,7 +270,7 @@ class _DBHash:
 def export_sft(
     db: TraceDB,
     spec: FilterSpec,
-    output: Path = DEFAULT_OUTPUT,
+    output: Path | None = None,
     *,
     force: bool = False,
     sizes: list[int] | None = None,
@@ -288,6 +286,7 @@ def export_sft(
     in every failure case no target file is created or changed. ``workers``: None lets the size
     decide (a second process for big exports), 0 never, 1 whenever there are two sessions.
     """
+    output = default_export() if output is None else output  # the workspace's ft_data/, found now
     problems = spec.problems()
     if problems:
         field_name, reason = next(iter(problems.items()))

@@ -35,7 +35,6 @@ from services.common.atomic import write_atomic
 from services.common.workspace import filter_presets_dir
 from services.datasets.filter_spec import EventRewardFilter, FilterSpec, FilterSpecError, parse_event_reward
 
-DEFAULT_PRESET_DIR = filter_presets_dir()
 HEADER_MARK = "# sft-studio filter preset"
 _TOP_KEYS = {"name", "description", "filter"}
 
@@ -194,9 +193,10 @@ def load_preset(path: Path) -> FilterSpec:
     return read_preset(path).spec
 
 
-def list_presets(folder: Path = DEFAULT_PRESET_DIR) -> list[PresetInfo]:
-    """Every ``*.toml`` in ``folder`` by name; a broken file is listed with its error."""
-    folder = Path(folder)
+def list_presets(folder: Path | None = None) -> list[PresetInfo]:
+    """Every ``*.toml`` in ``folder`` (default: the workspace's presets folder) by name; a broken file is
+    listed with its error."""
+    folder = Path(folder) if folder is not None else filter_presets_dir()
     if not folder.is_dir():
         return []
     out = []

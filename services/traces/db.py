@@ -8,7 +8,7 @@ in place.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,47 +21,38 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from services.traces.db_errors import (
+    DBLockedError,
+    DBMissingError,
+    DBNotFoundError,
+    MissingSchemaError,
+    NotATraceDBError,
+    NotSQLiteError,
+    TraceDBError,
+)
+from services.traces.discovery import DEFAULT_RELATIVE, discovery_candidates, locate_db
 from services.traces.schema import Flavour
 
-DEFAULT_RELATIVE = Path("traces/v3/synth_ai.db")
+__all__ = [
+    "DEFAULT_RELATIVE",
+    "DBLockedError",
+    "DBMissingError",
+    "DBNotFoundError",
+    "MissingSchemaError",
+    "NotATraceDBError",
+    "NotSQLiteError",
+    "SchemaInfo",
+    "TraceDB",
+    "TraceDBError",
+    "discovery_candidates",
+    "locate_db",
+]
 SQLD_DATA = Path("dbs/default/data")
 TRACE_TABLES = ("session_traces", "events")
-
-
-class TraceDBError(Exception):
-    """A problem with a trace DB, phrased for the user (no traceback is ever shown)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.hint}" if self.hint else self.message
-
-
-class DBNotFoundError(TraceDBError):
-    pass
-
-
-class DBMissingError(DBNotFoundError):
-    """Nothing at the path given (the reference exporter's "Database not found: PATH")."""
-
-
-class NotSQLiteError(TraceDBError):
-    pass
-
-
-class NotATraceDBError(TraceDBError):
-    pass
-
-
-class DBLockedError(TraceDBError):
-    pass
-
-
-class MissingSchemaError(TraceDBError):
-    """A feature needs a table or column this DB's generation never had."""
+#: Columns every synth-ai tracing_v3 generation has: without them the file is no trace DB at all (not an
+#: old one whose filters or sections are unavailable).
+CORE_COLUMNS = (("session_traces", "session_id"), ("session_traces", "created_at"),
+                ("events", "id"), ("events", "session_id"), ("events", "event_type"))  # fmt: skip
 
 
 class SchemaInfo(BaseModel):
@@ -128,41 +119,15 @@ def resolve_db_path(path: str | Path) -> Path:
     return p
 
 
-def _demo_dir_candidate(home: Path) -> Path | None:
-    demo = home / ".synth-ai" / "demo.json"
-    try:
-        data = json.loads(demo.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    demo_dir = data.get("DEMO_DIR") if isinstance(data, dict) else None
-    return Path(demo_dir) / DEFAULT_RELATIVE if isinstance(demo_dir, str) and demo_dir else None
-
-
-def discovery_candidates(cwd: Path | None = None, home: Path | None = None) -> list[Path]:
-    """Where the reference exporter looks for a DB without ``--db``, in its order."""
-    cwd = (cwd or Path.cwd()).resolve()
-    home = home or Path.home()
-    found: list[Path] = []
-    demo = _demo_dir_candidate(home)
-    if demo is not None:
-        found.append(demo)
-    found += [parent / DEFAULT_RELATIVE for parent in (cwd, *cwd.parents)]
-    found += [cwd.parent / DEFAULT_RELATIVE, home / "synth-ai" / DEFAULT_RELATIVE]
-    unique: list[Path] = []
-    for c in found:
-        if c not in unique:
-            unique.append(c)
-    return unique
-
-
-def locate_db(explicit: str | Path | None = None, cwd: Path | None = None, home: Path | None = None) -> Path | None:
-    """The DB to open: ``explicit`` if given (as typed), else the first discovery hit, else None."""
-    if explicit is not None:
-        return Path(explicit)
-    for candidate in discovery_candidates(cwd, home):
-        if candidate.exists():
-            return candidate
-    return None
+def _refuse_empty(path: Path) -> None:
+    """A 0-byte file is no database of any kind (SQLite would read it as an empty one): say so, unless a
+    WAL file beside it holds the pages (a fresh WAL-mode DB)."""
+    wal = path.with_name(path.name + "-wal")
+    if os.stat(path).st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        raise NotATraceDBError(
+            f"{path} is an empty file (0 bytes), not a trace DB.",
+            "Trace DBs are SQLite files written by synth-ai's tracing_v3 (traces/v3/synth_ai.db).",
+        )
 
 
 def _ro_uri(path: Path, immutable: bool) -> str:
@@ -194,9 +159,12 @@ class TraceDB:
     """A trace DB opened read-only, with its schema probed once."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
+        if not math.isfinite(busy_timeout_s) or busy_timeout_s < 0:
+            raise TraceDBError(f"The busy timeout must be a finite number of seconds >= 0, not {busy_timeout_s}.")
         self.display_path = Path(path)
         self.path = resolve_db_path(path)
         self.busy_timeout_s = busy_timeout_s
+        _refuse_empty(self.path)
         self.immutable = False
         self._engine = self._make_engine(immutable=False)
         try:
@@ -233,6 +201,14 @@ class TraceDB:
             raise NotATraceDBError(
                 f"{self.path} is an SQLite database but not a synth-ai trace DB: "
                 f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing.",
+                "Trace DBs are written by synth-ai tracing_v3 (session_traces, events, ...).",
+            )
+        lacking = [f"{t}.{c}" for t, c in CORE_COLUMNS if c not in columns[t]]
+        if lacking:
+            raise NotATraceDBError(
+                f"{self.path} is an SQLite database but not a synth-ai trace DB: "
+                f"column{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} missing "
+                "(every synth-ai tracing_v3 version has them).",
                 "Trace DBs are written by synth-ai tracing_v3 (session_traces, events, ...).",
             )
         return SchemaInfo(columns=columns, flavour=detect_flavour(columns), journal_mode=mode)

@@ -7,6 +7,9 @@ we skip, count and say so. Outcome rewards are read by ``rewards`` (the export's
 stats, the preview and the export read the same number for every session.
 Speed: one grouped scan of the LM events feeds both the model-usage table and each session's
 dominant model, where the reference scans them twice.
+Consistency: every figure of one call is read in one read transaction on one connection (issue 10
+item 16: while a collector appended, the header said 201 sessions beside 202 episodes), so a
+refresh shows one state of the DB. In WAL mode (our collector's) the writer is never blocked by it.
 """
 
 from __future__ import annotations
@@ -16,16 +19,15 @@ import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
 from services.traces import skipped
 from services.traces.achievement_keys import ACHIEVEMENTS, OUTCOME_KEYS, UNIQUE_DELTA_KEYS, KeyStyle, KeyStyleCounter
-from services.traces.db import SchemaInfo, TraceDB
+from services.traces.db import TraceDB
 from services.traces.rewards import (
     NOT_A_NUMBER,
     objective_filter,
@@ -33,8 +35,6 @@ from services.traces.rewards import (
     outcome_rows,
     reward_type_summary,
 )
-
-T = TypeVar("T")
 
 # --------------------------------------------------------------------------------------------------
 # Result models
@@ -211,23 +211,11 @@ _SESSION_MODELS = """
 Dominant = dict[str, tuple[str, str | None, int]]
 
 
-def _on_own_connection(db: TraceDB, read: Callable[[sqlite3.Connection, SchemaInfo], T]) -> T:
-    """``read(connection, schema)`` on a connection of its own (for the worker thread)."""
-    with db.connect() as conn:
-        return read(_dbapi(conn), db.schema)
-
-
-def _fetch_all(db: TraceDB, sql: str) -> list[Any]:
-    """All rows of ``sql`` on a connection of its own (for the worker thread)."""
-    with db.connect() as conn:
-        return _dbapi(conn).execute(sql).fetchall()
-
-
-def _lm_usage(db: TraceDB) -> tuple[list[ModelUsage], Dominant]:
+def _lm_usage(raw: sqlite3.Connection) -> tuple[list[ModelUsage], Dominant]:
     """Model-usage rows and each session's dominant (model, provider, calls), from one grouped scan."""
     usage: dict[tuple[str, str | None], dict[str, int]] = {}
     dominant: Dominant = {}
-    for sid, model, provider, calls, tot, inp, out, lat_sum, lat_n in _fetch_all(db, _SESSION_MODELS):
+    for sid, model, provider, calls, tot, inp, out, lat_sum, lat_n in raw.execute(_SESSION_MODELS):
         agg = usage.setdefault(
             (model, provider),
             {"calls": 0, "total": 0, "input": 0, "output": 0, "lat_sum": 0, "lat_n": 0, "sessions": 0},
@@ -263,8 +251,14 @@ def _lm_usage(db: TraceDB) -> tuple[list[ModelUsage], Dominant]:
 def compute_stats(db: TraceDB) -> TraceStats:
     """All stats of ``db`` in one read; raises TraceDBError (plain message) on unreadable DBs."""
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stats") as pool, db.connect() as conn:
-        stats = _compute(db, conn, pool)
+    with db.connect() as conn:
+        raw = _dbapi(conn)
+        raw.execute("BEGIN")  # one snapshot for every query below (pysqlite opens none for reads)
+        try:
+            stats = _compute(db, conn)
+        finally:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
     stats.header.elapsed_s = time.perf_counter() - started
     return stats
 
@@ -272,8 +266,8 @@ def compute_stats(db: TraceDB) -> TraceStats:
 class _Reading:
     """What the steps of one computation share: the DB, and what they collect on the way."""
 
-    def __init__(self, db: TraceDB, conn: Connection, pool: ThreadPoolExecutor) -> None:
-        self.db, self.conn, self.pool = db, conn, pool
+    def __init__(self, db: TraceDB, conn: Connection) -> None:
+        self.db, self.conn = db, conn
         self.raw = _dbapi(conn)  # row-heavy loops: same values, no SQLAlchemy per-row cost
         self.unavailable: dict[str, str] = {}
         self.notes: list[str] = []
@@ -283,19 +277,16 @@ class _Reading:
         self.session_sets: dict[str, set[str]] = defaultdict(set)
 
 
-def _compute(db: TraceDB, conn: Connection, pool: ThreadPoolExecutor) -> TraceStats:
-    # Speed: the two grouped scans (LM events, reward types) cost the most, and SQLite runs them with
-    # the GIL released, so a worker thread runs them on connections of its own while this thread reads
-    # the achievement rows and parses their JSON. (Each SELECT is its own read snapshot either way:
-    # pysqlite opens no transaction for reads.)
-    lm = pool.submit(_lm_usage, db)
-    r = _Reading(db, conn, pool)
+def _compute(db: TraceDB, conn: Connection) -> TraceStats:
+    # All on ``conn``, inside the caller's read transaction: a worker thread on a connection of its own
+    # (tried for speed) would read another snapshot while a collector commits.
+    r = _Reading(db, conn)
     counts = _counts(conn)
+    model_usage, dominant = _lm_usage(r.raw)
     r.notes += objective_notes(db.schema)
     outcome = _outcomes(r)
     reward_types = _event_rewards(r)
     achievements = _achievement_summary(r.session_sets)
-    model_usage, dominant = lm.result()
     if r.keys.style in (KeyStyle.TASK_APP, KeyStyle.MIXED):
         r.notes.append(
             "Achievements use the task app's keys (achievements / final_achievements): synth-ai's "
@@ -391,18 +382,18 @@ def _final_achievements(r: _Reading, sid: str, meta_text: Any) -> None:
 
 
 def _event_rewards(r: _Reading) -> list[RewardTypeStats] | None:
-    """Section 3 (the breakdown by reward type, on the worker thread) and, meanwhile, the
-    per-decision unique achievements into the sessions' sets."""
+    """Section 3 (the breakdown by reward type) and the per-decision unique achievements into the
+    sessions' sets."""
     why = _needs(r.db, [("event_rewards", None)], "Event reward breakdown")
     if why:
         r.unavailable["reward_types"] = why
         r.unavailable["event_achievements"] = why.replace("Event reward breakdown", "Per-decision achievements")
         return None
-    by_type = r.pool.submit(_on_own_connection, r.db, reward_type_summary)
+    by_type = reward_type_summary(r.raw, r.db.schema)
     _decision_achievements(r)
     return [
         RewardTypeStats(reward_type=rtype, events=n, total_value=total, avg_value=avg)
-        for rtype, n, total, avg in by_type.result()
+        for rtype, n, total, avg in by_type
     ]
 
 

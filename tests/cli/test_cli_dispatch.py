@@ -168,3 +168,30 @@ def test_demo_build_time_is_said_the_same_everywhere(capsys: pytest.CaptureFixtu
     assert BUILD_TIME in SPEC.help
     source = (ROOT / "tui/panes/traces/collect_progress.py").read_text(encoding="utf-8")
     assert "BUILD_TIME" in source and "a minute at most" not in source
+
+
+def _help_lines(parser: argparse.ArgumentParser) -> list[tuple[str, str | None]]:
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [(a.dest, a.help) for a in subparsers._choices_actions]
+
+
+def test_lazy_help_lines_are_the_modules_own() -> None:
+    """`sft-studio --help` lists the commands from dispatch's table without importing their modules;
+    the lines (and their order) are those the modules give."""
+    assert _help_lines(build_parser(None)) == _help_lines(build_parser())
+    for command in COMMANDS:  # `validate` lives in export's module, `demo` in collect's: built once
+        assert _help_lines(build_parser(command)) == _help_lines(build_parser())
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_import_no_heavy_library(flag: str) -> None:
+    """Start-up target (issue 10 item 23): no SQLAlchemy, pydantic, Rich or numpy before a command uses them."""
+    code = (
+        "import sys\n"
+        "from tui.cli import main\n"
+        f"try:\n    main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('sqlalchemy', 'pydantic', 'rich', 'numpy', 'textual', 'importlib.metadata')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"

@@ -194,7 +194,8 @@ async def test_stats_of_a_small_db(small_db: Path) -> None:
         assert "task-app keys" in header and "malformed rows" in header
         outcome = plain(app.query_one("#traces-outcome", Static))
         assert "Episodes" in outcome and f"{expected.outcome.episodes}" in outcome  # type: ignore[union-attr]
-        assert plain(app.query_one("#status-db", Label)).endswith(str(small_db))
+        assert plain(app.query_one("#status-db", Label)).startswith(f"DB {small_db.name}")
+        assert plain(app.query_one("#status-where", Label)) == f" in {small_db.parent}"
         assert plain(app.query_one("#status-activity", Label)) == "auto-refresh off"
 
 

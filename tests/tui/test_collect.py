@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,10 @@ from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
 import services.rollouts.demo as demo_mod
+import tui.cli.errors as errors_module
 import tui.cli.open_app as open_app_module
 from services.rollouts.collector import CollectError, CollectProgress, CollectResult
+from services.traces.discovery import find_trace_db
 from tests.support.pilot import SIZE, key_active, make_app, settle, until
 from tests.support.tracegen import build_db
 from tui.app.app import SftStudioApp
@@ -315,7 +318,8 @@ async def test_first_start_builds_the_demo_then_opens_it(data_dir: Path, tiny_de
         assert labels == {"teacher", "random"}
         rows = {row.part: row.progress for row in panel.query(DemoPartRow)}
         assert rows == {"teacher": 2, "random": 3}
-        assert str(app.query_one("#status-db", Label).content).endswith(str(path))
+        assert str(app.query_one("#status-db", Label).content) == f"DB {path.name} (demo DB)"  # the rule said
+        assert str(app.query_one("#status-where", Label).content) == f" in {path.parent}"
         assert app.db_path == path and key_active(app, "traces.collect")
 
 
@@ -342,7 +346,9 @@ def _cmd_app(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> SftStudioApp:
         made.append(self)
 
     monkeypatch.setattr(SftStudioApp, "run", fake_run)
-    monkeypatch.setattr(open_app_module, "locate_db", lambda explicit: None if explicit is None else Path(explicit))
+    # the synth-ai locations looked at are under the test's data dir (empty), never the real ones
+    here = demo_mod.demo_db_path().parent.parent.parent.parent
+    monkeypatch.setattr(errors_module, "find_trace_db", partial(find_trace_db, cwd=here, home=here))
     args: argparse.Namespace = build_parser().parse_args(argv)
     assert open_app_module.open_app(args, Console(), Console(stderr=True)) == 0
     return made[0]

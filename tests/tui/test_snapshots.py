@@ -36,8 +36,12 @@ NARROW = (80, 24)
 
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    """A folder of a fixed name: the status line shows the workspace as ``…/crafter`` in every run."""
+    here = tmp_path / "crafter"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("SFT_STUDIO_WORKSPACE", raising=False)
+    return here
 
 
 @pytest.fixture
@@ -428,3 +432,11 @@ def test_configs_pane_80x24(configs_app: SftStudioApp, snap_compare) -> None:  #
 def test_configs_pane_errors_80x24(configs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """80x24 with problems: the Problems list collapsed to one row until focused."""
     assert snap_compare(configs_app, terminal_size=(80, 24), run_before=_open_config("broken_qlora.toml"))
+
+
+def test_status_line_at_80_columns(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 10: at 80 columns the open DB's file name and rule stay whole; its folder gives way."""
+    deep = Path("a_rather_long_project_folder/with/several/levels/of/folders") / REL
+    build_db(in_tmp / deep, sessions=3, decisions=2)
+    app = SftStudioApp(db_path=deep, db_explicit=True, watch_interval=None)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)

@@ -25,7 +25,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from services.traces.db import discovery_candidates
+from services.common.workspace import current_workspace
+from services.traces.discovery import RULE_DEMO, RULE_FLAG, discovery_candidates
 from services.traces.stats import compute_stats
 from tui.app import registry
 from tui.app.collect_runner import CollectRunner
@@ -82,6 +83,7 @@ class SftStudioApp(App[None]):
         db_path: Path | None = None,
         db_explicit: bool = False,
         *,
+        db_rule: str | None = None,
         watch_interval: float | None = DEFAULT_WATCH_S,
         candidates: Sequence[Path] | None = None,
         stats_fn: StatsFn = compute_stats,
@@ -92,7 +94,8 @@ class SftStudioApp(App[None]):
     ) -> None:
         """``db_path`` None shows the empty state; ``watch_interval`` None turns auto-refresh off.
 
-        ``db_explicit`` (the path came from --db) is kept for the CLI's contract. ``candidates``
+        ``db_explicit`` (the path came from --db) is kept for the CLI's contract; ``db_rule`` (a
+        ``services.traces.discovery`` rule) is shown beside the DB's name. ``candidates``
         (where the empty state says we looked) defaults to ``discovery_candidates()``; ``stats_fn``
         lets tests slow down or break the stats computation. ``build_demo`` (with ``db_path`` None)
         builds the demo DB first and then opens it; ``demo_fn`` and ``demo_path`` replace
@@ -103,6 +106,7 @@ class SftStudioApp(App[None]):
         super().__init__()
         self.db_path = db_path
         self.db_explicit = db_explicit
+        self.db_rule = db_rule or (RULE_FLAG if db_explicit else None)
         self.build_demo = build_demo and db_path is None
         if candidates is None:  # only the empty state lists them
             candidates = discovery_candidates() if self.db_path is None and not self.build_demo else []
@@ -142,10 +146,11 @@ class SftStudioApp(App[None]):
         return spec.factory(self.db_path, {"id": f"{spec.id}-pane", **self.pane_options.get(spec.id, {})})
 
     def on_mount(self) -> None:
+        self.query_one(StatusLine).show_workspace(current_workspace().root)
         if self.build_demo:
             self.query_one(StatusLine).show_db(str(self.traces.resolved_demo_path()), building=True)
         else:
-            self.query_one(StatusLine).show_db(None if self.db_path is None else str(self.db_path))
+            self.query_one(StatusLine).show_db(None if self.db_path is None else str(self.db_path), self.db_rule)
         self.call_after_refresh(self.focus_shown_pane)
 
     # -------------------------------------------------------------------------------------- panes
@@ -326,8 +331,10 @@ class SftStudioApp(App[None]):
         self.query_one(StatusLine).show_activity(event.text)
 
     async def on_traces_pane_db_opened(self, event: TracesPane.DbOpened) -> None:
+        if event.path != self.db_path:  # only the demo build opens another DB than the one given
+            self.db_rule = RULE_DEMO
         self.db_path = event.path
-        self.query_one(StatusLine).show_db(str(event.path))
+        self.query_one(StatusLine).show_db(str(event.path), self.db_rule)
         for spec in self.PANES:  # a pane built later reads db_path itself
             pane = self.built_pane(spec.id)
             if isinstance(pane, FollowsDb):

@@ -13,16 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from services.rollouts.demo import BUILD_TIME
 from services.rollouts.seeds import SeedRangeError, parse_seed_range
-from services.traces.db import DEFAULT_RELATIVE, locate_db
-from tui.cli.errors import FAILED, INTERRUPTED, CommandError, UsageError
+from tui.cli.errors import FAILED, INTERRUPTED, CommandError, UsageError, choose_db, not_found_hint, say_choice
 
-if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported only when collecting
+if TYPE_CHECKING:  # the collector pulls in crafter and numpy, Rich its widgets: imported only when collecting
+    from rich.console import Console
+
     from services.rollouts.collector import CollectProgress, CollectResult
 
 
@@ -41,8 +38,8 @@ def add_parsers(sub: Any) -> None:
         description="Play seeded Crafter episodes with a policy and record them as synth-ai tracing_v3 "
         "sessions. Reruns skip episodes already recorded (same policy, model, seed).",
     )
-    c.add_argument("--db", type=Path, dest="sub_db", help="trace DB to append to (default: the DB found, "
-                   f"else ./{DEFAULT_RELATIVE})")  # fmt: skip
+    c.add_argument("--db", type=Path, dest="sub_db",
+                   help="trace DB to append to, created if absent (default: the DB the app opens)")  # fmt: skip
     c.add_argument("--policy", default="teacher", help="teacher (scripted), random, or openai (default teacher)")
     c.add_argument("--model", help="model name (required for openai; recorded in the trace)")
     c.add_argument("--inference-url", help="OpenAI-compatible base URL, e.g. https://api.groq.com/openai")
@@ -65,6 +62,8 @@ class _Bar:
     """A Rich progress bar fed by collector progress callbacks."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -81,6 +80,8 @@ class _Bar:
 
     def update(self, label: str, p: CollectProgress) -> None:
         if p.server_retries > self.retries_shown and p.notice:
+            from rich.markup import escape
+
             # Each retry as it happens, above the bar: a failing server is not silence.
             self.progress.console.print(f"[yellow]Retrying:[/] {escape(p.notice)}", highlight=False, soft_wrap=True)
             self.retries_shown = p.server_retries
@@ -149,11 +150,24 @@ def _summary(out: Console, result: CollectResult) -> None:
     )
 
 
+def _target_db(explicit: Path | None, err: Console) -> Path:
+    """--db (created if absent), else the DB the app would open; never a new ./traces/v3/synth_ai.db
+    made silently (the next app start would open that one-session DB instead of the user's)."""
+    choice = choose_db(explicit)
+    if choice.path is None:
+        raise UsageError(
+            "No trace DB to append to: none found, and collect creates one only where --db says.",
+            not_found_hint(choice),
+        )
+    say_choice(choice, err)
+    return choice.path
+
+
 def cmd_collect(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.rollouts.collector import CollectError, CollectSpec, collect
     from services.traces.achievement_keys import KeyStyle
 
-    db = args.sub_db or args.db or locate_db(None) or Path.cwd() / DEFAULT_RELATIVE
+    db = _target_db(args.sub_db or args.db, err)
     try:
         spec = CollectSpec(
             db=db,

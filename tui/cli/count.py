@@ -11,15 +11,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
-from services.traces.db import TraceDB, TraceDBError
 from tui.cli.errors import FAILED, db_missing, find_db
 from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
-if TYPE_CHECKING:  # numpy and the index come in only when counting
+if TYPE_CHECKING:  # Rich, numpy and the index come in only when counting
+    from rich.console import Console
+
     from services.datasets.filter_spec import FilterSpec
     from services.datasets.preview import Preview
 
@@ -62,28 +59,27 @@ def _spec(args: argparse.Namespace) -> FilterSpec | None:
 
 def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.datasets.filter_check import check_filter, needs, read_vocabulary
+    from services.datasets.index_cache import cached_index
     from services.datasets.preview import preview
-    from services.datasets.session_index import SessionIndex
+    from services.traces.db import TraceDB
 
     spec = _spec(args)
     if spec is None:
         return FAILED
     db_path = find_db(args.sub_db or args.db, err)
-    if db_path is None or db_missing(db_path, err):
+    if db_missing(db_path, err):
         return FAILED
-    try:
-        with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
-            index = SessionIndex.build(db)
-            vocabulary = read_vocabulary(db, needs(spec))
-    except TraceDBError as exc:
-        print(str(exc), file=sys.stderr)
-        return FAILED
+    # An unreadable DB raises TraceDBError: ``main`` reports it as for every command ("Error: ...", exit 1).
+    with TraceDB(db_path) as db, err.status(f"Indexing {db_path} …"):
+        index, from_cache = cached_index(db)  # unchanged DB: the index the last count built
+        vocabulary = read_vocabulary(db, needs(spec))
     result = preview(index, spec)
     warnings = [i for i in check_filter(spec, vocabulary) if i.severity == "warning"]
     if args.json:
         data = {
             "db": str(db_path),
             "index_build_s": round(index.build_seconds, 3),
+            "index_cached": from_cache,
             **result.model_dump(mode="json"),
             "warnings": [i.model_dump() for i in warnings],
         }
@@ -91,13 +87,16 @@ def cmd_count(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
-        _print(out, str(db_path), index.build_seconds, result)
+        _print(out, str(db_path), index.build_seconds, result, from_cache)
     for issue in warnings:  # the Filters pane shows the same words under the field
         print(issue.cli_line(), file=sys.stderr)
     return 0
 
 
-def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
+def _print(out: Console, db: str, build_s: float, p: Preview, from_cache: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     out.print(f"[bold]Export preview[/] of {escape(db)}", highlight=False, soft_wrap=True)
     counts = Table(show_header=False)
     counts.add_column("what")
@@ -111,7 +110,11 @@ def _print(out: Console, db: str, build_s: float, p: Preview) -> None:
     counts.add_row("estimated tokens", f"{p.estimated_tokens:,}")
     out.print(counts)
     out.print(f"[dim]Tokens: {escape(p.token_method)}.[/]", soft_wrap=True)
-    out.print(f"[dim]Index built in {build_s:.2f} s; this preview took {p.elapsed_ms:.1f} ms.[/]", soft_wrap=True)
+    built = "Index read from the cache (DB unchanged; built" if from_cache else "Index built"
+    out.print(
+        f"[dim]{built} in {build_s:.2f} s{')' if from_cache else ''}; this preview took {p.elapsed_ms:.1f} ms.[/]",
+        soft_wrap=True,
+    )
 
     funnel = Table(title="Funnel (exporter order)", title_justify="left")
     funnel.add_column("filter")

@@ -1,41 +1,66 @@
 """The ``sft-studio`` command: the TUI by default, headless subcommands for every pane's work.
 
 Each command group lives in its own module (``add_parsers`` plus its handlers); this one builds the
-parser from them and runs a command through :data:`COMMANDS`, a table from command name to handler.
-Importing it must not import Textual: headless commands stay fast and work where no terminal UI can
-run (``open_app`` imports the app only when it launches it).
+parser and runs a command through :data:`COMMANDS`, a table from command name to its module and
+handler. Only the module of the command being run is imported (the others get a stub entry in the
+parser, with :data:`SUMMARIES` as their help line), and Rich only once a command runs: `--version`
+and `--help` start in a few hundredths of a second (issue 10 item 23). Importing this module must not
+import Textual: headless commands stay fast and work where no terminal UI can run (``open_app``
+imports the app only when it launches it).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from services.common.workspace import Workspace, WorkspaceError, find_workspace, use_workspace
+from tui.cli.errors import Terminated, UsageError, closed_stdout, report
 
-from tui.cli import collect, config, count, export, stats
-from tui.cli.errors import Terminated, report
-from tui.cli.open_app import open_app
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: ``handler(args, stdout console, stderr console) -> exit code``.
-Handler = Callable[[argparse.Namespace, Console, Console], int]
+Handler = Callable[[argparse.Namespace, "Console", "Console"], int]
 
-#: Command name -> handler; no command opens the app.
-COMMANDS: dict[str, Handler] = {
-    "stats": stats.cmd_stats,
-    "collect": collect.cmd_collect,
-    "demo": collect.cmd_demo,
-    "export": export.cmd_export,
-    "validate": export.cmd_validate,
-    "count": count.cmd_count,
-    "config": config.cmd_config,
+#: Command name -> (module that defines it, handler name in it); no command opens the app.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "stats": ("tui.cli.stats", "cmd_stats"),
+    "collect": ("tui.cli.collect", "cmd_collect"),
+    "demo": ("tui.cli.collect", "cmd_demo"),
+    "export": ("tui.cli.export", "cmd_export"),
+    "validate": ("tui.cli.export", "cmd_validate"),
+    "count": ("tui.cli.count", "cmd_count"),
+    "config": ("tui.cli.config", "cmd_config"),
 }
+#: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
+SUMMARIES: dict[str, str] = {
+    "stats": "trace-DB statistics (the figures of synth-ai's analyze_trace_db.py, plus a header)",
+    "collect": "record Crafter rollouts (teacher, random or an OpenAI-compatible model) into a trace DB",
+    "demo": "build the demo trace DB (teacher + random policy, ~200 episodes) and print its path",
+    "export": "export filtered sessions as chat-format SFT JSONL (the flags of synth-ai's export_trace_sft.py)",
+    "validate": "check an SFT JSONL with synth-ai's upload validator (same messages)",
+    "count": "count the sessions and examples an export would write (same filter flags as export)",
+    "config": "validate SFT configs, show the exact job payload, generate sweeps",
+}
+
+
+def handler_of(command: str | None) -> Handler:
+    """The handler of ``command`` (its module imported now), or the app's for no command."""
+    if command is None:
+        from tui.cli.open_app import open_app
+
+        return open_app
+    module, name = COMMANDS[command]
+    handler: Handler = getattr(importlib.import_module(module), name)
+    return handler
 
 
 class _Version(argparse.Action):
@@ -99,7 +124,22 @@ def name_values(parser: argparse.ArgumentParser) -> None:
             action.metavar = action.dest.upper()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not an option or --db's value), if any."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("--db", "--workspace"):
+            skip = True
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = "*") -> argparse.ArgumentParser:
+    """The parser; with ``only`` a command name (or None), only that command's module is imported and
+    the other commands are stubs that carry their help line. The default builds every command."""
     parser = argparse.ArgumentParser(
         prog="sft-studio",
         description="Keyboard-driven SFT loop for Crafter agents: traces, filters, configs, jobs, evals.",
@@ -108,13 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     parser.add_argument("--db", type=Path, help="trace DB to open (file, or sqld directory)")
     parser.add_argument(
+        "--workspace",
+        type=Path,
+        metavar="DIR",
+        help="folder holding configs/ and ft_data/ (default: $SFT_STUDIO_WORKSPACE, else the nearest folder "
+        "from here upward that holds one of them, else the current folder)",
+    )
+    parser.add_argument(
         "--no-demo",
         action="store_true",
         help="when no trace DB is found, do not build the demo DB on first start (show how to get one)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (stats, collect, export, count, config):
-        group.add_parsers(sub)
+    chosen = None if only in ("*", None) else COMMANDS[only][0]  # its module defines sibling commands too
+    built: set[str] = set()
+    for name, (module, _) in COMMANDS.items():
+        if only == "*" or module == chosen:
+            if module not in built:
+                importlib.import_module(module).add_parsers(sub)
+                built.add(module)
+        else:
+            sub.add_parser(name, help=SUMMARIES[name], add_help=False)
+    order = list(COMMANDS)  # the modules add theirs in their own order: keep the table's in --help
+    sub._choices_actions.sort(key=lambda action: order.index(action.dest))
     name_values(parser)
     return parser
 
@@ -138,15 +194,48 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    out = Console()
-    err = Console(stderr=True)
-    handler = COMMANDS.get(args.command)
+def _consoles() -> tuple[Console, Console]:
+    """stdout and stderr consoles whose closed pipe raises BrokenPipeError (Rich would exit 1)."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _Console(), _Console(stderr=True)
+
+
+def _workspace(flag: Path | None) -> Workspace:
+    """The workspace every folder of this run is under (UsageError for a flag or variable that is not a
+    folder: never silently another folder)."""
     try:
-        if handler is None:
-            return open_app(args, out, err)
-        with sigterm_as_interrupt():
-            return handler(args, out, err)
+        return find_workspace(flag)
+    except WorkspaceError as exc:
+        raise UsageError(
+            str(exc), "Pass an existing folder with --workspace DIR, or unset SFT_STUDIO_WORKSPACE."
+        ) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser(command_in(words)).parse_args(words)
+    except BrokenPipeError:  # `sft-studio --help | head -2`
+        return closed_stdout()
+    out, err = _consoles()
+    try:
+        use_workspace(_workspace(args.workspace))
+        handler = handler_of(args.command)
+        if args.command is None:  # the app handles its own signals
+            code = handler(args, out, err)
+        else:
+            with sigterm_as_interrupt():
+                code = handler(args, out, err)
+        sys.stdout.flush()  # a pipe closed after the last write shows up here
+        return code
+    except BrokenPipeError:  # `sft-studio ... | head -2`: quiet, like any Unix tool
+        return closed_stdout()
     except (Exception, KeyboardInterrupt) as exc:  # a message, never a traceback; the exit code by type
         return report(exc, err)
+    finally:
+        use_workspace(None)  # main() called twice in one process (tests) finds it afresh

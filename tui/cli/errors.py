@@ -8,13 +8,16 @@ at its text. :func:`find_db` is the one "which trace DB?" of the headless comman
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
+from services.traces.db_errors import TraceDBError
+from services.traces.discovery import RULE_FLAG, DBChoice, find_trace_db
 
-from services.traces.db import TraceDBError, discovery_candidates, locate_db
+if TYPE_CHECKING:  # Rich comes in when something is printed: `--version` and `--help` never load it
+    from rich.console import Console
 
 FAILED = 1
 USAGE = 2  # argparse's own code for bad flags; ours for bad values too
@@ -26,6 +29,8 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C so every cleanup (temp files, workers) runs."""
 
 
+#: stdout was closed by the reader (``| head -2``): 128 + SIGPIPE, what a shell shows for a Unix tool.
+CLOSED_STDOUT = 141
 #: A bug: an exception no command expected (reported with a request to report it).
 UNEXPECTED = 2
 
@@ -64,6 +69,8 @@ def exit_code(exc: BaseException) -> int:
 
 def print_error(err: Console, message: str, hint: str = "") -> None:
     """A one-paragraph error on stderr: never wrapped mid-path, never a traceback."""
+    from rich.markup import escape
+
     err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
         err.print(hint, markup=False, highlight=False, soft_wrap=True)
@@ -87,16 +94,49 @@ def report(exc: BaseException, err: Console) -> int:
     return exit_code(exc)
 
 
-def find_db(explicit: Path | None, err: Console) -> Path | None:
-    """The DB given (as typed), else the first one found where the reference exporter looks; None after
-    printing where we looked."""
-    found = locate_db(explicit)
-    if found is None:
-        err.print("[bold red]No trace DB found.[/] Looked for:", highlight=False, soft_wrap=True)
-        for candidate in discovery_candidates():
-            plain(err, f"  {candidate}")
-        plain(err, "Pass one with --db PATH.")
-    return found
+def closed_stdout() -> int:
+    """A reader closed our stdout (``| head``): stop quietly, as Unix tools do, and return 141.
+
+    stdout is pointed at /dev/null first, so the interpreter's final flush cannot raise again and
+    print "Exception ignored ... BrokenPipeError" on the way out.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (tests capture it): nothing left to flush
+        pass
+    return CLOSED_STDOUT
+
+
+def choose_db(explicit: Path | None) -> DBChoice:
+    """The DB of every command and the app, by the one rule of ``services.traces.discovery``: --db, the
+    synth-ai locations, then sft-studio's demo DB (when built)."""
+    from services.rollouts.demo import demo_db_path
+
+    return find_trace_db(explicit, demo=demo_db_path())
+
+
+def not_found_hint(choice: DBChoice) -> str:
+    """Where we looked, and how to get a DB: the same lines for every command."""
+    lines = ["Looked for:", *(f"  {path}" for path in choice.looked)]
+    lines.append("Build sft-studio's demo DB with `sft-studio demo`, or pass one with --db PATH.")
+    return "\n".join(lines)
+
+
+def say_choice(choice: DBChoice, err: Console) -> None:
+    """On stderr, unless --db named it: which DB and which rule chose it (stdout stays the data)."""
+    if choice.path is not None and choice.rule != RULE_FLAG:
+        plain(err, f"Using trace DB {choice.path} ({choice.why}).")
+
+
+def find_db(explicit: Path | None, err: Console) -> Path:
+    """The DB to read (``explicit`` as typed, else found by the one rule, said on stderr); CommandError
+    (exit 1) listing where we looked when there is none."""
+    choice = choose_db(explicit)
+    if choice.path is None:
+        raise CommandError("No trace DB found.", not_found_hint(choice))
+    say_choice(choice, err)
+    return choice.path
 
 
 def db_missing(path: Path, err: Console) -> bool:

@@ -13,16 +13,17 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from services.common.workspace import default_export
 from services.datasets.export_targets import SizesError, parse_sizes
-from services.traces.db import DBMissingError, TraceDB
+from services.traces.db_errors import DBMissingError
 from tui.cli.errors import FAILED, USAGE, CommandError, UsageError, db_missing, find_db, plain, print_error
 from tui.cli.filter_flags import add_filter_flags, flag_overrides
 
 if TYPE_CHECKING:  # imported inside the commands: `sft-studio stats` must not pay for them
+    from rich.console import Console
+
     from services.datasets.filter_spec import FilterSpec
+    from services.traces.db import TraceDB
 
 
 def add_parsers(sub: Any) -> None:
@@ -34,7 +35,7 @@ def add_parsers(sub: Any) -> None:
         "(<name>.manifest.json) beside the file, then checked with synth-ai's upload validator.",
     )
     add_filter_flags(e)
-    e.add_argument("--output", type=Path, help=f"destination JSONL (default {default_export()})")
+    e.add_argument("--output", type=Path, help="destination JSONL (default: workspace/ft_data/crafter_traces.jsonl)")
     e.add_argument("--sizes", help="also write the first N examples as <stem>.nN.jsonl, e.g. 100,500,1000")
     e.add_argument("--force", action="store_true", help="overwrite existing output files and manifests")
     v = sub.add_parser(
@@ -78,24 +79,22 @@ def _spec(args: argparse.Namespace, base: dict[str, Any], err: Console) -> Filte
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.datasets.export import (
-        DEFAULT_OUTPUT,
         ExportError,
         ExportValidationError,
         NothingMatched,
         export_sft,
     )
+    from services.traces.db import TraceDB
 
     explicit = args.sub_db or args.db
     db_path = find_db(explicit, err)  # where the reference would block on an interactive prompt
-    if db_path is None:
-        return FAILED
     if explicit is None:
         plain(out, f"Found trace database: {db_path}")
     if db_missing(db_path, err):
         return FAILED
     output: Path = args.output
     if output is None:
-        output = DEFAULT_OUTPUT
+        output = default_export()
         plain(out, f"Output will be written to: {output.resolve()}")
     base = _preset(args)
     if args.min_unique is None and not base.get("min_unique"):

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.common.workspace import filter_presets_dir
 from services.datasets.filter_spec import EventRewardFilter, FilterSpec
 from services.datasets.presets import (
-    DEFAULT_PRESET_DIR,
     PresetError,
     describe_filter,
     list_presets,
@@ -186,7 +186,7 @@ def test_list_presets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert infos[2].error is not None and "invalid TOML" in infos[2].error
     assert list_presets(tmp_path / "none") == []
     monkeypatch.chdir(tmp_path)
-    assert Path("configs/filters") == DEFAULT_PRESET_DIR
+    assert filter_presets_dir() == tmp_path.resolve() / "configs" / "filters"  # the workspace found here
     assert [i.name for i in list_presets()] == ["alpha", "beta", "c"]
 
 

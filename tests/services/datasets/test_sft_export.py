@@ -545,7 +545,8 @@ def test_cli_db_errors_never_prompt(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     code, _, stderr = _cli(["export"], capsys)
-    assert code == 1 and "No trace DB found." in stderr and "Pass one with --db PATH." in stderr
+    assert code == 1 and "No trace DB found." in stderr and "pass one with --db PATH." in stderr
+    assert "sft-studio demo" in stderr  # the one "nothing found" text of every command (issue 10 item 1)
     assert not (tmp_path / "ft_data").exists()
 
 

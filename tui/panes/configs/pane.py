@@ -37,7 +37,6 @@ from tui.panes.configs.form import ConfigForm
 from tui.panes.configs.spec import SPEC
 from tui.panes.configs.sweep_view import SweepView
 
-CONFIG_DIR = configs_dir()
 RAW_DEBOUNCE_S = 0.3
 #: Terminals narrower than this get the stacked layout (files above the editor).
 NARROW_BELOW = 120
@@ -113,7 +112,7 @@ class ConfigsPane(Vertical):
 
     def __init__(
         self,
-        config_dir: Path = CONFIG_DIR,
+        config_dir: Path | None = None,
         *,
         cwd: Path | None = None,
         watch_interval: float | None = DISK_WATCH_S,
@@ -121,7 +120,7 @@ class ConfigsPane(Vertical):
     ) -> None:
         """``watch_interval`` None turns off noticing changes on disk between actions (tests)."""
         super().__init__(id=id)
-        self.config_dir = config_dir
+        self.config_dir = configs_dir() if config_dir is None else config_dir  # the workspace's configs/
         self.cwd = cwd
         self.watch_interval = watch_interval
         self._disk_seen: tuple[Path, str] | None = None

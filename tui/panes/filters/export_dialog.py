@@ -25,8 +25,6 @@ from services.common.workspace import default_export
 from services.datasets.export_targets import SizesError, check_sizes_fit, export_targets, parse_sizes
 from tui.widgets.dialog import dialog_css, keys_line
 
-DEFAULT_OUTPUT = default_export()
-
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -44,12 +42,12 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
     DEFAULT_CSS = dialog_css("ExportDialog")
 
     def __init__(
-        self, output: Path = DEFAULT_OUTPUT, sizes: str = "", summary: str = "", examples: int | None = None
+        self, output: Path | None = None, sizes: str = "", summary: str = "", examples: int | None = None
     ) -> None:
         """``examples``: what the filter gives now (the preview's count); larger sizes are refused here,
         and the exporter checks again against what it writes."""
         super().__init__()
-        self.output = output
+        self.output = default_export() if output is None else output  # the workspace's ft_data/
         self.sizes = sizes
         self.summary = summary
         self.examples = examples
@@ -102,7 +100,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
         raw = self.query_one("#export-output", Input).value.strip()
         ok = True
         if not raw:
-            self._hint("output", f"give a file path, e.g. {DEFAULT_OUTPUT}", True)
+            self._hint("output", f"give a file path, e.g. {default_export()}", True)
             ok = False
         elif Path(raw).is_dir():
             self._hint("output", f"{raw} is a folder: give a file path", True)

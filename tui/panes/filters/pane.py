@@ -25,6 +25,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import ContentSwitcher, Label, ProgressBar, Static
 
+from services.common.workspace import default_export as workspace_export
 from services.common.workspace import filter_presets_dir
 from services.datasets.filter_check import FilterVocabulary, by_field, check_filter, read_vocabulary
 from services.datasets.filter_spec import FilterSpec
@@ -33,7 +34,6 @@ from services.traces.fingerprint import Signature, db_signature
 from tui.app import workers
 from tui.panes.filters import preview_view as pview
 from tui.panes.filters.export_dialog import (
-    DEFAULT_OUTPUT,
     ExportDialog,
     ExportRequest,
     LoadPresetDialog,
@@ -56,7 +56,6 @@ INDEX_GROUP = "filter-index"
 PREVIEW_GROUP = "filter-preview"
 EXPORT_GROUP = "filter-export"
 DEBOUNCE_S = 0.25
-PRESETS_DIR = filter_presets_dir()
 PROGRESS_MIN_S = 0.1
 #: Terminal widths below this stack the form above the preview (side by side, the preview got ~26 columns at 80).
 NARROW_BELOW = 120
@@ -183,7 +182,7 @@ class FiltersPane(Vertical):
         index_fn: IndexFn = default_index,
         export_fn: ExportFn = default_export,
         debounce_s: float = DEBOUNCE_S,
-        presets_dir: Path = PRESETS_DIR,
+        presets_dir: Path | None = None,
         watch_interval: float | None = WATCH_S,
         id: str | None = None,
     ) -> None:
@@ -205,7 +204,7 @@ class FiltersPane(Vertical):
         self.index_fn = index_fn
         self.export_fn = export_fn
         self.debounce_s = debounce_s
-        self.presets_dir = presets_dir
+        self.presets_dir = filter_presets_dir() if presets_dir is None else presets_dir  # the workspace's
         self.index: SessionIndex | None = None
         #: What the indexed DB holds, for the shared validator's warnings (unknown model, type…).
         self.vocabulary = FilterVocabulary()
@@ -217,7 +216,7 @@ class FiltersPane(Vertical):
         self.preview_spec: FilterSpec | None = None
         self.exporting = False
         self.last_export: ExportResult | None = None
-        self.export_output = DEFAULT_OUTPUT
+        self.export_output = workspace_export()
         self.export_sizes = ""
         self._index_work: workers.TaggedWorker[SessionIndex, Signature | None] = workers.TaggedWorker(
             self, INDEX_GROUP, self.IndexLoaded, self.IndexFailed
