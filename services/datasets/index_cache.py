@@ -24,6 +24,20 @@ from services.traces.db import TraceDB
 CACHE_FORMAT = 1
 
 
+def _code_stamp() -> str:
+    """The cache format plus a hash of the code that builds an index (the index modules and the skip
+    reasons): a file written by other code is never read, even when nobody remembered to bump
+    ``CACHE_FORMAT``."""
+    import services.datasets.session_index as index_module
+    import services.datasets.session_index_scan as scan_module
+    import services.traces.skipped as skipped_module
+
+    digest = hashlib.sha256(str(CACHE_FORMAT).encode())
+    for module in (index_module, scan_module, skipped_module):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_file(db: TraceDB) -> Path:
     key = hashlib.sha256(str(db.path.resolve()).encode()).hexdigest()[:24]
     return data_dir() / "index-cache" / f"{key}.pickle"
@@ -36,7 +50,7 @@ def load_index(db: TraceDB) -> SessionIndex | None:
             fmt, path, index = pickle.load(f)
     except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError, pickle.UnpicklingError):
         return None
-    if fmt != CACHE_FORMAT or path != str(db.path.resolve()) or not isinstance(index, SessionIndex):
+    if fmt != _code_stamp() or path != str(db.path.resolve()) or not isinstance(index, SessionIndex):
         return None
     return index if index.is_current(db) else None
 
@@ -46,7 +60,7 @@ def save_index(db: TraceDB, index: SessionIndex) -> None:
     target = cache_file(db)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, pickle.dumps((CACHE_FORMAT, str(db.path.resolve()), index), protocol=5))
+        write_atomic(target, pickle.dumps((_code_stamp(), str(db.path.resolve()), index), protocol=5))
     except OSError:
         pass
 

@@ -55,3 +55,14 @@ def test_count_says_when_it_used_the_cache(db_path: Path, capsys: pytest.Capture
     assert first["examples"] == second["examples"] and first["eligible_sessions"] == second["eligible_sessions"]
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM session_traces").fetchone()[0] == first["sessions_in_db"]
+
+
+def test_a_file_written_by_other_index_code_is_not_read(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is keyed on the code that builds an index, not only on a hand-bumped number."""
+    from services.datasets import index_cache
+
+    with TraceDB(db_path) as db:
+        cached_index(db)
+        monkeypatch.setattr(index_cache, "_code_stamp", lambda: "other code")
+        _, cached = cached_index(db)
+        assert not cached
