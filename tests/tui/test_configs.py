@@ -549,7 +549,17 @@ async def test_r_refreshes_the_file_list(workdir: Path) -> None:
         (workdir / "configs" / "new_one.toml").write_text((workdir / "configs" / LORA).read_text())
         await pilot.press("r")
         await until(pilot, lambda: any(p.name == "new_one.toml" for p in pane.paths))
-        assert app.query_one("#cfg-files", OptionList).option_count == 3
+        assert app.query_one("#cfg-files", OptionList).option_count == 3  # the open file listed once
+
+
+async def test_a_file_opened_by_a_relative_path_is_listed_once(workdir: Path) -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await show_pane(pilot, "3", ConfigsPane)
+        assert pane.open(Path("configs") / LORA) and pane.open(workdir / "configs" / LORA)
+        pane.rescan()
+        assert [p.name for p in pane.paths].count(LORA) == 1
+        assert [p.name for p in pane.docs].count(LORA) == 1
 
 
 async def test_recreating_a_deleted_file_names_no_backup(workdir: Path) -> None:

@@ -157,7 +157,8 @@ async def test_typing_min_unique_updates_the_preview(db: Path) -> None:
         pane = await open_filters(pilot)
         base = expected(pane, FilterSpec())
         assert pane.preview == base.model_copy(update={"elapsed_ms": pane.preview.elapsed_ms})
-        await pilot.press("tab", "tab", "tab", "2")  # keyboard only: tabs → models → providers → min unique
+        await until(pilot, lambda: app.focused is app.query_one("#filter-models", Input))  # the first field
+        await pilot.press("tab", "tab", "2")  # keyboard only: models → providers → min unique
         assert app.focused is app.query_one("#filter-min_unique", Input)
         await until(pilot, lambda: pane.preview_spec == FilterSpec(min_unique=2))
         want = expected(pane, FilterSpec(min_unique=2))
@@ -503,7 +504,7 @@ async def test_preview_follows_the_db_and_r_recounts(db: Path) -> None:
         await pilot.pause(0.3)
         assert pane.preview is not None and pane.preview.sessions_in_db == n + 2  # no watching: unchanged
         pane.query_one("#filters-preview").focus()
-        assert key_active(app, "filters.refresh")
+        await until(pilot, lambda: key_active(app, "filters.refresh"))  # focus moves on the next refresh
         await pilot.press("r")
         await until(pilot, lambda: pane.preview is not None and pane.preview.sessions_in_db == n + 3, timeout=30)
 

@@ -120,7 +120,9 @@ class ConfigsPane(Vertical):
     ) -> None:
         """``watch_interval`` None turns off noticing changes on disk between actions (tests)."""
         super().__init__(id=id)
-        self.config_dir = configs_dir() if config_dir is None else config_dir  # the workspace's configs/
+        # Absolute, like every path the pane keeps: a file opened as "configs/x.toml" and the same file
+        # found by a rescan must be one entry, not two.
+        self.config_dir = (configs_dir() if config_dir is None else config_dir).absolute()  # the workspace's
         self.cwd = cwd
         self.watch_interval = watch_interval
         self._disk_seen: tuple[Path, str] | None = None
@@ -222,7 +224,7 @@ class ConfigsPane(Vertical):
     # ----------------------------------------------------------------------------------- files
 
     def rescan(self) -> None:
-        found = [f.path for f in list_configs(self.config_dir)]
+        found = [f.path.absolute() for f in list_configs(self.config_dir)]
         extra = [p for p in self.docs if p not in found]
         self.paths = found + extra
         self._render_files()
@@ -338,6 +340,7 @@ class ConfigsPane(Vertical):
 
     def open(self, path: Path) -> bool:
         """Show ``path`` (its unsaved edits, if it was open before); False after explaining why not."""
+        path = path.absolute()
         doc = self.docs.get(path)
         if doc is None:
             try:
