@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -43,3 +44,12 @@ def exit_when_orphaned(expected_parent: int) -> None:
     """Exit at once when the parent is gone (for platforms without ``PR_SET_PDEATHSIG``)."""
     if os.getppid() != expected_parent:
         os._exit(1)
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment with the project root first on ``PYTHONPATH``, for a ``python -c``
+    worker that imports ``services`` however the parent was started (a console script, ``-m``, tests)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env

@@ -24,8 +24,9 @@ import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, InvalidStateError
-from pathlib import Path
 from typing import IO, Any
+
+from services.common.child_process import child_env
 
 _HEADER = struct.Struct(">qI")
 _WORKER = "from services.crafter.world_worker import worker_main; worker_main()"
@@ -76,9 +77,7 @@ class WorldWorker:
     def __init__(self, seeds: Iterable[int], length: int = 10000) -> None:
         self.seeds = list(seeds)
         self.futures: dict[int, Future[Any]] = {seed: Future() for seed in self.seeds}
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        env = child_env()
         self.proc: subprocess.Popen[bytes] | None
         try:
             self.proc = subprocess.Popen(

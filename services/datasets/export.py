@@ -29,6 +29,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from services.common.atomic import AtomicFile, remove_stale_temps
+from services.common.child_process import child_env
 from services.common.version import package_version
 from services.common.workspace import default_export
 from services.datasets.examples import AchievementMap, ExampleCounters
@@ -209,14 +210,6 @@ with open(sys.argv[1], "rb") as fh:
         digest.update(chunk)
 print(digest.hexdigest())
 """
-
-
-def child_env() -> dict[str, str]:
-    """The environment for a child that imports our modules (the folder holding services/ on its path)."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 class _DBHash:

@@ -29,7 +29,7 @@ from typing import IO, Any, BinaryIO
 
 import orjson
 
-from services.common.child_process import die_with_parent
+from services.common.child_process import child_env, die_with_parent
 from services.datasets.examples import AchievementMap, ExampleCounters, Row, build_examples
 from services.datasets.validation import MAX_ISSUES, export_problem, upload_issue
 from services.traces.snapshot import bound
@@ -317,9 +317,7 @@ class Worker:
         self.on_progress = on_progress
         self._result: PartResult | None = None
         self.error: str | None = None
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        env = child_env()
         try:
             self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
                 [sys.executable, "-c", _WORKER, str(path), str(os.getpid())],

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import orjson
 
 from services.common.atomic import atomic_output
-from services.common.child_process import die_with_parent
+from services.common.child_process import child_env, die_with_parent
 from services.datasets.examples import ExampleCounters, _example, _loads
 
 #: Example flag bits.
@@ -402,9 +402,7 @@ class ParallelScan:
 
 
 def _start_worker(uri: str, timeout: float, outdir: str) -> subprocess.Popen[str] | None:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # the folder holding services/
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env = child_env()
     job = json.dumps({"uri": uri, "timeout": timeout, "outdir": outdir, "parent": os.getpid()})
     try:
         return subprocess.Popen(
