@@ -97,3 +97,12 @@ def ft_data_dir(root: Path | None = None) -> Path:
 def default_export(root: Path | None = None) -> Path:
     """The export target when none is given (the reference exporter's default file name)."""
     return ft_data_dir(root) / "crafter_traces.jsonl"
+
+
+def display_path(path: Path) -> str:
+    """``path`` as a user reads it: relative to the workspace when it lies inside (``ft_data/x.jsonl``),
+    else as given. Screens show it; files and manifests keep the real path."""
+    try:
+        return str(Path(path).absolute().relative_to(workspace_root().absolute()))
+    except ValueError:
+        return str(path)

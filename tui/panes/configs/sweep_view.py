@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
+from services.common.workspace import display_path
 from services.configs.sweeps import AXIS_HELP, Axis, SweepError, SweepPlan, plan_sweep, write_sweep
 
 HOLD_TEXT = {
@@ -155,7 +156,7 @@ class SweepView(Vertical):
         note = " Base has unsaved edits: the sweep uses the saved file." if self.base_dirty else ""
         batch = f", global batch held at {plan.base_global_batch}" if plan.hold_global_batch else ""
         self._status(
-            f"{len(plan.cells)} configs + sweep.json into {plan.out_dir}{batch}.{note}",
+            f"{len(plan.cells)} configs + sweep.json into {display_path(plan.out_dir)}{batch}.{note}",
             error=not plan.writable,
         )
 
@@ -195,4 +196,4 @@ class SweepView(Vertical):
             return
         self.post_message(self.Written(written))
         self.replan()
-        self._status(f"Wrote {len(written) - 1} configs and sweep.json to {plan.out_dir}.")
+        self._status(f"Wrote {len(written) - 1} configs and sweep.json to {display_path(plan.out_dir)}.")

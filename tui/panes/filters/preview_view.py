@@ -15,6 +15,7 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Static
 
+from services.common.workspace import display_path
 from services.datasets.filter_spec import FilterSpec
 from tui.widgets.bars import BarChart, BarRow
 
@@ -198,12 +199,12 @@ def export_result_content(result: ExportResult, quoted: tuple[int, int] | None =
     lines = [
         Content.assemble(
             ("Wrote ", "bold"),
-            (str(result.output), "bold $text-accent"),
+            (display_path(result.output), "bold $text-accent"),
             f": {result.examples:,} examples from {result.sessions:,} sessions, ~{result.token_estimate:,} tokens, ",
             ("sha256 ", "$foreground-muted"),
             (result.sha256[:12], "bold"),
         ),
-        Content.assemble(("Manifest ", "$foreground-muted"), str(result.manifest)),
+        Content.assemble(("Manifest ", "$foreground-muted"), display_path(result.manifest)),
     ]
     if quoted is not None and quoted != (result.examples, result.sessions):
         lines.append(
@@ -214,7 +215,11 @@ def export_result_content(result: ExportResult, quoted: tuple[int, int] | None =
             )
         )
     for sub in result.subsets:
-        lines.append(Content.assemble(("Subset ", "$foreground-muted"), f"{sub.path}: first {sub.examples:,} examples"))
+        lines.append(
+            Content.assemble(
+                ("Subset ", "$foreground-muted"), f"{display_path(sub.path)}: first {sub.examples:,} examples"
+            )
+        )
     if result.validation.ok:
         lines.append(Content.styled("Validation OK: every line passes synth-ai's upload checks.", "bold $text-success"))
     else:
