@@ -273,8 +273,13 @@ def run_reference_cli(
     *,
     api_key: str = DUMMY_API_KEY,
     timeout: float = CLI_TIMEOUT_S,
+    poll_interval: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real console script: ``synth-ai train --type sft --config C --dataset D --backend URL --no-poll``.
+
+    With ``poll_interval`` it polls instead (``--poll --poll-interval S``) until the backend reports a terminal
+    status; the CLI has no working timeout of its own (``--poll-timeout`` is ignored), so ``timeout`` is what ends a
+    run that never finishes.
 
     Non-interactive (stdin is /dev/null, so the config finder auto-selects), with ``SYNTH_API_KEY=api_key``, a
     throw-away HOME (the CLI saves ``~/.synth-ai/train_cli.json``), SDK_EXPERIMENTAL*/SYNTH_*/proxy variables unset.
@@ -303,7 +308,7 @@ def run_reference_cli(
         str(dataset),
         "--backend",
         backend_url,
-        "--no-poll",
+        *(["--no-poll"] if poll_interval is None else ["--poll", "--poll-interval", str(poll_interval)]),
         *extra_args,
     ]
     had_traces = (cwd / "traces").exists()

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("tui.cli.export", "cmd_validate"),
     "count": ("tui.cli.count", "cmd_count"),
     "config": ("tui.cli.config", "cmd_config"),
+    "backend": ("tui.cli.backend", "cmd_backend"),
 }
 #: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
 SUMMARIES: dict[str, str] = {
@@ -49,6 +50,7 @@ SUMMARIES: dict[str, str] = {
     "validate": "check an SFT JSONL with synth-ai's upload validator (same messages)",
     "count": "count the sessions and examples an export would write (same filter flags as export)",
     "config": "validate SFT configs, show the exact job payload, generate sweeps",
+    "backend": "run the local training backend (the Synth learning API on loopback)",
 }
 
 
@@ -103,6 +105,7 @@ METAVARS: dict[str, str] = {
     "--dataset": "FILE",
     "--values": "V,V,...",
     "--out": "DIR",
+    "--data-dir": "DIR",
 }
 
 
