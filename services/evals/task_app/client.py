@@ -510,7 +510,7 @@ def parse_rollout(data: dict[str, Any], *, seed: int, run_id: str) -> TaskAppRol
         if isinstance(stepwise, dict):
             achievements |= _known(stepwise.get("new_achievements"))
         meta = _dict(info.get("meta"))
-        if meta.get("tool_call_ok") is False:
+        if info.get("reason") == "no_tool_calls" or meta.get("tool_call_ok") is False:
             tool_failures += 1
         actions += _actions_in(step.get("tool_calls"))
         ran = _number(info.get("steps_executed"))
@@ -531,8 +531,10 @@ def parse_rollout(data: dict[str, Any], *, seed: int, run_id: str) -> TaskAppRol
         achievements |= _known(stepwise_details.get(key))
     status = str(final.get("rollout_status") or "complete")
     partial = status.startswith("partial")
-    if status == "partial_no_tool_calls":
-        tool_failures += 1
+    if status == "partial_no_tool_calls" and not any(
+        _dict(s.get("info")).get("reason") == "no_tool_calls" for s in steps
+    ):
+        tool_failures += 1  # the terminal step was left out: count the answer that ended the rollout
     error = final.get("error")
     if final_step is not None:
         env_steps = final_step
