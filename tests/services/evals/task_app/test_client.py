@@ -265,3 +265,45 @@ def test_parse_reference_partial_raw_final() -> None:
 def test_parse_not_a_rollout() -> None:
     result = parse_rollout({"run_id": "x", "trajectories": []}, seed=2, run_id="eval-2")
     assert result.status == "failed" and result.error
+
+
+# ------------------------------------------------------------------------------------------------ concurrency
+
+
+async def test_concurrent_rollouts_on_one_pooled_client(http: httpx.AsyncClient) -> None:
+    import asyncio
+
+    with FakeInferenceServer(delay_ms=50) as fake:
+        results = await asyncio.gather(
+            *(
+                arun_rollout(
+                    URL, seed=s, model="fake-model", inference_url=fake.base_url, max_turns=6, api_key=KEY, client=http
+                )
+                for s in range(4)
+            )
+        )
+        assert fake.max_in_flight >= 2  # the episodes overlapped on the server
+    assert [r.seed for r in results] == [0, 1, 2, 3] and all(r.decisions == 6 for r in results)
+
+
+async def test_the_loop_keeps_answering_during_a_rollout(http: httpx.AsyncClient) -> None:
+    """World generation, env steps and the teacher run in threads: /health answers while a rollout plays."""
+    import asyncio
+    import time
+
+    rollout = asyncio.create_task(
+        arun_rollout(
+            URL, seed=11, model="sft-studio/teacher", inference_url="", max_turns=150, api_key=KEY, client=http
+        )
+    )
+    await asyncio.sleep(0.3)
+    worst, checks = 0.0, 0
+    while not rollout.done():
+        checks += 1
+        started = time.perf_counter()
+        assert (await http.get(URL + "/health", headers={"X-API-Key": KEY})).status_code == 200
+        worst = max(worst, time.perf_counter() - started)
+        await asyncio.sleep(0.05)
+    assert (await rollout).decisions > 0
+    assert checks >= 3, "the rollout held the event loop: /health could not be asked while it played"
+    assert worst < 0.5, f"/health took {worst:.2f}s while a rollout played"
