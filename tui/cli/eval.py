@@ -132,8 +132,16 @@ class _Bar:
         )
         self.task = self.progress.add_task(label, total=total, rate=0.0, unique=0.0, ach="")
         self.retries_shown = 0
+        self.started = False
+
+    def stop(self) -> None:
+        if self.started:
+            self.progress.stop()
 
     def update(self, p: EvalProgress) -> None:
+        if not self.started:  # shown once the preflight passed: a refused eval prints only its error
+            self.started = True
+            self.progress.start()
         if p.server_retries > self.retries_shown and p.notice:
             from rich.markup import escape
 
@@ -277,8 +285,11 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
             )
     bar = _Bar(err, settings.model_name(), len(settings.seeds))
     try:
-        with _sigterm_as_interrupt() as signals, bar.progress:
-            run = run_eval(settings, bar.update)
+        with _sigterm_as_interrupt() as signals:
+            try:
+                run = run_eval(settings, bar.update)
+            finally:
+                bar.stop()
     except EvalError as exc:
         raise CommandError(str(exc)) from None
     except KeyboardInterrupt:  # before any episode (during preflight): nothing to keep

@@ -74,7 +74,7 @@ def test_unreachable_url_fails_before_any_episode() -> None:
 
 def test_unknown_model_fails_before_any_episode() -> None:
     with FakeInferenceServer(models=["served-model"]) as srv:
-        with pytest.raises(EvalError, match="not served .*available: served-model"):
+        with pytest.raises(EvalError, match=r"not served .*available: served-model"):
             run_eval(build_settings({"model": "other", "inference_url": srv.base_url, "seeds": [1]}))
         assert srv.chat_count == 0
 
@@ -107,9 +107,7 @@ def test_progress_reports_achievements_so_far() -> None:
 
 def test_trace_db_records_every_episode_as_a_session(tmp_path: Path) -> None:
     db = tmp_path / "eval_traces.db"
-    run = run_eval(
-        build_settings({"policy": "teacher", "seeds": [3, 4], "max_turns": 6, "trace_db": db}), eval_id="t1"
-    )
+    run = run_eval(build_settings({"policy": "teacher", "seeds": [3, 4], "max_turns": 6, "trace_db": db}), eval_id="t1")
     assert [e.session_id for e in run.episodes] == ["eval-t1-seed00003", "eval-t1-seed00004"]
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT session_id, metadata FROM session_traces ORDER BY session_id").fetchall()
@@ -137,7 +135,12 @@ def test_task_app_mode_goes_through_the_client(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(__import__("sys").modules, "services.evals.task_app.client", fake)
     monkeypatch.setenv("ENVIRONMENT_API_KEY", "env-key")
     settings = build_settings(
-        {"model": "m", "inference_url": "http://127.0.0.1:1", "task_app_url": "http://127.0.0.1:8001/", "seeds": [1, 2, 3]}
+        {
+            "model": "m",
+            "inference_url": "http://127.0.0.1:1",
+            "task_app_url": "http://127.0.0.1:8001/",
+            "seeds": [1, 2, 3],
+        }
     )
     run = run_eval(settings)
     assert {c["url"] for c in calls} == {"http://127.0.0.1:8001"}

@@ -87,7 +87,8 @@ def test_our_policy_names_choose_the_policy() -> None:
 
 
 def test_unknown_keys_are_warned_not_fatal() -> None:
-    toml = parse_eval_toml({"model": "m", "colour": "blue", "rollout": {"shape": 1}, "eval": {"policy_config": {"x": 1}}})
+    doc = {"model": "m", "colour": "blue", "rollout": {"shape": 1}, "eval": {"policy_config": {"x": 1}}}
+    toml = parse_eval_toml(doc)
     assert toml.warnings == [
         "unknown key colour ignored",
         "unknown key rollout.shape ignored",
@@ -119,7 +120,7 @@ def test_bad_toml_files(tmp_path: Path) -> None:
         read_eval_toml(tmp_path / "missing.toml")
     with pytest.raises(EvalError, match="is not valid TOML"):
         read_eval_toml(_write(tmp_path, "model = \n"))
-    with pytest.raises(EvalError, match="eval.toml: `concurrency` must be an integer"):
+    with pytest.raises(EvalError, match=r"eval\.toml: `concurrency` must be an integer"):
         read_eval_toml(_write(tmp_path, 'concurrency = "8"\n'))
 
 
