@@ -99,9 +99,7 @@ def _seeds_of(db_path: Path, manifest: dict[str, Any]) -> tuple[int, list[int]] 
         spec = FilterSpec.model_validate(manifest.get("filter") or {})
         pins = (manifest.get("source_db") or {}).get("snapshot") or {}
         snapshot = (
-            Snapshot(sessions=int(pins.get("sessions") or 0), last_event_id=pins.get("last_event_id"))
-            if pins
-            else None
+            Snapshot(sessions=int(pins.get("sessions") or 0), last_event_id=pins.get("last_event_id")) if pins else None
         )
         db = TraceDB(db_path)
     except (TraceDBError, ValueError, TypeError):
