@@ -18,10 +18,11 @@ from pydantic import BaseModel, ValidationError
 
 from services.common.atomic import write_atomic
 from services.common.data_dir import data_dir
+from services.common.secrets import mask_url
 from services.evals.episode import EpisodeResult
 from services.evals.launcher import EvalRun
 from services.evals.scoring import Aggregate, aggregate
-from services.evals.settings import EvalError
+from services.evals.settings import EvalError, EvalSettings
 
 FORMAT = "sft-studio-eval/1"
 RESULT_FILE = "result.json"
@@ -61,7 +62,16 @@ def backend_label(run: EvalRun) -> str:
         return f"local policy ({s.policy})"
     if s.backend == "local":
         return "local backend"
-    return s.inference_url or "unknown"
+    return mask_url(s.inference_url) if s.inference_url else "unknown"
+
+
+def _shown_settings(settings: EvalSettings) -> dict[str, Any]:
+    """The settings as saved and printed: no key (excluded), URLs with any userinfo or query masked."""
+    shown = settings.model_dump(mode="json", exclude={"seeds"})
+    for name in ("inference_url", "task_app_url"):
+        if shown.get(name):
+            shown[name] = mask_url(shown[name])
+    return shown
 
 
 def result_from_run(run: EvalRun, leakage: LeakageNote | None = None) -> EvalResult:
@@ -73,7 +83,7 @@ def result_from_run(run: EvalRun, leakage: LeakageNote | None = None) -> EvalRes
         backend=backend_label(run),
         mode=s.mode(),
         seeds=list(s.seeds),
-        settings=s.model_dump(mode="json", exclude={"seeds"}),
+        settings=_shown_settings(s),
         started_at=run.started_at,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         wall_s=run.wall_s,

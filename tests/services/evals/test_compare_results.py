@@ -84,3 +84,18 @@ def test_seeds_text() -> None:
     assert seeds_text([10000, 10001, 10002]) == "10000-10002"
     assert seeds_text([4]) == "4"
     assert seeds_text([1, 5]) == "1,5"
+
+
+def test_saved_settings_hold_no_secret() -> None:
+    from services.evals.launcher import EvalRun
+
+    settings = build_settings(
+        {
+            "model": "m",
+            "inference_url": "https://user:sk-secret-123456789@host.example/v1",
+            "api_key": "sk-key-abcdef12345",
+        }
+    )
+    run = EvalRun(eval_id="s", settings=settings, episodes=[], wall_s=0.0, started_at="")
+    text = result_from_run(run).model_dump_json()
+    assert "sk-secret-123456789" not in text and "sk-key-abcdef12345" not in text
