@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("tui.cli.config", "cmd_config"),
     "backend": ("tui.cli.backend", "cmd_backend"),
     "eval": ("tui.cli.eval", "cmd_eval"),
+    "task-app": ("tui.cli.task_app", "cmd_task_app"),
 }
 #: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
 SUMMARIES: dict[str, str] = {
@@ -53,6 +54,7 @@ SUMMARIES: dict[str, str] = {
     "config": "validate SFT configs, show the exact job payload, generate sweeps",
     "backend": "run the local training backend (the Synth learning API on loopback)",
     "eval": "evaluate a model (or the teacher / random policy) on fixed Crafter seeds; compare two evals",
+    "task-app": "serve Crafter rollouts over synth-ai's grpo-crafter task-app contract",
 }
 
 
