@@ -106,8 +106,8 @@ def aggregate(episodes: Sequence[EpisodeResult], wall_s: float = 0.0) -> Aggrega
     it says nothing about the model.
     """
     failed = sum(failed_before_playing(e) for e in episodes)
-    partial = sum(e.partial for e in episodes)
     episodes = [e for e in episodes if not failed_before_playing(e)]
+    partial = sum(e.partial for e in episodes)
     n = len(episodes)
     matrix = unlock_matrix(episodes)
     rates = matrix.mean(axis=0) if n else np.zeros(len(ACHIEVEMENTS))

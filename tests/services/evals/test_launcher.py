@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import types
 from pathlib import Path
 from typing import Any
 
@@ -115,39 +114,3 @@ def test_trace_db_records_every_episode_as_a_session(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == ["eval-t1-seed00003", "eval-t1-seed00004"]
     assert json.loads(rows[0][1])["seed"] == 3
     assert lm_events == 12
-
-
-def test_task_app_mode_goes_through_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seam: --task-app uses services.evals.task_app.client.run_rollout (here a stand-in module)."""
-    calls: list[dict[str, Any]] = []
-
-    def run_rollout(url: str, **kw: Any) -> Any:
-        calls.append({"url": url, **kw})
-        if kw["seed"] == 2:
-            raise RuntimeError("HTTP 500 from /rollout")
-        return types.SimpleNamespace(
-            seed=kw["seed"], achievements=["collect_wood", "collect_wood"], decisions=3, steps=9, died=False,
-            tool_call_failures=1, partial=kw["seed"] == 3, total_reward=1.0, error=None,
-        )  # fmt: skip
-
-    fake = types.ModuleType("services.evals.task_app.client")
-    fake.run_rollout = run_rollout  # type: ignore[attr-defined]
-    monkeypatch.setitem(__import__("sys").modules, "services.evals.task_app.client", fake)
-    monkeypatch.setenv("ENVIRONMENT_API_KEY", "env-key")
-    settings = build_settings(
-        {
-            "model": "m",
-            "inference_url": "http://127.0.0.1:1",
-            "task_app_url": "http://127.0.0.1:8001/",
-            "seeds": [1, 2, 3],
-        }
-    )
-    run = run_eval(settings)
-    assert {c["url"] for c in calls} == {"http://127.0.0.1:8001"}
-    assert calls[0]["api_key"] == "env-key" and calls[0]["max_turns"] == 50 and calls[0]["model"] == "m"
-    by_seed = {e.seed: e for e in run.episodes}
-    assert by_seed[1].achievements == ["collect_wood"] and by_seed[1].tool_call_failures == 1
-    assert by_seed[2].error is not None and "500" in by_seed[2].error
-    assert by_seed[3].partial
-    agg = aggregate(run.episodes)
-    assert agg.episodes == 2 and agg.failed_episodes == 1 and agg.partial_episodes == 1
