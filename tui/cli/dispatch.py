@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "count": ("tui.cli.count", "cmd_count"),
     "config": ("tui.cli.config", "cmd_config"),
     "backend": ("tui.cli.backend", "cmd_backend"),
+    "eval": ("tui.cli.eval", "cmd_eval"),
     "task-app": ("tui.cli.task_app", "cmd_task_app"),
 }
 #: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
@@ -52,6 +53,7 @@ SUMMARIES: dict[str, str] = {
     "count": "count the sessions and examples an export would write (same filter flags as export)",
     "config": "validate SFT configs, show the exact job payload, generate sweeps",
     "backend": "run the local training backend (the Synth learning API on loopback)",
+    "eval": "evaluate a model (or the teacher / random policy) on fixed Crafter seeds; compare two evals",
     "task-app": "serve Crafter rollouts over synth-ai's grpo-crafter task-app contract",
 }
 
