@@ -318,16 +318,10 @@ class EvalPane(Vertical):
         key = cursor_key(self.query_one("#eval-saved", DataTable))
         if key is None:
             return
-        other = "B" if mark == "A" else "A"
-        previous = self.marks.get(key)
         self.marks = {k: v for k, v in self.marks.items() if v != mark and k != key}
-        if previous == other:
-            pass  # moving B onto A's eval: B is unmarked
-        self.marks[key] = mark
+        self.marks[key] = mark  # marking B's eval A unmarks it as B (one eval cannot be both)
         self._show_saved()
         self.app.refresh_bindings()
-        if sorted(self.marks.values()) == ["A", "B"]:
-            self.notify("A and B are marked: press c to compare them.", timeout=4)
 
     def action_compare(self) -> None:
         by_mark = {v: k for k, v in self.marks.items()}
@@ -648,7 +642,9 @@ class EvalPane(Vertical):
     def _show_saved(self) -> None:
         table = self.query_one("#eval-saved", DataTable)
         sync_rows(table, view.saved_rows(self.saved, self.marks))
-        table.border_subtitle = f"{len(self.saved)} saved" if self.saved else ""
+        marked = sorted(self.marks.values())
+        ready = "  ·  A and B marked: c compares" if marked == ["A", "B"] else ""
+        table.border_subtitle = f"{len(self.saved)} saved{ready}" if self.saved else ""
         if not self.saved:
             from services.evals.results import evals_dir
 

@@ -54,11 +54,8 @@ def _ci(ci: Sequence[float], fmt: str = ".1f") -> str:
 
 
 def short_achievement(name: str) -> str:
-    """``collect_wood`` → ``wood``, ``place_table`` → ``+table``, ``make_wood_pickaxe`` → ``wood_pickaxe``."""
-    for prefix, mark in (("collect_", ""), ("place_", "+"), ("make_", ""), ("defeat_", "x")):
-        if name.startswith(prefix):
-            return mark + name.removeprefix(prefix)
-    return name
+    """``collect_wood`` → ``wood``, ``place_table`` → ``place table``, ``defeat_zombie`` → ``defeat zombie``."""
+    return name.removeprefix("collect_").removeprefix("make_").replace("_", " ")
 
 
 # ------------------------------------------------------------------------------------------- live
