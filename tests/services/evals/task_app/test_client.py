@@ -293,10 +293,10 @@ async def test_the_loop_keeps_answering_during_a_rollout(http: httpx.AsyncClient
 
     rollout = asyncio.create_task(
         arun_rollout(
-            URL, seed=11, model="sft-studio/teacher", inference_url="", max_turns=150, api_key=KEY, client=http
+            URL, seed=11, model="sft-studio/teacher", inference_url="", max_turns=400, api_key=KEY, client=http
         )
     )
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.05)
     worst, checks = 0.0, 0
     while not rollout.done():
         checks += 1
