@@ -4,10 +4,10 @@
    the same episodes and score, and the figures of bench/RESULTS.md's "Teacher vs random quality"
    (mean unique 14.70, Crafter score 34.49 %); the random policy likewise (2.30, 1.42 %).
 2. An OpenAI-compatible policy against a loopback server (its own process) that sleeps 200 ms per
-   call: the same eval (8 seeds x 30 decisions) at concurrency 1 and 8 (target: >= 6x).
+   call: the same eval (16 seeds x 30 decisions) at concurrency 1 and 8 (target: >= 6x).
 3. The bootstrap 95 % CI of the Crafter score over 50 episodes (2,000 resamples; target <= 100 ms).
 
-    uv run python bench/bench_eval.py [--seeds 50] [--decisions 100] [--http-episodes 8] [--http-turns 30]
+    uv run python bench/bench_eval.py [--seeds 50] [--decisions 100] [--http-episodes 16] [--http-turns 30]
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--decisions", type=int, default=100)
-    parser.add_argument("--http-episodes", type=int, default=8)
+    parser.add_argument("--http-episodes", type=int, default=16)
     parser.add_argument("--http-turns", type=int, default=30)
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()

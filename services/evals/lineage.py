@@ -24,6 +24,8 @@ class Lineage(BaseModel):
     model: str
     job_id: str
     training_file_id: str
+    #: The exported JSONL the job trained on (the manifest's ``file``) and its manifest's path.
+    dataset_file: str
     manifest: str
     trace_db: str
     sessions: int
@@ -40,7 +42,7 @@ class LeakageReport(BaseModel):
         shown = ", ".join(map(str, self.overlap[:10])) + (" …" if n > 10 else "")
         return (
             f"{n} eval seed(s) appear in {self.lineage.model}'s training data ({shown}): job "
-            f"{self.lineage.job_id} trained on {Path(self.lineage.manifest).name}, exported from "
+            f"{self.lineage.job_id} trained on {self.lineage.dataset_file}, exported from "
             f"{self.lineage.sessions} session(s) of {self.lineage.trace_db} covering "
             f"{len(self.lineage.seeds)} seed(s). Scores on those worlds are inflated; choose disjoint --seeds."
         )
@@ -147,6 +149,7 @@ def model_lineage(model: str, *, root: Path | None = None, workspace: Path | Non
         model=model,
         job_id=job_id,
         training_file_id=file_id,
+        dataset_file=str(body.get("file") or manifest_path.name),
         manifest=str(manifest_path),
         trace_db=db_path,
         sessions=seeds[0],

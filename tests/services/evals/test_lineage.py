@@ -48,7 +48,7 @@ def test_overlap_is_found_and_counted(tmp_path: Path, trace_db: Path) -> None:
     report = check_leakage(model, [1, 2, 4, 5, 99], root=tmp_path / "data", workspace=tmp_path / "ws")
     assert report is not None and report.overlap == [4, 5]
     assert report.message.startswith(f"2 eval seed(s) appear in {model}'s training data (4, 5)")
-    assert "choose disjoint --seeds" in report.message
+    assert "trained on train.jsonl" in report.message and "choose disjoint --seeds" in report.message
 
 
 def test_disjoint_seeds_give_no_warning(tmp_path: Path, trace_db: Path) -> None:
