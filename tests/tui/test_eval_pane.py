@@ -351,3 +351,46 @@ async def test_local_backend_that_cannot_start_is_one_sentence(data_root: Path) 
         await until(pilot, lambda: pane.models_state == "failed")
         assert "not available" in text_of(pilot, "#eval-models-note")
         assert isinstance(pane.form, EvalForm)
+
+
+@pytest.mark.slow
+async def test_local_backend_model_end_to_end_from_the_pane(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real local backend (started by r in a temporary data dir) lists its base model; picked by
+    keyboard and played on two seeds, it lands in Results and compares with the random policy."""
+    import contextlib
+
+    from services.training.server.auth import KEY_ENV
+    from services.training.server.lifecycle import stop_server
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    app = make_app(None, pane_options={"eval": {"data_root": data_root, "leakage_debounce_s": 0.01}})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            pane = await show_pane(pilot, "5", EvalPane)
+            await settle(pilot)
+            await pilot.press("r")
+            await until(pilot, lambda: pane.models_state in ("listed", "failed"), 120)
+            assert pane.models_state == "listed", text_of(pilot, "#eval-models-note")
+            options = app.query_one("#eval-models", OptionList)
+            assert BASE in [options.get_option_at_index(i).id for i in range(options.option_count)]
+            options.focus()
+            await pilot.press("down")
+            await until(pilot, lambda: app.query_one("#eval-model", Input).value == BASE)
+            await fill(pilot, "seeds", "10000-10001")
+            await fill(pilot, "max_turns", "2")
+            await run_from_form(pilot, pane, timeout=180)
+            assert not app.query_one("#eval-problem").display
+            saved = list_results(data_root)
+            assert len(saved) == 1 and saved[0]["model"] == BASE and saved[0]["backend"] == "local backend"
+            result = load_result(saved[0]["eval_id"], data_root)
+            assert [e.decisions for e in result.episodes] == [2, 2] and all(e.total_tokens > 0 for e in result.episodes)
+            await choose_source(pilot, "random")
+            await run_from_form(pilot, pane)
+            await pilot.press("f3")
+            await settle(pilot)
+            await pilot.press("home", "b", "down", "a", "c")  # the base model (older) is A
+            await until(pilot, lambda: pane.comparison is not None)
+            assert pane.comparison is not None and pane.comparison.a_model == BASE and pane.comparison.seeds == 2
+    finally:
+        with contextlib.suppress(Exception):
+            stop_server(data_root)
