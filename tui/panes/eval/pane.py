@@ -471,10 +471,17 @@ class EvalPane(Vertical):
         self.last_progress = None
         values = request.settings_values(self.db_path)
         root, stop, leakage_fn = self.data_root, self._stop, self.leakage_fn
+        sent_done = [-1]
+
+        def must_send(p: EvalProgress) -> bool:
+            """Every finished episode is shown at once (thinning drops only decision counts)."""
+            if p.episodes_done != sent_done[0]:
+                sent_done[0] = p.episodes_done
+                return True
+            return False
+
         post_progress = workers.throttled(
-            lambda p: self.post_message(self.RunProgressed(p.model_copy(deep=True))),
-            self.progress_min_s,
-            final=lambda p: p.episodes_done >= p.episodes_total,
+            lambda p: self.post_message(self.RunProgressed(p.model_copy(deep=True))), self.progress_min_s, must_send
         )
 
         def land(episode: EpisodeResult) -> None:

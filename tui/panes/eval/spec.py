@@ -50,6 +50,7 @@ SPEC = PaneSpec(
         KeyHelp(("eval.stop",), "Eval: stop the running eval (finished episodes are kept and saved)"),
         KeyHelp(("eval.refresh",), "Eval: list saved evals, and start the local backend to list its models"),
         KeyHelp(("eval.form", "eval.results", "eval.comparison"), "Eval: the Run form, Results, Comparison views"),
-        KeyHelp(("eval.mark_a", "eval.mark_b", "eval.compare"), "Eval: mark the highlighted result A / B, compare"),
+        KeyHelp(("eval.mark_a", "eval.mark_b"), "Eval: mark the highlighted saved eval A / B (in Results)"),
+        KeyHelp(("eval.compare",), "Eval: compare A with B on their common seeds (verdict, deltas, CI)"),
     ),
 )
