@@ -181,7 +181,7 @@ class JobWatch:
         added: list[JobEvent] = []
         floor = self._events[0].seq if len(self._events) == self._events.maxlen else 0
         for event in sorted(page, key=lambda e: e.seq):
-            if event.seq in self._event_seqs or event.seq < floor:
+            if event.seq in self._event_seqs or event.seq < floor or (added and added[-1].seq == event.seq):
                 continue  # a duplicate, or older than the retained log (already seen then dropped)
             added.append(event)
             self.events_seen += 1
