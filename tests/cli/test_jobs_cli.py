@@ -20,6 +20,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SFT_STUDIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SYNTH_API_KEY", KEY)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))  # no base model is cached
     for name in ("BACKEND_BASE_URL", "SFT_STUDIO_BACKEND_KEY", "BACKEND_OVERRIDE", "SYNTH_BACKEND_URL_OVERRIDE"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

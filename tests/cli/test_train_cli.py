@@ -19,6 +19,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SFT_STUDIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SYNTH_API_KEY", KEY)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))  # no base model is cached
     for name in ("BACKEND_BASE_URL", "SFT_STUDIO_BACKEND_KEY", "BACKEND_OVERRIDE", "SYNTH_BACKEND_URL_OVERRIDE"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
@@ -174,3 +175,14 @@ def test_local_backend_end_to_end(env: Path, capsys) -> None:  # type: ignore[no
         code, out, err = _run(["jobs", "list", "--backend", "local", "--json"], capsys)
         rows = json.loads(out)
         assert rows[0]["status"] == "succeeded" and rows[0]["sft_studio"]["config_path"] == str(config)
+
+
+def test_config_validate_follows_the_backend(env: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(env, model="sft-studio/tiny-qwen3")
+    code, out, _err = _run(["config", "validate", str(config), "--backend", "local"], capsys)
+    assert code == 0 and "ok" in out
+    code, out, _err = _run(["config", "validate", str(config)], capsys)
+    assert code == 1 and "is not supported" in out
+    hosted = write_config(env, name="hosted.toml")
+    code, out, _err = _run(["config", "validate", str(hosted), "--backend", "local"], capsys)
+    assert code == 1 and "local backend cannot train 'Qwen/Qwen3-0.6B'" in out.replace("\n", " ")

@@ -95,15 +95,15 @@ def choose_backend(args: argparse.Namespace, *, backend: str | None = None) -> B
         return resolve_backend(backend or args.backend, env_file=env_files[0] if env_files else None)
 
 
-def open_backend(choice: BackendChoice, err: Console) -> LearningClient:
-    """The client (the local backend started when needed), after saying which backend and key."""
+def open_backend(choice: BackendChoice, err: Console, *, say: bool = True) -> LearningClient:
+    """The client (the local backend started when needed), after saying which backend and key
+    (``say=False`` when the caller said it already and nothing new was learnt)."""
     from services.jobs.backends import open_client
 
-    if choice.kind == "local":
-        plain(err, "Backend: local (starting it if it is not running)…")
     with backend_errors():
         client = open_client(choice)
-    plain(err, f"Backend: {choice.label()}")
+    if say or choice.kind == "local":
+        plain(err, f"Backend: {choice.label()}")
     return client
 
 
@@ -166,6 +166,8 @@ def duration(seconds: float | None) -> str:
 
 def event_line(event: JobEvent) -> str:
     text = event.message or event.detail or ""
+    if not text and event.data:
+        text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(event.data.items())[:6])
     return f"[{event.seq}] {event.type} ({event.level}): {cap_echo(text, 300)}"
 
 

@@ -71,6 +71,10 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         client = open_backend(choice, err)
     elif choice.kind == "local":
         client = _running_local(choice)
+        if client is not None:
+            plain(err, f"Backend: {choice.label()}")
+    if client is None:
+        plain(err, f"Backend: {choice.label()}")
     try:
         with backend_errors():
             plan = plan_submission(
@@ -84,8 +88,6 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
             )
         try:
             if args.dry_run:
-                if client is None:
-                    plain(err, f"Backend: {choice.label()}")
                 for line in plan.describe():
                     print(line)
                 plain(err, "Dry run: nothing was sent.")
@@ -93,7 +95,7 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
             for warning in plan.warnings:
                 err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
             if client is None:
-                client = open_backend(choice, err)
+                client = open_backend(choice, err, say=False)
             store = open_store()
             with backend_errors():
                 job = submit(plan, client, store, on_step=lambda name, text: plain(err, f"  {text}"))
