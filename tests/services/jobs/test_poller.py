@@ -140,19 +140,20 @@ def test_401_mid_poll_stops_at_once(stub: StubBackend) -> None:
     def on_snapshot(snapshot: object) -> None:
         ticks["n"] += 1
         if ticks["n"] == 2:
-            stub.fail("GET", r"/learning/jobs/[^/]+", status=401, times=100)
+            stub.fail("GET", r"/learning/jobs/[^/]+(/status)?", status=401, times=100)
 
     with pytest.raises(BackendAuthError):
         watch(client, job_id, poll_interval=0.01, on_snapshot=on_snapshot, on_error=lambda e, d: seen.append(e.message))
     assert ticks["n"] == 2 and not seen
-    job_reads = stub.requests_to("GET", r"/learning/jobs/[^/]+")
+    job_reads = stub.requests_to("GET", r"/learning/jobs/[^/]+(/status)?")
     assert len(job_reads) == 3  # two good ticks, one 401, nothing after
+    assert len(stub.requests_to("GET", r"/learning/jobs/[^/]+/events")) == 2
 
 
 def test_errors_back_off_with_the_reason_then_recover(stub: StubBackend) -> None:
     client = LearningClient(stub.root_url, KEY, retries=0)
     job_id = _job(stub, client)
-    stub.fail("GET", r"/learning/jobs/[^/]+", status=500, times=2)
+    stub.fail("GET", r"/learning/jobs/[^/]+(/status)?", status=500, times=2)
     reasons: list[tuple[str, float]] = []
     done = threading.Event()
 
@@ -195,6 +196,44 @@ def test_unknown_job_stops_at_once(stub: StubBackend) -> None:
         watch(_client(stub), "job_nope", poll_interval=0.01)
 
 
+def test_status_route_after_the_first_tick_and_fallback(stub: StubBackend) -> None:
+    client = _client(stub)
+    job_id = _job(stub, client, {"job_id": "x", "status": "running", "model": "base"})
+    stub.set_job(job_id, {"job_id": job_id, "status": "running", "model": "base"})
+    watcher = JobWatch(client, job_id)
+    watcher.poll_once()
+    stub.set_job(job_id, {"job_id": job_id, "status": "training", "model": "base"})
+    snap = watcher.poll_once()
+    assert snap.job.status == "training" and snap.job.base_model == "base"
+    assert len(stub.requests_to("GET", r"/learning/jobs/[^/]+/status")) == 1
+    stub.add_route("GET", r"/learning/jobs/(?P<job_id>[^/]+)/status", lambda r, m: Reply(404, {"detail": "no route"}))
+    watcher.poll_once()
+    watcher.poll_once()  # no /status on this backend: the full job from now on
+    assert len(stub.requests_to("GET", r"/learning/jobs/[^/]+/status")) == 2
+    assert len(stub.requests_to("GET", r"/learning/jobs/[^/]+")) == 3
+
+
+def test_val_loss_is_asked_when_due(stub: StubBackend) -> None:
+    client = _client(stub)
+    job_id = _job(stub, client)
+    watcher = JobWatch(client, job_id)
+
+    def val_asks() -> int:
+        return sum("name=val.loss" in r.query for r in stub.requests_to("GET", r"/learning/jobs/[^/]+/metrics"))
+
+    watcher.poll_once()
+    start = val_asks()  # the first tick also tries a step-less query (nothing stored yet)
+    watcher.poll_once()
+    assert val_asks() == start
+    stub.add_events(job_id, [_event(1, "sft.validation.summary")])
+    stub.add_metrics(job_id, [{"name": "val.loss", "value": 0.5, "step": 2}])
+    snap = watcher.poll_once()
+    assert val_asks() == start + 1 and snap.curves["val.loss"] == [(2, 0.5)]
+    for _ in range(5):
+        watcher.poll_once()
+    assert val_asks() == start + 2  # every fifth tick otherwise
+
+
 def test_memory_is_flat_over_10000_events(stub: StubBackend) -> None:
     client = _client(stub)
     job_id = _job(stub, client)
@@ -222,7 +261,7 @@ def test_metric_curve_survives_more_than_200_points_per_tick(stub: StubBackend) 
 def test_watch_errors_keep_the_key_out(stub: StubBackend) -> None:
     client = LearningClient(stub.root_url, KEY, retries=0)
     job_id = _job(stub, client)
-    stub.fail("GET", r"/learning/jobs/[^/]+", status=500, body={"detail": f"trace with {KEY}"}, times=1)
+    stub.fail("GET", r"/learning/jobs/[^/]+(/status)?", status=500, body={"detail": f"trace with {KEY}"})
     messages: list[str] = []
     stop = threading.Event()
     watch(client, job_id, poll_interval=0.01, on_error=lambda e, d: (messages.append(str(e)), stop.set()), stop=stop)
