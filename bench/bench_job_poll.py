@@ -124,13 +124,15 @@ def main() -> int:
                         f"  {marks[-1][0]:>6} | {marks[-1][1]:>12,} | {marks[-1][2]:>6.1f}  ({snap.requests} requests)"
                     )
                 ticks: list[float] = []
+                cpu: list[float] = []
                 requests: list[int] = []
                 new_events: list[int] = []
                 for _ in range(args.ticks):
                     time.sleep(args.gap)
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     snap = watcher.poll_once()
                     ticks.append((time.perf_counter() - t0) * 1000)
+                    cpu.append((time.process_time() - c0) * 1000)
                     requests.append(snap.requests)
                     new_events.append(len(snap.new_events))
                 gc.collect()
@@ -144,6 +146,8 @@ def main() -> int:
                   f"{statistics.mean(requests):.1f} requests per tick; load {load:.2f}")  # fmt: skip
             print(f"tick ms: p50 {statistics.median(ticks):.2f}  p95 {p95:.2f}  p99 {percentile(ticks, 99):.2f}  "
                   f"max {max(ticks):.2f}")  # fmt: skip
+            print(f"client CPU per tick (ms, this process: httpx + parsing + the watcher): "
+                  f"p50 {statistics.median(cpu):.2f}  p95 {percentile(cpu, 95):.2f}")  # fmt: skip
             half = next((m for m in marks if m[0] >= args.steps // 2), marks[0])
             flat = marks[-1][1] <= half[1] * 1.25
             verdict = "PASS" if p95 <= 20 and flat else "FAIL"

@@ -39,7 +39,7 @@ CURVES = ("train.loss", "val.loss", "train.learning_rate")
 THROUGHPUT_METRICS = ("train.tokens_per_second", "train.tokens_per_s", "tokens_per_second")
 VAL_METRIC = "val.loss"
 MAX_EVENTS = 1000
-MAX_CURVE_POINTS = 4000
+MAX_CURVE_POINTS = 2000
 EVENT_PAGE = 200
 MAX_EVENT_PAGES_PER_TICK = 25
 DEFAULT_INTERVAL_S = 5.0
@@ -84,30 +84,37 @@ class JobSnapshot:
 
 
 class _Curve:
-    """(step, value) points of one metric, ascending by step, one value per step (the latest)."""
+    """(step, value) points of one metric, ascending by step, one value per step (the latest).
+
+    The points are kept as tuples, so a snapshot's copy is a pointer copy (no new tuples per tick)."""
 
     def __init__(self) -> None:
         self.steps: list[int] = []
-        self.values: list[float] = []
+        self.pts: list[tuple[int, float]] = []
+        self._copy: list[tuple[int, float]] | None = None  # the last copy handed out, until a change
 
     def add(self, step: int, value: float) -> None:
+        self._copy = None
         if not self.steps or step > self.steps[-1]:
             self.steps.append(step)
-            self.values.append(value)
+            self.pts.append((step, value))
         else:
             i = bisect.bisect_left(self.steps, step)
             if i < len(self.steps) and self.steps[i] == step:
-                self.values[i] = value
+                self.pts[i] = (step, value)
             else:
                 self.steps.insert(i, step)
-                self.values.insert(i, value)
+                self.pts.insert(i, (step, value))
         if len(self.steps) > MAX_CURVE_POINTS:
             half = len(self.steps) // 2  # thin the older half: the shape stays, memory does not grow
             self.steps = self.steps[:half:2] + self.steps[half:]
-            self.values = self.values[:half:2] + self.values[half:]
+            self.pts = self.pts[:half:2] + self.pts[half:]
 
     def points(self) -> list[tuple[int, float]]:
-        return list(zip(self.steps, self.values, strict=True))
+        """A copy of the points (shared by the snapshots of ticks that added none; never mutated)."""
+        if self._copy is None:
+            self._copy = list(self.pts)
+        return self._copy
 
 
 def _int(value: object) -> int | None:
@@ -227,9 +234,12 @@ class JobWatch:
             merged = sorted([*self._events, *added], key=lambda e: e.seq)
             self._events.clear()
             self._events.extend(merged[-MAX_EVENTS:])
+            self._event_seqs = {e.seq for e in self._events}
         else:
             self._events.extend(added)
-        self._event_seqs = {e.seq for e in self._events}
+            self._event_seqs.update(e.seq for e in added)
+            if len(self._event_seqs) > 2 * MAX_EVENTS:  # forget the seqs the log has dropped
+                self._event_seqs = {e.seq for e in self._events}
         self.since_seq = max(self.since_seq, added[-1].seq, max(e.seq for e in added))
         return added
 
