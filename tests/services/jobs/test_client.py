@@ -182,3 +182,12 @@ def test_readiness_waits_through_processing_and_404(stub: StubBackend, tmp_path:
     )
     with _client(stub) as client, pytest.raises(BackendRejected, match="Line 1: bad"):
         client.upload_file(write_dataset(tmp_path), ready_interval=0.01)
+
+
+def test_metrics_of_every_name_page_without_loss_at_page_cuts(stub: StubBackend) -> None:
+    names = ("train.loss", "train.learning_rate", "train.tokens_per_second")
+    with _client(stub) as client:
+        job = client.create_job({"model": "m"})
+        stub.add_metrics(job.job_id, [{"name": n, "value": 1.0, "step": s} for s in range(1, 151) for n in names])
+        points = client.metrics(job.job_id)
+    assert sorted((p.name, p.step) for p in points) == sorted((n, s) for s in range(1, 151) for n in names)
