@@ -293,6 +293,25 @@ async def test_bad_input_is_shown_at_its_field_and_nothing_runs(data_root: Path)
         assert pane.running is None and list_results(data_root) == []
         assert "5-2" in text_of(pilot, "#hint-seeds") and "at least 1" in text_of(pilot, "#hint-concurrency")
         assert app.focused is app.query_one("#eval-seeds")  # the first wrong field
+        await pilot.press("escape")  # leaves the field: number keys switch panes again
+        assert app.focused is app.query_one("#eval-source")
+        assert key_active(app, "eval.run") and not key_active(app, "eval.stop") and not key_active(app, "eval.compare")
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.query_one("#panes").active == "configs"  # type: ignore[attr-defined]
+
+
+def test_view_wording() -> None:
+    from tui.panes.eval.view import short_achievement
+    from tui.widgets.compare_bars import delta_text
+
+    assert [short_achievement(a) for a in ("collect_wood", "place_table", "make_wood_pickaxe", "defeat_zombie")] == [
+        "wood",
+        "place table",
+        "wood pickaxe",
+        "defeat zombie",
+    ]
+    assert (delta_text(0.7, 0.3), delta_text(0.1, 0.4), delta_text(0.5, 0.5)) == ("+40", "-30", "0")
 
 
 async def test_local_models_listed_picked_and_leakage_warned(data_root: Path) -> None:
