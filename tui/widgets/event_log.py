@@ -1,0 +1,112 @@
+"""A job's event log with a level filter: every event, or only warnings and errors, or only errors.
+
+Events arrive in batches from the poller (already de-duplicated and in ``seq`` order); the log keeps
+the last ``keep`` of them, so a job that emits ten thousand events costs the same memory as one that
+emits a thousand, and writes only the new ones. Changing the filter re-writes the kept events that
+pass it. A line reads ``#seq  level  type  message``; the time is the backend's own (``created_at``),
+never this machine's clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+#: The filters in the order ``l`` cycles through them: (name, the least severe level shown).
+FILTERS: tuple[tuple[str, int], ...] = (("all", 0), ("warnings+", 2), ("errors", 3))
+_RANK = {"debug": 0, "trace": 0, "info": 1, "notice": 1, "warning": 2, "warn": 2, "error": 3, "critical": 3, "fatal": 3}
+_STYLE = {0: "dim", 1: "", 2: "bold yellow", 3: "bold red"}
+
+
+def level_rank(level: str) -> int:
+    """0 debug, 1 info (and anything unknown), 2 warning, 3 error."""
+    return _RANK.get(level.strip().lower(), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """What the log shows of one event (the pane converts the poller's events to these)."""
+
+    seq: int
+    level: str
+    type: str
+    message: str
+    time: str = ""
+
+
+class EventLog(RichLog):
+    """The last ``keep`` events, filtered by level (``cycle_filter``); new events are appended."""
+
+    DEFAULT_CSS = """
+    EventLog { height: 1fr; min-height: 3; border: round $primary 60%; border-title-color: $text-primary; }
+    EventLog:focus { border: round $accent; }
+    """
+
+    def __init__(self, *, keep: int = 2000, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(max_lines=keep, wrap=False, markup=False, highlight=False, id=id, classes=classes)
+        self.events: deque[LogEvent] = deque(maxlen=keep)
+        self.filter_index = 0
+        self.last_seq: int | None = None
+        self._show_title()
+
+    @property
+    def filter_name(self) -> str:
+        return FILTERS[self.filter_index][0]
+
+    def add_events(self, events: Iterable[LogEvent]) -> None:
+        """Append the events newer than the last one shown (older or repeated ``seq``s are skipped)."""
+        floor = FILTERS[self.filter_index][1]
+        for event in events:
+            if self.last_seq is not None and event.seq <= self.last_seq:
+                continue
+            self.last_seq = event.seq
+            self.events.append(event)
+            if level_rank(event.level) >= floor:
+                self.write(self._line(event))
+        self._show_title()
+
+    def reset(self, events: Iterable[LogEvent] = ()) -> None:
+        """Forget everything (another job is shown) and show ``events``."""
+        self.events.clear()
+        self.last_seq = None
+        self.clear()
+        self.add_events(events)
+
+    def cycle_filter(self) -> str:
+        """Next filter (all → warnings+ → errors → all); returns its name."""
+        self.filter_index = (self.filter_index + 1) % len(FILTERS)
+        self._rewrite()
+        return self.filter_name
+
+    def shown(self) -> list[LogEvent]:
+        """The kept events that pass the filter (what the log shows)."""
+        floor = FILTERS[self.filter_index][1]
+        return [e for e in self.events if level_rank(e.level) >= floor]
+
+    def _rewrite(self) -> None:
+        self.clear()
+        for event in self.shown():
+            self.write(self._line(event))
+        self._show_title()
+
+    def _show_title(self) -> None:
+        hidden = len(self.events) - len(self.shown())
+        note = f" ({hidden} hidden)" if hidden else ""
+        self.border_title = f"Events · {self.filter_name}{note}"
+
+    @staticmethod
+    def _line(event: LogEvent) -> Text:
+        rank = level_rank(event.level)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"#{event.seq:<4} ", style="dim")
+        if event.time:
+            text.append(f"{event.time} ", style="dim")
+        text.append(f"{event.level.lower()[:5]:<5} ", style=_STYLE[rank] or "")
+        text.append(event.type, style="bold" if rank >= 2 else "")
+        if event.message:
+            text.append(f"  {event.message}", style=_STYLE[rank])
+        return text
