@@ -13,6 +13,7 @@ The findings' vocabulary is ``report``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,10 @@ def check_text(
     cwd: Path | None = None,
     require_dataset: bool = False,
     allow_experimental: bool | None = None,
+    model_check: Callable[[str], str] | None = None,
 ) -> ConfigReport:
-    """Check config ``text`` (as if read from ``path``) and build the CLI's payload when it passes."""
+    """Check config ``text`` (as if read from ``path``) and build the CLI's payload when it passes.
+    ``model_check``: the chosen backend's base-model check (default: the hosted catalogue)."""
     b = ReportBuilder(text, path.expanduser().resolve(), (cwd or Path.cwd()).resolve())
     try:
         raw = load_plain(text)
@@ -134,7 +137,7 @@ def check_text(
         b.report.cli_error = f"Failed to parse TOML: {b.path}\n{exc.reason} ({at})"
         b.add(Level.ERROR, Source.TOML, "", str(exc), exc.line)
         return b.report
-    _check_mapping(b, raw, dataset, require_dataset, allow_experimental)
+    _check_mapping(b, raw, dataset, require_dataset, allow_experimental, model_check)
     if b.report.cli_error is not None:
         # Later stages still run for their findings, but a config the CLI refuses has no payload.
         b.report.payload = None
@@ -164,6 +167,7 @@ def _check_mapping(
     dataset: Path | None,
     require_dataset: bool,
     allow_experimental: bool | None,
+    model_check: Callable[[str], str] | None = None,
 ) -> None:
     """The CLI's stages after the TOML parse, in its order."""
     if not _infers_as_training_config(raw):
@@ -184,7 +188,9 @@ def _check_mapping(
         b.cli_stop(algo_error, _algorithm_path(algorithm))
         record(b, [refused_variety(raw)])
     try:
-        build_payload(b, model, data, None if dataset is None else str(dataset), require_dataset, allow_experimental)
+        build_payload(
+            b, model, data, None if dataset is None else str(dataset), require_dataset, allow_experimental, model_check
+        )
     except CliStop as stop:
         b.cli_stop(str(stop), _stop_path(str(stop)))
     _add_range_problems(b, data.get("hyperparameters"))

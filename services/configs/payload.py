@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 from services.configs.base_models import ModelRefused, canonical_sft_model
@@ -115,13 +116,16 @@ def build_payload(
     dataset: str | None,
     require_dataset: bool,
     allow_experimental: bool | None,
+    model_check: Callable[[str], str] | None = None,
 ) -> None:
     """The CLI's payload for a config that passed its type checks (``data`` = ``model.dump()``),
-    into ``b.report``; raises CliStop where the CLI stops. ``dataset``: the --dataset option."""
+    into ``b.report``; raises CliStop where the CLI stops. ``dataset``: the --dataset option.
+    ``model_check``: the chosen backend's base-model check (canonical name, or ``ModelRefused``);
+    None = synth-ai 0.2.23's hosted catalogue."""
     _train_file(b, dataset or model.job.data or model.job.data_path, require_dataset, dataset is not None)
     _validation_file(b, _section(data, "data"))
     hp_block, effective = _request_blocks(data)
-    canonical = _base_model(model, data, allow_experimental)
+    canonical = _base_model(model, data, allow_experimental, model_check)
     hp = hyperparameters(hp_block)
     b.report.payload = {
         "model": canonical,
@@ -195,7 +199,12 @@ def _request_blocks(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return hp_block, effective
 
 
-def _base_model(model: SftConfigModel, data: dict[str, Any], allow_experimental: bool | None) -> str:
+def _base_model(
+    model: SftConfigModel,
+    data: dict[str, Any],
+    allow_experimental: bool | None,
+    model_check: Callable[[str], str] | None = None,
+) -> str:
     """[job].model (else [model].base, a plain string), as the backend's catalogue spells it."""
     raw_model = (model.job.model or "").strip()
     if not raw_model and isinstance(data.get("model"), str):
@@ -203,6 +212,8 @@ def _base_model(model: SftConfigModel, data: dict[str, Any], allow_experimental:
     if not raw_model:
         raise CliStop("Model not specified; set [job].model or [model].base in the config")
     try:
+        if model_check is not None:
+            return model_check(raw_model)
         return canonical_sft_model(raw_model, allow_experimental=allow_experimental)
     except ModelRefused as exc:
         raise CliStop(str(exc)) from exc
