@@ -19,6 +19,7 @@ from textual.widgets import RichLog
 #: The filters in the order ``l`` cycles through them: (name, the least severe level shown).
 FILTERS: tuple[tuple[str, int], ...] = (("all", 0), ("warnings+", 2), ("errors", 3))
 _RANK = {"debug": 0, "trace": 0, "info": 1, "notice": 1, "warning": 2, "warn": 2, "error": 3, "critical": 3, "fatal": 3}
+_SHORT = {0: "dbg", 1: "info", 2: "warn", 3: "err"}
 _STYLE = {0: "dim", 1: "", 2: "bold yellow", 3: "bold red"}
 
 
@@ -42,7 +43,10 @@ class EventLog(RichLog):
     """The last ``keep`` events, filtered by level (``cycle_filter``); new events are appended."""
 
     DEFAULT_CSS = """
-    EventLog { height: 1fr; min-height: 3; border: round $primary 60%; border-title-color: $text-primary; }
+    EventLog {
+        height: 1fr; min-height: 3; overflow-x: hidden;
+        border: round $primary 60%; border-title-color: $text-primary;
+    }
     EventLog:focus { border: round $accent; }
     """
 
@@ -105,7 +109,7 @@ class EventLog(RichLog):
         text.append(f"#{event.seq:<4} ", style="dim")
         if event.time:
             text.append(f"{event.time} ", style="dim")
-        text.append(f"{event.level.lower()[:5]:<5} ", style=_STYLE[rank] or "")
+        text.append(f"{_SHORT[rank]:<4} ", style=_STYLE[rank] or "")
         text.append(event.type, style="bold" if rank >= 2 else "")
         if event.message:
             text.append(f"  {event.message}", style=_STYLE[rank])

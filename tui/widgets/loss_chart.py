@@ -58,10 +58,7 @@ class LossChart(PlotextPlot):
             plt.plot(list(xs), list(ys), label="train", marker="braille", color=TRAIN_COLOUR)
         if self.val:
             xs, ys = zip(*self.val, strict=True)
-            if len(self.val) == 1:
-                plt.scatter(list(xs), list(ys), label="validation", marker="●", color=VAL_COLOUR)
-            else:
-                plt.plot(list(xs), list(ys), label="validation", marker="●", color=VAL_COLOUR)
+            plt.scatter(list(xs), list(ys), label="validation", marker="●", color=VAL_COLOUR)
 
     def render(self) -> RenderResult:
         if not self.train and not self.val:

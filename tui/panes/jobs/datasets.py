@@ -79,7 +79,8 @@ def read_entry(path: Path) -> DatasetEntry:
         return DatasetEntry(path, note="manifest unreadable")
     if not isinstance(data, dict):
         return DatasetEntry(path, note="manifest unreadable")
-    counts = data.get("counts") if isinstance(data.get("counts"), dict) else {}
+    counts_value = data.get("counts")
+    counts: dict[str, Any] = counts_value if isinstance(counts_value, dict) else {}
     examples = counts.get("examples")
     tokens = data.get("token_estimate")
     return DatasetEntry(

@@ -92,7 +92,7 @@ class JobDetail(Vertical):
         self.job_id: str | None = None
 
     @property
-    def log(self) -> EventLog:
+    def events_log(self) -> EventLog:
         return self.query_one("#jd-events", EventLog)
 
     def show(self, view: JobView, now: datetime, keys_hint: Content | None = None) -> None:
@@ -101,9 +101,9 @@ class JobDetail(Vertical):
         if row.job_id != self.job_id:
             self.job_id = row.job_id
             timeline.reset()
-            self.log.reset(view.events)
+            self.events_log.reset(view.events)
         else:
-            self.log.add_events(view.events)
+            self.events_log.add_events(view.events)
         title: list[str | tuple[str, str]] = [(row.job_id, "bold")]
         for part in (row.base_model, row.train_kind, row.dataset):
             if part:

@@ -174,7 +174,9 @@ class ConfirmSubmitDialog(ModalScreen[bool]):
         Binding("escape,n", "answer(False)", "Back"),
         Binding("y,ctrl+s", "answer(True)", "Submit"),
     ]
-    DEFAULT_CSS = dialog_css("ConfirmSubmitDialog", width=110) + "ConfirmSubmitDialog #confirm-payload { height: auto; }"
+    DEFAULT_CSS = (
+        dialog_css("ConfirmSubmitDialog", width=110) + "ConfirmSubmitDialog #confirm-payload { height: auto; }"
+    )
 
     def __init__(self, lines: Sequence[str], payload: dict[str, Any], backend_text: str) -> None:
         super().__init__()

@@ -14,6 +14,7 @@ are merged with the backend's list, so they show after a restart and their watch
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -143,10 +144,8 @@ class Connection:
         return self.choice.store_label
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a broken client must not hide why it broke
             self.client.close()
-        except Exception:  # closing a broken client must not hide why it broke
-            pass
 
 
 class JobsLink:
@@ -229,9 +228,7 @@ class JobsLink:
             views[job_id] = view
             if not view.poll_error:
                 jobs[job_id] = jobs.get(job_id) or JobInfo(job_id=job_id, status=view.row.status)
-        rows = [
-            self._row(job, records.get(job_id), conn.views.get(job_id)) for job_id, job in jobs.items()
-        ]
+        rows = [self._row(job, records.get(job_id), conn.views.get(job_id)) for job_id, job in jobs.items()]
         for job_id, record in records.items():
             if job_id not in jobs:
                 rows.append(self._row(None, record, conn.views.get(job_id)))
@@ -266,14 +263,11 @@ class JobsLink:
         kept.extend(_event(e) for e in snap.new_events)
         curves = snap.curves
         lr = curves.get("train.learning_rate") or []
-        progress = snap.progress
         row = self._row(
             snap.job,
             record,
             None,
-            progress=Progress(
-                step=progress.step, total_steps=progress.total_steps, epoch=progress.epoch, eta_s=progress.eta_s
-            ),
+            progress=Progress(step=snap.step, total_steps=snap.total_steps, epoch=snap.epoch, eta_s=snap.eta_s),
             error=snap.error or "",
             model=snap.fine_tuned_model or "",
         )
@@ -320,7 +314,8 @@ class JobsLink:
         if job is None and view is not None and not view.poll_error:
             return view.row
         payload = record.payload if record is not None else {}
-        hp = payload.get("hyperparameters") if isinstance(payload.get("hyperparameters"), dict) else {}
+        hp_value = payload.get("hyperparameters")
+        hp: dict[str, Any] = hp_value if isinstance(hp_value, dict) else {}
         kind = (job.train_kind if job is not None else None) or _text(hp.get("train_kind"))
         dataset = display_path(Path(record.dataset_path)) if record is not None and record.dataset_path else ""
         status = job.status if job is not None else (record.last_status if record is not None else "") or ""
@@ -343,7 +338,10 @@ class JobsLink:
             or (job.fine_tuned_model if job is not None else None)
             or (record.fine_tuned_model if record is not None else None)
             or "",
-            error=error or (job.error if job is not None else None) or (record.error if record is not None else None) or "",
+            error=error
+            or (job.error if job is not None else None)
+            or (record.error if record is not None else None)
+            or "",
             ours=record is not None,
             missing=job is None,
         )
@@ -351,18 +349,23 @@ class JobsLink:
     # ---------------------------------------------------------------------------------- actions
 
     def cancel(self, conn: Connection, job_id: str) -> JobInfo:
-        return conn.client.cancel_job(job_id)
+        job: JobInfo = conn.client.cancel_job(job_id)
+        return job
 
-    def plan(
-        self, config: Path, dataset: Path, examples: int | None, choice: BackendChoice
-    ) -> SubmissionPlan:
-        """The exact submission (payload and steps); raises when the config or the dataset fail the checks."""
-        return plan_submission(config, dataset, examples=examples, choice=choice)
+    def plan(self, config: Path, dataset: Path, examples: int | None, conn: Connection) -> SubmissionPlan:
+        """The exact submission (payload and steps) for ``conn``'s backend (the local one is asked
+        which models it trains); raises ``SubmissionRefused`` when the config or the dataset fail the
+        checks, so nothing is sent."""
+        return plan_submission(config, dataset, examples=examples, choice=conn.choice, client=conn.client)
 
     def submit(
-        self, plan: SubmissionPlan, conn: Connection, on_step: Callable[[str], None] | None = None
+        self, plan: SubmissionPlan, conn: Connection, on_step: Callable[[str, str], None] | None = None
     ) -> SubmittedJob:
-        return submit(plan, conn.client, self.store, on_step=on_step)
+        """Upload, create (once), record locally, start; the subset file of --examples is removed after."""
+        try:
+            return submit(plan, conn.client, self.store, on_step=on_step)
+        finally:
+            plan.cleanup()
 
 
 def is_done(status: str) -> bool:

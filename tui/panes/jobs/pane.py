@@ -13,12 +13,11 @@ starting the local backend, submitting) runs in a worker; failures are sentences
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -37,7 +36,7 @@ from services.jobs.api_models import JobInfo, is_terminal
 from services.jobs.backends import BackendChoice
 from services.jobs.errors import BackendError
 from services.jobs.submit import SubmissionPlan, SubmittedJob
-from tui.app.workers import Done, Failed, Run, TaggedWorker
+from tui.app.workers import Done, Failed, TaggedWorker
 from tui.panes.jobs.datasets import list_datasets
 from tui.panes.jobs.detail import JobDetail
 from tui.panes.jobs.dialogs import ConfirmDialog, ConfirmSubmitDialog, SubmitDialog, SubmitRequest
@@ -54,7 +53,8 @@ NARROW_BELOW = (100, 30)
 LOOPBACK_POLL_S = 1.0
 REMOTE_POLL_S = 5.0
 MAX_BACKOFF_S = 60.0
-COLUMNS = ("Job", "Status", "Base model", "Kind", "Dataset", "Created", "Elapsed", "Progress", "Final model")
+#: Progress and elapsed time come early: at 80 columns they are what fits beside the job and status.
+COLUMNS = ("Job", "Status", "Progress", "Elapsed", "Base model", "Kind", "Dataset", "Created", "Final model")
 _STATUS_STYLE = {
     "succeeded": "bold green",
     "completed": "bold green",
@@ -89,7 +89,7 @@ class PollFailed(Failed[Connection]):
     pass
 
 
-class PlanDone(Done[SubmissionPlan, SubmitRequest]):
+class PlanDone(Done[tuple[SubmissionPlan, Connection], SubmitRequest]):
     pass
 
 
@@ -97,7 +97,7 @@ class PlanFailed(Failed[SubmitRequest]):
     pass
 
 
-class SubmitDone(Done["tuple[SubmittedJob, Connection]", SubmitRequest]):
+class SubmitDone(Done[tuple[SubmittedJob, Connection], SubmitRequest]):
     pass
 
 
@@ -111,6 +111,19 @@ class CancelDone(Done[JobInfo, str]):
 
 class CancelFailed(Failed[str]):
     pass
+
+
+def plan_lines(plan: SubmissionPlan) -> list[str]:
+    """The plan's dry-run lines without its backend line (the dialog names the backend without the
+    masked key) and without the payload (the dialog shows it highlighted)."""
+    lines = [line for line in plan.describe() if not line.startswith("Backend: ")]
+    cut = next((i for i, line in enumerate(lines) if line.startswith("Payload")), len(lines))
+    return lines[:cut]
+
+
+def backend_text(name: str, choice: BackendChoice) -> str:
+    """``local http://127.0.0.1:8765/api (key: local backend key (…))``: never the key itself."""
+    return f"{name} {mask_url(choice.base_url)} (key: {choice.key_source or 'none'})"
 
 
 def _known(exc: BaseException) -> tuple[str, str] | None:
@@ -178,7 +191,9 @@ class JobsPane(Vertical):
         None polls every second on loopback, every 5 s otherwise; ``clock`` gives "now" for elapsed
         times (snapshots pin it); ``autostart`` False waits for ``activate`` (or r) to connect."""
         super().__init__(id=id)
-        self.link = JobsLink(store_path=store_path, resolve=resolve, open_fn=open_fn, environ=environ, env_file=env_file)
+        self.link = JobsLink(
+            store_path=store_path, resolve=resolve, open_fn=open_fn, environ=environ, env_file=env_file
+        )
         self.backends = list(backends)
         self.backend_name = backend
         self.poll_interval = poll_interval
@@ -199,8 +214,10 @@ class JobsPane(Vertical):
         self._want_selected: str | None = None
         self._connect = TaggedWorker[Connection, str](self, "jobs-connect", ConnectDone, ConnectFailed, known=_known)
         self._poll = TaggedWorker[PollResult, Connection](self, "jobs-poll", PollDone, PollFailed, known=_known)
-        self._plan = TaggedWorker[SubmissionPlan, SubmitRequest](self, "jobs-plan", PlanDone, PlanFailed, known=_known)
-        self._submit = TaggedWorker["tuple[SubmittedJob, Connection]", SubmitRequest](
+        self._plan = TaggedWorker[tuple[SubmissionPlan, Connection], SubmitRequest](
+            self, "jobs-plan", PlanDone, PlanFailed, known=_known
+        )
+        self._submit = TaggedWorker[tuple[SubmittedJob, Connection], SubmitRequest](
             self, "jobs-submit", SubmitDone, SubmitFailed, known=_known
         )
         self._cancel = TaggedWorker[JobInfo, str](self, "jobs-cancel", CancelDone, CancelFailed, known=_known)
@@ -225,6 +242,8 @@ class JobsPane(Vertical):
         width, height = self.app.size
         narrow = width < NARROW_BELOW[0] or height < NARROW_BELOW[1]
         self.set_class(narrow, "-narrow")
+        table = self.query_one("#jobs-table", DataTable)
+        table.border_subtitle = "Enter: the job's detail" if narrow else ""
 
     def on_unmount(self) -> None:
         self._stop_timer()
@@ -279,7 +298,9 @@ class JobsPane(Vertical):
         if self.conn is None:
             name = self.backend_name or self._initial_backend()
             self.backend_name = name
-            self.state = BackendState(name, phase="connecting", note="starting the local backend…" if name == "local" else "connecting…")
+            self.state = BackendState(
+                name, phase="connecting", note="starting the local backend…" if name == "local" else "connecting…"
+            )
             self._show_header()
             self._connect.start(lambda run: self.link.connect(name), name, doing=f"connecting to {name}")
             return
@@ -341,7 +362,7 @@ class JobsPane(Vertical):
         else:
             self._failures = 0
             self.state = BackendState(self.state.name, self.conn.choice, phase="ok")
-        self._render()
+        self._redraw()
         if result.list_error:
             self._backoff()
         else:
@@ -380,8 +401,8 @@ class JobsPane(Vertical):
         )
         if st.phase == "ok":
             ours = sum(1 for r in self.rows if r.ours)
-            what = f"{len(self.rows)} job{'s' if len(self.rows) != 1 else ''} ({ours} from sft-studio)"
-            parts += [("  · ", "$foreground-muted"), (f"polling every {self._interval():g} s", phase_style)]
+            what = f"{len(self.rows)} job{'s' if len(self.rows) != 1 else ''}, {ours} from sft-studio"
+            parts += [("  · ", "$foreground-muted"), (f"polling {self._interval():g} s", phase_style)]
             parts += [("  · ", "$foreground-muted"), what]
         elif st.note:
             parts += [("  · ", "$foreground-muted"), (st.note, phase_style)]
@@ -408,7 +429,7 @@ class JobsPane(Vertical):
         )
         self.query_one("#jobs-empty", Static).update(Content("\n").join([lead, hint, keys]))
 
-    def _render(self) -> None:
+    def _redraw(self) -> None:
         self._show_header()
         now = self.clock()
         table = self.query_one("#jobs-table", DataTable)
@@ -437,12 +458,12 @@ class JobsPane(Vertical):
         return [
             Text(row.job_id, style="bold" if row.ours else ""),
             status,
+            Text(progress),
+            right(took),
             Text(row.base_model),
             Text(row.train_kind),
             Text(row.dataset),
-            Text(short_time(row.created_at)),
-            right(took),
-            Text(progress),
+            Text(short_time(row.created_at, now)),
             Text(row.fine_tuned_model),
         ]
 
@@ -487,7 +508,7 @@ class JobsPane(Vertical):
         """Enter: at 80x24 the detail replaces the table (Escape comes back)."""
         if self.has_class("-narrow"):
             self.set_class(True, "-detail")
-            self.query_one(JobDetail).log.focus()
+            self.query_one(JobDetail).events_log.focus()
 
     # ------------------------------------------------------------------------------- actions
 
@@ -546,7 +567,7 @@ class JobsPane(Vertical):
         self._tick()
 
     def action_log_level(self) -> None:
-        name = self.query_one(JobDetail).log.cycle_filter()
+        name = self.query_one(JobDetail).events_log.cycle_filter()
         self.app.notify(f"Event log: {name}.", title="Events", timeout=2)
 
     def action_back(self) -> None:
@@ -615,13 +636,16 @@ class JobsPane(Vertical):
                 self._resume()
                 return
             self.state = BackendState(self.state.name, self.state.choice, self.state.phase, "checking the job…")
-            self._plan.start(lambda run: self._plan_job(request), request, doing="checking the job")
+            conn = self.conn if self.conn is not None and self.backend_name == request.backend else None
+            self._plan.start(lambda run: self._plan_job(request, conn), request, doing="checking the job")
 
         self.app.push_screen(SubmitDialog(configs, datasets, backends, initial=initial, error=error), callback=answered)
 
-    def _plan_job(self, request: SubmitRequest) -> SubmissionPlan:
-        choice = self.link.resolve(request.backend)
-        return self.link.plan(request.config, request.dataset, request.examples, choice)
+    def _plan_job(self, request: SubmitRequest, conn: Connection | None) -> tuple[SubmissionPlan, Connection]:
+        """Check the job against its backend: the pane's connection when it is that backend, else a new
+        one (the local backend is asked which models it can train, so it is started first)."""
+        conn = conn or self.link.connect(request.backend)
+        return self.link.plan(request.config, request.dataset, request.examples, conn), conn
 
     @on(PlanFailed)
     def _plan_failed(self, message: PlanFailed) -> None:
@@ -633,31 +657,23 @@ class JobsPane(Vertical):
     def _planned(self, message: PlanDone) -> None:
         if not self._plan.is_current(message):
             return
-        plan, request = message.result, message.context
+        (plan, conn), request = message.result, message.context
 
         def answered(send: bool | None) -> None:
             if not send:
+                plan.cleanup()
+                if conn is not self.conn:
+                    conn.close()
                 self.action_new_job(request)
                 return
             self.app.notify(f"Submitting to {request.backend}…", title="Submit", timeout=3)
-            self._submit.start(lambda run: self._send(plan, request), request, doing="submitting the job")
+            self._submit.start(lambda run: (self.link.submit(plan, conn), conn), request, doing="submitting the job")
             self._resume()
 
         self.app.push_screen(
-            ConfirmSubmitDialog(plan.describe(), plan.payload, self._backend_text(request.backend)), callback=answered
+            ConfirmSubmitDialog(plan_lines(plan), plan.payload(), backend_text(request.backend, conn.choice)),
+            callback=answered,
         )
-
-    def _backend_text(self, name: str) -> str:
-        if self.conn is not None and self.backend_name == name:
-            choice = self.conn.choice
-            return f"{name} {mask_url(choice.base_url)} (key: {choice.key_source})"
-        return name
-
-    def _send(self, plan: SubmissionPlan, request: SubmitRequest) -> tuple[SubmittedJob, Connection]:
-        """Submit on the pane's connection when it is the chosen backend, else on a new one."""
-        conn = self.conn if self.conn is not None and self.backend_name == request.backend else None
-        conn = conn or self.link.connect(request.backend)
-        return self.link.submit(plan, conn), conn
 
     @on(SubmitDone)
     def _submitted(self, message: SubmitDone) -> None:

@@ -29,7 +29,9 @@ SPEC = PaneSpec(
     keys=(
         Binding("n", "new_job", "New job", tooltip="Submit a config on an exported dataset", id="jobs.new"),
         Binding("r", "refresh", "Refresh", tooltip="Poll the backend now", id="jobs.refresh"),
-        Binding("c", "cancel_job", "Cancel job", tooltip="Cancel the job under the cursor (asks first)", id="jobs.cancel"),
+        Binding(
+            "c", "cancel_job", "Cancel job", tooltip="Cancel the job under the cursor (asks first)", id="jobs.cancel"
+        ),
         Binding("y", "copy_model", "Copy model", tooltip="Copy the fine-tuned model id", id="jobs.copy"),
         Binding("e", "evaluate", "Evaluate", tooltip="Evaluate the fine-tuned model (Eval pane)", id="jobs.eval"),
         Binding("l", "log_level", "Log level", tooltip="Events: all / warnings+ / errors", id="jobs.level"),

@@ -19,17 +19,19 @@ def parse_time(text: str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def short_time(text: str | None) -> str:
-    """``2026-12-07 20:51`` (UTC), or the text as given when it is not a timestamp."""
+def short_time(text: str | None, now: datetime | None = None) -> str:
+    """``12-07 20:51`` (UTC; the year only when it is not ``now``'s), or the text as given when it is
+    not a timestamp."""
     value = parse_time(text)
     if value is None:
         return text or ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    value = value.astimezone(UTC)
+    return value.strftime("%m-%d %H:%M" if now is None or value.year == now.year else "%Y-%m-%d %H:%M")
 
 
 def duration(seconds: float) -> str:
     """``45s``, ``12m05s``, ``3h07m``."""
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:
