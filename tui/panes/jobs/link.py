@@ -124,6 +124,14 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return f"{type(exc).__name__}: {exc}", "This is probably a bug in sft-studio: please report it."
 
 
+class LocalNotRunning(Exception):
+    """The local backend is not running and the caller did not want it started."""
+
+    def __init__(self, choice: BackendChoice) -> None:
+        super().__init__("the local backend is not running")
+        self.choice = choice
+
+
 class Connection:
     """One backend in use: its resolved choice (URL, key source) and the client, plus the watches.
 
@@ -185,10 +193,22 @@ class JobsLink:
     def resolve(self, backend: str) -> BackendChoice:
         return self._resolve(backend)
 
-    def connect(self, backend: str) -> Connection:
-        """Resolve ``backend`` and open a client (starts the local backend if it is not running)."""
+    def connect(self, backend: str, *, start: bool = True) -> Connection:
+        """Resolve ``backend`` and open a client. The local backend is started when it is not running,
+        unless ``start`` is False: then :class:`LocalNotRunning` (merely showing the pane starts no
+        server; r or a submit does)."""
         choice = self._resolve(backend)
+        if not start and choice.kind == "local" and self._open is open_client:
+            from services.common.data_dir import data_dir
+            from services.training.server.lifecycle import running_server
+
+            if running_server(choice.data_dir or data_dir()) is None:
+                raise LocalNotRunning(choice)
         return Connection(choice, self._open(choice))
+
+    def offline_rows(self, store_label: str) -> list[JobRow]:
+        """Our records of a backend we are not connected to, as last polled (newest first)."""
+        return [self._row(None, record, None) for record in self.store.list(store_label)]
 
     def last_backend(self) -> str | None:
         """The backend of the newest recorded job ("local", or a URL), to show first after a restart."""

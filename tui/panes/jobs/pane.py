@@ -40,7 +40,17 @@ from tui.app.workers import Done, Failed, TaggedWorker
 from tui.panes.jobs.datasets import list_datasets
 from tui.panes.jobs.detail import JobDetail
 from tui.panes.jobs.dialogs import ConfirmDialog, ConfirmSubmitDialog, SubmitDialog, SubmitRequest
-from tui.panes.jobs.link import Connection, JobRow, JobsLink, JobView, OpenFn, PollResult, ResolveFn, describe
+from tui.panes.jobs.link import (
+    Connection,
+    JobRow,
+    JobsLink,
+    JobView,
+    LocalNotRunning,
+    OpenFn,
+    PollResult,
+    ResolveFn,
+    describe,
+)
 from tui.panes.jobs.spec import SPEC
 from tui.panes.jobs.timefmt import duration, elapsed, short_time
 from tui.widgets.dialog import keys_line
@@ -73,7 +83,15 @@ def utc_now() -> datetime:
 # --------------------------------------------------------------------------------------- messages
 
 
-class ConnectDone(Done[Connection, str]):
+@dataclass(frozen=True)
+class Offline:
+    """The local backend is not running: our records of it, shown until r (or a submit) starts it."""
+
+    choice: BackendChoice
+    rows: list[JobRow]
+
+
+class ConnectDone(Done["Connection | Offline", str]):
     pass
 
 
@@ -212,7 +230,10 @@ class JobsPane(Vertical):
         self._busy = False
         self._failures = 0
         self._want_selected: str | None = None
-        self._connect = TaggedWorker[Connection, str](self, "jobs-connect", ConnectDone, ConnectFailed, known=_known)
+        self._connect = TaggedWorker[Connection | Offline, str](
+            self, "jobs-connect", ConnectDone, ConnectFailed, known=_known
+        )
+        self._start_local = False  # r / submit: start the local backend when it is not running
         self._poll = TaggedWorker[PollResult, Connection](self, "jobs-poll", PollDone, PollFailed, known=_known)
         self._plan = TaggedWorker[tuple[SubmissionPlan, Connection], SubmitRequest](
             self, "jobs-plan", PlanDone, PlanFailed, known=_known
@@ -269,7 +290,7 @@ class JobsPane(Vertical):
             self._resume()
 
     def _resume(self) -> None:
-        if self.paused and not self._busy:
+        if self.paused and not self._busy and self.state.phase != "offline":
             self._tick()
 
     def _stop_timer(self) -> None:
@@ -298,15 +319,22 @@ class JobsPane(Vertical):
         if self.conn is None:
             name = self.backend_name or self._initial_backend()
             self.backend_name = name
-            self.state = BackendState(
-                name, phase="connecting", note="starting the local backend…" if name == "local" else "connecting…"
-            )
+            start = self._start_local
+            self._start_local = False
+            note = "starting the local backend…" if name == "local" and start else "connecting…"
+            self.state = BackendState(name, phase="connecting", note=note)
             self._show_header()
-            self._connect.start(lambda run: self.link.connect(name), name, doing=f"connecting to {name}")
+            self._connect.start(lambda run: self._open_backend(name, start), name, doing=f"connecting to {name}")
             return
         conn = self.conn
         watched = [self.selected] if self.selected else []
         self._poll.start(lambda run: self.link.poll(conn, watched), conn, doing="polling the jobs")
+
+    def _open_backend(self, name: str, start: bool) -> Connection | Offline:
+        try:
+            return self.link.connect(name, start=start)
+        except LocalNotRunning as exc:
+            return Offline(exc.choice, self.link.offline_rows(exc.choice.store_label))
 
     def _initial_backend(self) -> str:
         try:
@@ -322,11 +350,24 @@ class JobsPane(Vertical):
     @on(ConnectDone)
     def _connected(self, message: ConnectDone) -> None:
         self._busy = False
+        result = message.result
         if not self._connect.is_current(message):
-            message.result.close()
+            if isinstance(result, Connection):
+                result.close()
             return
-        self.conn = message.result
-        self.state = BackendState(message.context, message.result.choice, phase="connecting", note="listing jobs…")
+        if isinstance(result, Offline):
+            self.rows = result.rows
+            self.state = BackendState(
+                message.context,
+                result.choice,
+                phase="offline",
+                note="the local backend is not running: r starts it (so does submitting a job)",
+            )
+            self.paused = True  # nothing to poll until r
+            self._redraw()
+            return
+        self.conn = result
+        self.state = BackendState(message.context, result.choice, phase="connecting", note="listing jobs…")
         self._failures = 0
         self._show_header()
         self._tick()
@@ -419,6 +460,8 @@ class JobsPane(Vertical):
             lead = Content.styled(f"The backend refused the key: {st.note}", "bold $text-error")
         elif st.phase == "error":
             lead = Content.styled(f"Cannot list the jobs: {st.note}", "$text-warning")
+        elif st.phase == "offline":
+            lead = Content.styled("The local backend is not running: r starts it.", "$foreground-muted")
         elif st.phase == "connecting":
             lead = Content.styled(st.note or "Connecting…", "$foreground-muted")
         else:
@@ -537,9 +580,10 @@ class JobsPane(Vertical):
         return True
 
     def action_refresh(self) -> None:
-        """r: poll now (after an auth or connection error too)."""
+        """r: poll now (after an auth or connection error too); starts the local backend if needed."""
         if self._busy:
             return
+        self._start_local = True
         self._stop_timer()
         self._failures = 0
         self._tick()
