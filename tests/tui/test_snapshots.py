@@ -111,13 +111,13 @@ def test_error_state_not_sqlite(in_tmp: Path, snap_compare) -> None:  # type: ig
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
-@pytest.mark.parametrize("key", ["4", "5", "6"], ids=["jobs", "eval", "runs"])
+@pytest.mark.parametrize("key", ["5", "6"], ids=["eval", "runs"])
 def test_planned_pane(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Each not-yet-built pane: what it will do and 'Not built yet', no fake content."""
     assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=[key])
 
 
-@pytest.mark.parametrize("key", ["4", "5", "6"], ids=["jobs", "eval", "runs"])
+@pytest.mark.parametrize("key", ["5", "6"], ids=["eval", "runs"])
 def test_planned_pane_80x24(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """The not-yet-built panes at 80x24: the text wraps inside the panel, nothing cut."""
     assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded, press=[key])

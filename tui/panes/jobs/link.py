@@ -15,19 +15,19 @@ are merged with the backend's list, so they show after a restart and their watch
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from services.common.data_dir import data_dir
 from services.common.workspace import display_path
-from services.jobs.api_models import JobEvent, JobInfo, is_success, is_terminal
+from services.jobs.api_models import JobEvent, JobInfo, is_terminal
 from services.jobs.backends import BackendChoice, open_client, resolve_backend
 from services.jobs.errors import BackendAuthError, BackendError
 from services.jobs.poller import JobSnapshot, JobWatch
-from services.jobs.store import JobRecord, JobStore
+from services.jobs.store import DB_NAME, JobRecord, JobStore
 from services.jobs.submit import SubmissionPlan, SubmittedJob, plan_submission, submit
 from tui.widgets.event_log import LogEvent
 
@@ -35,15 +35,6 @@ from tui.widgets.event_log import LogEvent
 EVENTS_KEPT = 2000
 #: Jobs listed from the backend per poll (the newest; local records are always included).
 LIST_LIMIT = 50
-
-
-class Client(Protocol):
-    """The part of ``LearningClient`` the pane uses (a test's fake implements just this)."""
-
-    def list_jobs(self, *, limit: int | None = None) -> list[JobInfo]: ...
-    def get_job(self, job_id: str) -> JobInfo: ...
-    def cancel_job(self, job_id: str) -> JobInfo: ...
-    def close(self) -> None: ...
 
 
 ResolveFn = Callable[[str], BackendChoice]
@@ -145,7 +136,6 @@ class Connection:
         self.watches: dict[str, JobWatch] = {}
         self.events: dict[str, deque[LogEvent]] = {}
         self.views: dict[str, JobView] = {}
-        self._lock = threading.Lock()
 
     @property
     def store_label(self) -> str:
@@ -180,9 +170,16 @@ class JobsLink:
 
     @property
     def store(self) -> JobStore:
+        """The job store, created on first use (a submit); reading goes through :meth:`records`."""
         if self._store is None:
             self._store = JobStore(self.store_path)
         return self._store
+
+    def records(self, backend: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
+        """Our records (newest first); none while no store file exists: looking creates no file."""
+        if self._store is None and not (self.store_path or data_dir() / DB_NAME).exists():
+            return []
+        return self.store.list(backend, limit=limit)
 
     def close(self) -> None:
         if self._store is not None:
@@ -199,7 +196,6 @@ class JobsLink:
         server; r or a submit does)."""
         choice = self._resolve(backend)
         if not start and choice.kind == "local" and self._open is open_client:
-            from services.common.data_dir import data_dir
             from services.training.server.lifecycle import running_server
 
             if running_server(choice.data_dir or data_dir()) is None:
@@ -208,11 +204,11 @@ class JobsLink:
 
     def offline_rows(self, store_label: str) -> list[JobRow]:
         """Our records of a backend we are not connected to, as last polled (newest first)."""
-        return [self._row(None, record, None) for record in self.store.list(store_label)]
+        return [self._row(None, record, None) for record in self.records(store_label)]
 
     def last_backend(self) -> str | None:
         """The backend of the newest recorded job ("local", or a URL), to show first after a restart."""
-        records = self.store.list(limit=1)
+        records = self.records(limit=1)
         return records[0].backend if records else None
 
     # -------------------------------------------------------------------------------------- poll
@@ -220,7 +216,7 @@ class JobsLink:
     def poll(self, conn: Connection, watched: Sequence[str]) -> PollResult:
         """List the backend's jobs, merge our records, and poll the watches of ``watched`` jobs (the
         shown one) and of every unfinished job of ours; a 401/403 ends the tick at once."""
-        records = {r.job_id: r for r in self.store.list(conn.store_label)}
+        records = {r.job_id: r for r in self.records(conn.store_label)}
         list_error = ""
         listed: list[JobInfo] = []
         try:
@@ -386,11 +382,3 @@ class JobsLink:
             return submit(plan, conn.client, self.store, on_step=on_step)
         finally:
             plan.cleanup()
-
-
-def is_done(status: str) -> bool:
-    return is_terminal(status)
-
-
-def succeeded(status: str) -> bool:
-    return is_success(status)
