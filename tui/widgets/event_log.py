@@ -44,7 +44,7 @@ class EventLog(RichLog):
 
     DEFAULT_CSS = """
     EventLog {
-        height: 1fr; min-height: 3; overflow-x: hidden;
+        height: 1fr; min-height: 3; overflow-x: hidden; overflow-y: auto;
         border: round $primary 60%; border-title-color: $text-primary;
     }
     EventLog:focus { border: round $accent; }

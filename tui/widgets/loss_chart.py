@@ -23,7 +23,9 @@ VAL_COLOUR = "orange"
 
 
 class LossChart(PlotextPlot):
-    """Train loss as a line, validation loss as points (it is measured rarely), step on the x axis."""
+    """Train loss as a line, validation loss as points (it is measured rarely), step on the x axis.
+
+    No title: the legend names both curves, and at 80x24 every row goes to the plot."""
 
     DEFAULT_CSS = """
     LossChart { height: 1fr; min-height: 6; }
@@ -51,7 +53,6 @@ class LossChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("loss")
         plt.xlabel("step")
         if self.train:
             xs, ys = zip(*self.train, strict=True)

@@ -31,7 +31,7 @@ def timeline_content(status: str, last_active: str | None = None) -> Content:
     order = list(PHASES)
     if where in BETWEEN and where not in order:
         order.insert(order.index(BETWEEN[where]) + 1, where)
-    reached = order.index(where) if where in order else (len(order) if terminal else -1)
+    reached = order.index(where) if where in order else -1
     parts: list[str | tuple[str, str]] = []
     for index, phase in enumerate(order):
         if index:
@@ -71,18 +71,25 @@ class StatusTimeline(Static):
         super().__init__("", id=id, markup=False)
         self.status = ""
         self.last_active: str | None = None
+        self._shown: Content | None = None
 
-    def show(self, status: str) -> None:
-        """The job's status now; the last non-terminal status is remembered for a later failure."""
+    def show(self, status: str, phase: str = "") -> None:
+        """The job's status now; ``phase``: the furthest phase its events show. The last active one
+        (seen as a status, else from the events) says where a failed or cancelled job stopped."""
         status = status.strip().lower()
         if status and status not in SUCCESS | FAILURE | CANCELLED:
             self.last_active = status
-        if status == self.status:
+        elif phase and self.last_active is None:
+            self.last_active = phase
+        content = timeline_content(status, self.last_active)
+        if status == self.status and content == self._shown:
             return
         self.status = status
-        self.update(timeline_content(status, self.last_active))
+        self._shown = content
+        self.update(content)
 
     def reset(self) -> None:
+        self._shown = None
         self.status = ""
         self.last_active = None
         self.update(timeline_content(""))

@@ -109,7 +109,7 @@ class JobDetail(Vertical):
             if part:
                 title += [("  ·  ", "$foreground-muted"), part]
         self.query_one("#jd-title", Static).update(Content.assemble(*title))
-        timeline.show(row.status)
+        timeline.show(row.status, view.phase)
         self.query_one("#jd-progress", Static).update(progress_content(view, now))
         stats = stats_content(view)
         if keys_hint is not None:

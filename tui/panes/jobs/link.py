@@ -87,6 +87,9 @@ class JobView:
     poll_error: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
     config_path: str = ""
+    #: The furthest phase the events show (queued, running, training, evaluating): where a failed
+    #: or cancelled job stopped, for the timeline.
+    phase: str = ""
 
 
 @dataclass
@@ -97,6 +100,21 @@ class PollResult:
     views: dict[str, JobView]
     list_error: str = ""
     auth_failed: bool = False
+
+
+#: Event types that show a job reached a phase (synth_backend_api.md §8; the local backend's too).
+PHASE_EVENTS = (
+    ("evaluating", ("sft.validation.summary", "sft.evaluating")),
+    ("training", ("sft.training.started", "sft.progress", "sft.loss")),
+    ("running", ("sft.running", "sft.training.args", "sft.stage")),
+)
+
+
+def furthest_phase(types: set[str]) -> str:
+    for phase, kinds in PHASE_EVENTS:
+        if types.intersection(kinds):
+            return phase
+    return "queued" if types else ""
 
 
 def _event(e: JobEvent) -> LogEvent:
@@ -296,6 +314,7 @@ class JobsLink:
             events=list(kept),
             payload=dict(record.payload) if record is not None else {},
             config_path=record.config_path or "" if record is not None else "",
+            phase=furthest_phase({e.type for e in snap.events}),
         )
 
     def _remember(self, conn: Connection, record: JobRecord, row: JobRow) -> None:

@@ -176,8 +176,9 @@ class JobsPane(Vertical):
     JobsPane #jobs-header { height: auto; padding: 0 1; background: $boost; }
     JobsPane #jobs-table { height: 9; border: round $primary 60%; border-title-color: $text-primary; }
     JobsPane #jobs-table:focus { border: round $accent; }
-    JobsPane #jobs-empty { height: auto; padding: 1 2; color: $text-muted; display: none; }
+    JobsPane #jobs-empty { display: none; }
     JobsPane.-empty #jobs-empty { display: block; }
+    JobsPane.-empty #jobs-table { display: none; }
     JobsPane.-empty #jobs-detail { display: none; }
     JobsPane #jobs-detail:focus-within { background: $boost 30%; }
     JobsPane.-narrow #jobs-table { height: 1fr; }
@@ -185,6 +186,8 @@ class JobsPane(Vertical):
     JobsPane.-narrow.-detail #jobs-table { display: none; }
     JobsPane.-narrow.-detail #jobs-detail { display: block; }
     JobsPane.-narrow #jd-body { layout: vertical; }
+    JobsPane.-narrow #jd-chart { height: 1fr; width: 1fr; }
+    JobsPane.-narrow #jd-events { height: 7; width: 1fr; }
     """
 
     def __init__(
@@ -248,7 +251,9 @@ class JobsPane(Vertical):
         table: DataTable[Text] = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
         table.border_title = "Jobs"
         yield table
-        yield Static("", id="jobs-empty", markup=False)
+        empty = Static("", id="jobs-empty", markup=False, classes="message-panel")
+        empty.border_title = "Jobs"
+        yield empty
         yield JobDetail(id="jobs-detail")
 
     def on_mount(self) -> None:
@@ -262,7 +267,9 @@ class JobsPane(Vertical):
     def on_resize(self) -> None:
         width, height = self.app.size
         narrow = width < NARROW_BELOW[0] or height < NARROW_BELOW[1]
-        self.set_class(narrow, "-narrow")
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self._show_header()
         table = self.query_one("#jobs-table", DataTable)
         table.border_subtitle = "Enter: the job's detail" if narrow else ""
 
@@ -430,11 +437,15 @@ class JobsPane(Vertical):
     # ------------------------------------------------------------------------------- drawing
 
     def _show_header(self) -> None:
+        """Backend, URL and key source (never the key), then the poll state; at 80 columns one line."""
         st = self.state
         choice = st.choice
-        parts: list[str | tuple[str, str]] = [("Backend ", "$foreground-muted"), (st.name or "—", "bold")]
+        narrow = self.has_class("-narrow")
+        parts: list[str | tuple[str, str]] = [] if narrow else [("Backend ", "$foreground-muted")]
+        parts.append((st.name or "—", "bold"))
         if choice is not None and choice.base_url:
-            parts += [" ", mask_url(choice.base_url)]
+            url = mask_url(choice.base_url)
+            parts += [" ", url.split("://", 1)[-1] if narrow else url]
         if choice is not None:
             parts += [("  key: ", "$foreground-muted"), choice.key_source or "none"]
         phase_style = {"ok": "$text-success", "error": "$text-warning", "auth": "bold $text-error"}.get(
@@ -442,9 +453,11 @@ class JobsPane(Vertical):
         )
         if st.phase == "ok":
             ours = sum(1 for r in self.rows if r.ours)
-            what = f"{len(self.rows)} job{'s' if len(self.rows) != 1 else ''}, {ours} from sft-studio"
-            parts += [("  · ", "$foreground-muted"), (f"polling {self._interval():g} s", phase_style)]
-            parts += [("  · ", "$foreground-muted"), what]
+            jobs = f"{len(self.rows)} job{'s' if len(self.rows) != 1 else ''}"
+            if not narrow:
+                parts += [("  · ", "$foreground-muted"), (f"polling {self._interval():g} s", phase_style)]
+                jobs += f", {ours} from sft-studio"
+            parts += [("  · ", "$foreground-muted"), jobs]
         elif st.note:
             parts += [("  · ", "$foreground-muted"), (st.note, phase_style)]
         self.query_one("#jobs-header", Static).update(Content.assemble(*parts))
@@ -455,7 +468,7 @@ class JobsPane(Vertical):
         if not empty:
             return
         st = self.state
-        keys = keys_line(("n", "submit a job"), ("b", "switch backend"), ("r", "retry now"))
+        keys = keys_line(("n", "submit a job"), ("b", "switch backend"), ("r", "poll now"))
         if st.phase == "auth":
             lead = Content.styled(f"The backend refused the key: {st.note}", "bold $text-error")
         elif st.phase == "error":
@@ -520,6 +533,7 @@ class JobsPane(Vertical):
                 return
             view = JobView(row=row)
         self.query_one(JobDetail).show(view, self.clock(), self._detail_keys(view))
+        self.app.refresh_bindings()  # c / y / e follow the job under the cursor
 
     def _detail_keys(self, view: JobView) -> Content:
         pairs = [("l", "log level")]
