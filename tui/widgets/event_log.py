@@ -2,9 +2,10 @@
 
 Events arrive in batches from the poller (already de-duplicated and in ``seq`` order); the log keeps
 the last ``keep`` of them, so a job that emits ten thousand events costs the same memory as one that
-emits a thousand, and writes only the new ones. Changing the filter re-writes the kept events that
-pass it. A line reads ``#seq  level  type  message``; the time is the backend's own (``created_at``),
-never this machine's clock.
+emits a thousand. It is a virtual list: only the rows on screen are rendered, so showing another
+job's log or changing the filter costs the same with 20 events or 2,000 (a ``RichLog`` re-renders
+every line written, tens of milliseconds per job switch). A row reads ``#seq  time  level  type
+message``; the time is the backend's own (``created_at``), never this machine's clock.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import RichLog
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 #: The filters in the order ``l`` cycles through them: (name, the least severe level shown).
 FILTERS: tuple[tuple[str, int], ...] = (("all", 0), ("warnings+", 2), ("errors", 3))
@@ -39,8 +42,8 @@ class LogEvent:
     time: str = ""
 
 
-class EventLog(RichLog):
-    """The last ``keep`` events, filtered by level (``cycle_filter``); new events are appended."""
+class EventLog(ScrollView, can_focus=True):
+    """The last ``keep`` events, filtered by level (``cycle_filter``); follows the end while it is there."""
 
     DEFAULT_CSS = """
     EventLog {
@@ -51,10 +54,12 @@ class EventLog(RichLog):
     """
 
     def __init__(self, *, keep: int = 2000, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=keep, wrap=False, markup=False, highlight=False, id=id, classes=classes)
+        super().__init__(id=id, classes=classes)
         self.events: deque[LogEvent] = deque(maxlen=keep)
         self.filter_index = 0
         self.last_seq: int | None = None
+        self._shown: list[LogEvent] = []
+        self._strips: dict[tuple[int, int], Strip] = {}
         self._show_title()
 
     @property
@@ -63,44 +68,65 @@ class EventLog(RichLog):
 
     def add_events(self, events: Iterable[LogEvent]) -> None:
         """Append the events newer than the last one shown (older or repeated ``seq``s are skipped)."""
-        floor = FILTERS[self.filter_index][1]
+        at_end = self.is_vertical_scroll_end
+        added = False
         for event in events:
             if self.last_seq is not None and event.seq <= self.last_seq:
                 continue
             self.last_seq = event.seq
             self.events.append(event)
-            if level_rank(event.level) >= floor:
-                self.write(self._line(event))
-        self._show_title()
+            added = True
+        if added:
+            self._refilter(follow=at_end)
 
     def reset(self, events: Iterable[LogEvent] = ()) -> None:
-        """Forget everything (another job is shown) and show ``events``."""
+        """Forget everything (another job is shown) and show ``events``, from their end."""
         self.events.clear()
         self.last_seq = None
-        self.clear()
         self.add_events(events)
+        self._refilter(follow=True)
 
     def cycle_filter(self) -> str:
         """Next filter (all → warnings+ → errors → all); returns its name."""
         self.filter_index = (self.filter_index + 1) % len(FILTERS)
-        self._rewrite()
+        self._refilter(follow=True)
         return self.filter_name
 
     def shown(self) -> list[LogEvent]:
         """The kept events that pass the filter (what the log shows)."""
-        floor = FILTERS[self.filter_index][1]
-        return [e for e in self.events if level_rank(e.level) >= floor]
+        return list(self._shown)
 
-    def _rewrite(self) -> None:
-        self.clear()
-        for event in self.shown():
-            self.write(self._line(event))
+    def _refilter(self, *, follow: bool) -> None:
+        floor = FILTERS[self.filter_index][1]
+        self._shown = [e for e in self.events if level_rank(e.level) >= floor]
+        self._strips.clear()
+        self.virtual_size = Size(self.size.width, len(self._shown))
         self._show_title()
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
 
     def _show_title(self) -> None:
-        hidden = len(self.events) - len(self.shown())
+        hidden = len(self.events) - len(self._shown)
         note = f" ({hidden} hidden)" if hidden else ""
         self.border_title = f"Events · {self.filter_name}{note}"
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.size.width
+        if index >= len(self._shown):
+            return Strip.blank(width, self.rich_style)
+        key = (self._shown[index].seq, width)
+        strip = self._strips.get(key)
+        if strip is None:
+            text = self._line(self._shown[index])
+            text.truncate(width, overflow="ellipsis", pad=True)
+            text.stylize_before(self.rich_style)
+            strip = Strip(text.render(self.app.console), width)
+            if len(self._strips) > 500:
+                self._strips.clear()
+            self._strips[key] = strip
+        return strip.apply_offsets(0, index)
 
     @staticmethod
     def _line(event: LogEvent) -> Text:

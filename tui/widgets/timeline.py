@@ -61,10 +61,10 @@ def timeline_content(status: str, last_active: str | None = None) -> Content:
 
 
 class StatusTimeline(Static):
-    """One line (wrapping on narrow screens) of the job's phases."""
+    """One line of the job's phases (cut with an ellipsis if a terminal is very narrow)."""
 
     DEFAULT_CSS = """
-    StatusTimeline { height: auto; }
+    StatusTimeline { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -86,7 +86,7 @@ class StatusTimeline(Static):
             return
         self.status = status
         self._shown = content
-        self.update(content)
+        self.update(content, layout=False)  # one row: no layout pass needed
 
     def reset(self) -> None:
         self._shown = None

@@ -65,8 +65,9 @@ class JobDetail(Vertical):
 
     DEFAULT_CSS = """
     JobDetail { height: 1fr; padding: 0 1; }
-    JobDetail #jd-title { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    JobDetail #jd-progress, JobDetail #jd-stats { height: auto; }
+    JobDetail #jd-title, JobDetail #jd-progress, JobDetail #jd-stats, JobDetail StatusTimeline {
+        height: 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     JobDetail #jd-error { height: auto; max-height: 4; color: $text-error; display: none; }
     JobDetail #jd-error.-shown { display: block; }
     JobDetail #jd-poll { height: auto; color: $text-warning; display: none; }
@@ -90,10 +91,24 @@ class JobDetail(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.job_id: str | None = None
+        self._texts: dict[str, Content] = {}
 
     @property
     def events_log(self) -> EventLog:
         return self.query_one("#jd-events", EventLog)
+
+    def _set(self, selector: str, content: Content, *, shown: bool | None = None) -> None:
+        """Update a line only when it changed; the one-row lines without a layout pass (a layout of
+        the whole screen per keystroke is what made moving the cursor slow)."""
+        widget = self.query_one(selector, Static)
+        if self._texts.get(selector) == content and (shown is None or widget.has_class("-shown") == shown):
+            return
+        self._texts[selector] = content
+        if shown is None:
+            widget.update(content, layout=False)
+            return
+        widget.set_class(shown, "-shown")
+        widget.update(content)
 
     def show(self, view: JobView, now: datetime, keys_hint: Content | None = None) -> None:
         row = view.row
@@ -108,18 +123,16 @@ class JobDetail(Vertical):
         for part in (row.base_model, row.train_kind, row.dataset):
             if part:
                 title += [("  ·  ", "$foreground-muted"), part]
-        self.query_one("#jd-title", Static).update(Content.assemble(*title))
+        self._set("#jd-title", Content.assemble(*title))
         timeline.show(row.status, view.phase)
-        self.query_one("#jd-progress", Static).update(progress_content(view, now))
+        self._set("#jd-progress", progress_content(view, now))
         stats = stats_content(view)
         if keys_hint is not None:
             stats = Content.assemble(stats, "  ", keys_hint)
-        self.query_one("#jd-stats", Static).update(stats)
-        error = self.query_one("#jd-error", Static)
-        error.set_class(bool(row.error), "-shown")
-        error.update(Content.assemble(("Error: ", "bold"), row.error) if row.error else "")
-        poll = self.query_one("#jd-poll", Static)
-        poll.set_class(bool(view.poll_error), "-shown")
-        poll.update(f"Last poll failed: {view.poll_error}" if view.poll_error else "")
+        self._set("#jd-stats", stats)
+        error_text = Content.assemble(("Error: ", "bold"), row.error) if row.error else Content("")
+        self._set("#jd-error", error_text, shown=bool(row.error))
+        poll_text = Content(f"Last poll failed: {view.poll_error}" if view.poll_error else "")
+        self._set("#jd-poll", poll_text, shown=bool(view.poll_error))
         empty = "Waiting for the first loss…" if row.status and not row.finished_at else "No loss was reported."
         self.query_one(LossChart).set_curves(view.train_loss, view.val_loss, empty_text=empty)

@@ -63,6 +63,8 @@ NARROW_BELOW = (100, 30)
 LOOPBACK_POLL_S = 1.0
 REMOTE_POLL_S = 5.0
 MAX_BACKOFF_S = 60.0
+#: How long the cursor rests before the footer's keys follow the job under it.
+BINDINGS_SETTLE_S = 0.15
 #: Progress and elapsed time come early: at 80 columns they are what fits beside the job and status.
 COLUMNS = ("Job", "Status", "Progress", "Elapsed", "Base model", "Kind", "Dataset", "Created", "Final model")
 _STATUS_STYLE = {
@@ -233,6 +235,9 @@ class JobsPane(Vertical):
         self._busy = False
         self._failures = 0
         self._want_selected: str | None = None
+        self._allowed: tuple[bool | None, ...] = ()
+        self._header: Content | None = None
+        self._bindings_timer: Timer | None = None
         self._connect = TaggedWorker[Connection | Offline, str](
             self, "jobs-connect", ConnectDone, ConnectFailed, known=_known
         )
@@ -460,7 +465,10 @@ class JobsPane(Vertical):
             parts += [("  · ", "$foreground-muted"), jobs]
         elif st.note:
             parts += [("  · ", "$foreground-muted"), (st.note, phase_style)]
-        self.query_one("#jobs-header", Static).update(Content.assemble(*parts))
+        header = Content.assemble(*parts)
+        if header != self._header:  # an unchanged header costs no layout pass
+            self._header = header
+            self.query_one("#jobs-header", Static).update(header)
 
     def _show_empty(self) -> None:
         empty = not self.rows
@@ -533,7 +541,18 @@ class JobsPane(Vertical):
                 return
             view = JobView(row=row)
         self.query_one(JobDetail).show(view, self.clock(), self._detail_keys(view))
-        self.app.refresh_bindings()  # c / y / e follow the job under the cursor
+        if self._bindings_timer is not None:
+            self._bindings_timer.stop()
+        # The footer is rebuilt on every refresh of the bindings (tens of widgets): do it once the
+        # cursor rests, so holding ↓ stays smooth; the keys themselves are checked when pressed.
+        self._bindings_timer = self.set_timer(BINDINGS_SETTLE_S, self._refresh_keys)
+
+    def _refresh_keys(self) -> None:
+        self._bindings_timer = None
+        allowed = tuple(self.check_action(a, ()) for a in ("cancel_job", "copy_model", "evaluate", "log_level"))
+        if allowed != self._allowed:  # only when c / y / e / l change
+            self._allowed = allowed
+            self.app.refresh_bindings()
 
     def _detail_keys(self, view: JobView) -> Content:
         pairs = [("l", "log level")]
