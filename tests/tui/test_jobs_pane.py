@@ -8,11 +8,12 @@ so the pane goes through the real client, poller, submit and job store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from textual.widgets import DataTable, Static
@@ -25,6 +26,7 @@ from tests.services.training.server_support import GOOD_ROW, KEY, LiveServer, js
 from tests.support.fake_jobs import FakeClient, failed_job, fake_pane_options, running_job, succeeded_job
 from tests.support.paths import ROOT
 from tests.support.pilot import SIZE, key_active, show_pane, until
+from tests.support.stub_backend import Reply, StubBackend
 from tui.app.app import SftStudioApp
 from tui.panes.jobs.detail import JobDetail
 from tui.panes.jobs.dialogs import ConfirmDialog, ConfirmSubmitDialog, SubmitDialog
@@ -282,3 +284,84 @@ def test_fake_client_answers_like_the_real_one() -> None:
     client = FakeClient([running_job()])
     assert isinstance(client.get_job("job_running_01"), JobInfo)
     assert [e.seq for e in client.events("job_running_01", since_seq=3)] == [4, 5]
+
+
+# ------------------------------------------------------------------------ bad answers, real client
+
+
+def _stub_app(stub: StubBackend, tmp_path: Path) -> SftStudioApp:
+    def resolve(name: str) -> Any:
+        return resolve_backend(stub.base_url, environ={"SYNTH_API_KEY": "sk-stub-0123456789abcdef"}, cwd=tmp_path)
+
+    options = {"backends": ("stub",), "resolve": resolve, "store_path": tmp_path / "runs.db", "poll_interval": 0.1}
+    return SftStudioApp(db_path=None, watch_interval=None, candidates=[], pane_options={"jobs": options})
+
+
+@pytest.mark.parametrize(
+    ("reply", "phase", "said"),
+    [
+        (Reply(200, "<html><body><h1>502 Bad Gateway</h1></body></html>"), "error", "no list of jobs"),
+        (Reply(200, {"unexpected": True}), "error", "no list of jobs"),
+        (Reply(401, {"detail": "invalid api key"}), "auth", "refused the key"),
+    ],
+    ids=["html", "garbage-json", "wrong-key"],
+)
+async def test_bad_answers_are_sentences(tmp_path: Path, reply: Reply, phase: str, said: str) -> None:
+    """Through the real client: an HTML page, JSON of the wrong shape, a 401; the key never shows."""
+    with StubBackend() as stub:
+        stub.add_route("GET", "/learning/jobs", lambda request, match: reply)
+        app = _stub_app(stub, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            pane = await show_pane(pilot, "4", JobsPane)
+            await until(pilot, lambda: pane.state.phase == phase, timeout=30)
+            shown = _text(app, "#jobs-empty") + _text(app, "#jobs-header")
+    assert said in shown, shown
+    assert "Traceback" not in shown and "sk-stub" not in shown and "0123456789abcdef" not in shown
+
+
+async def test_a_config_that_fails_its_checks_is_not_sent(tmp_path: Path) -> None:
+    """n, a config the CLI would refuse (n_epochs = 0): the form comes back saying why; nothing sent."""
+    _workspace(tmp_path)
+    text = (tmp_path / "configs" / "lora.toml").read_text()
+    (tmp_path / "configs" / "lora.toml").write_text(text.replace("n_epochs = 1", "n_epochs = 0"))
+    assert "n_epochs = 0" in (tmp_path / "configs" / "lora.toml").read_text()
+    client = FakeClient([])
+    app = _app(client, tmp_path, config_dir=tmp_path / "configs", data_dir=tmp_path / "ft_data")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await show_pane(pilot, "4", JobsPane)
+        await until(pilot, lambda: pane.state.phase == "ok")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SubmitDialog))
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SubmitDialog) and "Not sent" in app.screen.error, 60)
+        assert isinstance(app.screen, SubmitDialog)
+        assert "n_epochs" in app.screen.error and "Traceback" not in app.screen.error
+    assert client.requests_sent > 0 and not client.cancelled
+
+
+async def test_evaluate_hands_the_model_id_to_the_app_when_an_eval_pane_is_built(tmp_path: Path) -> None:
+    """With a built Eval pane, e posts ``JobsPane.EvaluateModel`` (the model id) and shows that pane."""
+    from textual.widgets import Label
+
+    from tui.app.pane_spec import PaneSpec
+    from tui.app.registry import PANES as REGISTERED
+
+    eval_spec = dataclasses.replace(
+        next(p for p in REGISTERED if p.id == "eval"), factory=lambda db, options: Label("eval", id=options["id"])
+    )
+
+    class WithEval(SftStudioApp):
+        PANES: ClassVar[tuple[PaneSpec, ...]] = tuple(eval_spec if p.id == "eval" else p for p in REGISTERED)
+
+    options = fake_pane_options(FakeClient([succeeded_job()]), tmp_path / "runs.db")
+    app = WithEval(db_path=None, watch_interval=None, candidates=[], pane_options={"jobs": options})
+    seen: list[JobsPane.EvaluateModel] = []
+    async with app.run_test(
+        size=SIZE, message_hook=lambda m: seen.append(m) if isinstance(m, JobsPane.EvaluateModel) else None
+    ) as pilot:
+        pane = await show_pane(pilot, "4", JobsPane)
+        await until(pilot, lambda: bool(pane.rows) and key_active(app, "jobs.eval"))
+        await pilot.press("e")
+        await until(pilot, lambda: bool(seen))
+        assert seen[0].model_id == "peft:Qwen/Qwen3-0.6B:job_done_03" and seen[0].job_id == "job_done_03"
+        await until(pilot, lambda: app.active_pane == "eval")
