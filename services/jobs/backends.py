@@ -56,8 +56,9 @@ class BackendChoice:
     def label(self) -> str:
         """One line for a header: ``local backend http://127.0.0.1:8765/api (key sk-lo…ab, local backend key)``."""
         if self.kind == "local":
-            where = mask_url(self.base_url) if self.base_url else "(started on demand)"
-            return f"local backend {where} (key {self.masked_key}, {self.key_source or 'read from its data dir'})"
+            if not self.base_url:
+                return "local backend (not started yet: started on demand; its key is read from its data dir)"
+            return f"local backend {mask_url(self.base_url)} (key {self.masked_key}, {self.key_source})"
         name = "Synth backend" if self.kind == "synth" else "backend"
         return f"{name} {mask_url(self.base_url)} ({self.url_source}; key {self.masked_key}, {self.key_source})"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -149,6 +150,10 @@ class LearningClient:
         self._sleep = sleep
         self._upload_path = "/files"
         self._secrets = [api_key, *url_secrets(base_url)]
+        if transport is None:
+            # TCP_NODELAY, as curl and aiohttp set it: without it Nagle's algorithm can hold a request's
+            # last segment for the peer's delayed ACK (tens of ms on loopback).
+            transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,

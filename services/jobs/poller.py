@@ -4,7 +4,9 @@ synth_backend_api.md, without the reference CLI's defects 4, 6, 7, 8, 9 and 12).
 :class:`JobWatch` holds what was learnt so far and does one *tick* per :meth:`JobWatch.poll_once`:
 the job (status), the events past the ``since_seq`` cursor (paged until caught up), and the metric
 points past each cursor: every train-side name after the last ``train.*`` step in one request, and
-``val.loss`` after its own last step (evaluation points lag the training ones). Requests run one at
+``val.loss`` after its own last step (evaluation points lag the training ones) every
+:data:`VAL_EVERY_TICKS` ticks or when an evaluation shows in the events or status. The status comes
+from the light ``GET …/status`` after the first tick (the full job on the first and the last). Requests run one at
 a time: one request in flight per job. Events and points are de-duplicated (seq; name + step) and
 ordered whatever order they arrive in. Terminal is the union of the statuses of §7 and the events of
 §8; once terminal, the job is fetched again for ``fine_tuned_model`` (defect 7).
@@ -37,12 +39,16 @@ CURVES = ("train.loss", "val.loss", "train.learning_rate")
 THROUGHPUT_METRICS = ("train.tokens_per_second", "train.tokens_per_s", "tokens_per_second")
 VAL_METRIC = "val.loss"
 MAX_EVENTS = 1000
-MAX_CURVE_POINTS = 4000
+MAX_CURVE_POINTS = 2000
 EVENT_PAGE = 200
 MAX_EVENT_PAGES_PER_TICK = 25
 DEFAULT_INTERVAL_S = 5.0
 LOOPBACK_INTERVAL_S = 1.0
 MAX_BACKOFF_S = 60.0
+#: ``val.loss`` is asked every this many ticks (and on the first, on an evaluation event or status,
+#: and at the end): evaluations are rare, and a fourth request every tick costs more than it shows.
+VAL_EVERY_TICKS = 5
+EVAL_HINTS = frozenset({"sft.validation.summary", "sft.eval", "sft.evaluation", "sft.validation"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,30 +84,37 @@ class JobSnapshot:
 
 
 class _Curve:
-    """(step, value) points of one metric, ascending by step, one value per step (the latest)."""
+    """(step, value) points of one metric, ascending by step, one value per step (the latest).
+
+    The points are kept as tuples, so a snapshot's copy is a pointer copy (no new tuples per tick)."""
 
     def __init__(self) -> None:
         self.steps: list[int] = []
-        self.values: list[float] = []
+        self.pts: list[tuple[int, float]] = []
+        self._copy: list[tuple[int, float]] | None = None  # the last copy handed out, until a change
 
     def add(self, step: int, value: float) -> None:
+        self._copy = None
         if not self.steps or step > self.steps[-1]:
             self.steps.append(step)
-            self.values.append(value)
+            self.pts.append((step, value))
         else:
             i = bisect.bisect_left(self.steps, step)
             if i < len(self.steps) and self.steps[i] == step:
-                self.values[i] = value
+                self.pts[i] = (step, value)
             else:
                 self.steps.insert(i, step)
-                self.values.insert(i, value)
+                self.pts.insert(i, (step, value))
         if len(self.steps) > MAX_CURVE_POINTS:
             half = len(self.steps) // 2  # thin the older half: the shape stays, memory does not grow
             self.steps = self.steps[:half:2] + self.steps[half:]
-            self.values = self.values[:half:2] + self.values[half:]
+            self.pts = self.pts[:half:2] + self.pts[half:]
 
     def points(self) -> list[tuple[int, float]]:
-        return list(zip(self.steps, self.values, strict=True))
+        """A copy of the points (shared by the snapshots of ticks that added none; never mutated)."""
+        if self._copy is None:
+            self._copy = list(self.pts)
+        return self._copy
 
 
 def _int(value: object) -> int | None:
@@ -146,6 +159,9 @@ class JobWatch:
         self._event_model: str | None = None
         self.job: JobInfo | None = None
         self.last: JobSnapshot | None = None
+        self.ticks = 0
+        self._status_route: bool | None = None  # does the backend serve GET …/status? (None: not tried)
+        self._val_due = True
 
     # ------------------------------------------------------------------------------- the tick
 
@@ -153,19 +169,45 @@ class JobWatch:
         """One tick; raises :class:`BackendError` (nothing learnt in a failed tick is lost: the
         cursors only move past what was stored)."""
         before = self.client.requests_sent
-        job = self.client.get_job(self.job_id)
+        job = self._fetch_job()
         new_events = self._fetch_events()
-        self._fetch_metrics()
+        if norm_status(job.status) == "evaluating":
+            self._val_due = True
+        self._fetch_metrics(final=False)
         terminal = job.terminal or self._terminal_event is not None
         if terminal:
             # The terminal signal may come before the final job record (defect 7): read it again,
-            # and any events written meanwhile (the completion event carries the model id too).
+            # and any events and validation points written meanwhile (the completion event carries
+            # the model id too).
             job = self.client.get_job(self.job_id)
             new_events += self._fetch_events()
+            self._fetch_metrics(final=True)
         self.job = job
+        self.ticks += 1
         snapshot = self._snapshot(job, new_events, self.client.requests_sent - before)
         self.last = snapshot
         return snapshot
+
+    def _fetch_job(self) -> JobInfo:
+        """The full job on the first tick; then its status through the light ``GET …/status`` when
+        the backend serves it (merged into the job), else the full job again."""
+        if self.job is None or not self._status_route:
+            job = self.client.get_job(self.job_id)
+            if self._status_route is None:
+                self._status_route = True  # tried on the next tick; a 404 there turns it off
+            return job
+        try:
+            status = self.client.job_status(self.job_id)
+        except BackendNotFound:
+            job = self.client.get_job(self.job_id)  # raises BackendNotFound when the job is gone
+            self._status_route = False
+            return job
+        update: dict[str, object] = {"status": status.status or self.job.status}
+        if status.progress:
+            update["progress"] = status.progress
+        if status.updated_at:
+            update["updated_at"] = status.updated_at
+        return self.job.model_copy(update=update)
 
     def _fetch_events(self) -> list[JobEvent]:
         fresh: list[JobEvent] = []
@@ -181,7 +223,7 @@ class JobWatch:
         added: list[JobEvent] = []
         floor = self._events[0].seq if len(self._events) == self._events.maxlen else 0
         for event in sorted(page, key=lambda e: e.seq):
-            if event.seq in self._event_seqs or event.seq < floor:
+            if event.seq in self._event_seqs or event.seq < floor or (added and added[-1].seq == event.seq):
                 continue  # a duplicate, or older than the retained log (already seen then dropped)
             added.append(event)
             self.events_seen += 1
@@ -192,9 +234,12 @@ class JobWatch:
             merged = sorted([*self._events, *added], key=lambda e: e.seq)
             self._events.clear()
             self._events.extend(merged[-MAX_EVENTS:])
+            self._event_seqs = {e.seq for e in self._events}
         else:
             self._events.extend(added)
-        self._event_seqs = {e.seq for e in self._events}
+            self._event_seqs.update(e.seq for e in added)
+            if len(self._event_seqs) > 2 * MAX_EVENTS:  # forget the seqs the log has dropped
+                self._event_seqs = {e.seq for e in self._events}
         self.since_seq = max(self.since_seq, added[-1].seq, max(e.seq for e in added))
         return added
 
@@ -214,7 +259,9 @@ class JobWatch:
             loss = _num(data.get("loss"))
             if loss is not None and step is not None and kind == "sft.progress":
                 self._curve("train.loss").add(step, loss)
-        elif kind == "sft.training.started":
+        if kind in EVAL_HINTS:
+            self._val_due = True
+        if kind == "sft.training.started":
             total = _int(data.get("total_steps"))
             if total:
                 self.total_steps = total
@@ -249,11 +296,17 @@ class JobWatch:
             curve = self._curves[name] = _Curve()
         return curve
 
-    def _fetch_metrics(self) -> None:
-        train = self.client.metrics(self.job_id, after_step=self._train_cursor)
-        self._add_points(train, val=False)
-        val = self.client.metrics(self.job_id, name=VAL_METRIC, after_step=self._val_cursor)
-        self._add_points(val, val=True)
+    def _fetch_metrics(self, *, final: bool) -> None:
+        """Train-side points every tick; ``val.loss`` when due (``final``: the last tick)."""
+        # No cursor yet: the first tick lets the client fall back to a step-less query (backends
+        # whose points carry no step); later ticks ask "past step -1" (one request, not two).
+        first = self.last is None
+        train_after = self._train_cursor if self._train_cursor is not None or first else -1
+        self._add_points(self.client.metrics(self.job_id, after_step=train_after), val=False)
+        if final or first or self._val_due or self.ticks % VAL_EVERY_TICKS == 0:
+            val_after = self._val_cursor if self._val_cursor is not None or first else -1
+            self._add_points(self.client.metrics(self.job_id, name=VAL_METRIC, after_step=val_after), val=True)
+            self._val_due = False
 
     def _add_points(self, points: list[MetricPoint], *, val: bool) -> None:
         for point in points:

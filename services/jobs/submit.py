@@ -108,6 +108,25 @@ def model_check_for(choice: BackendChoice, client: LearningClient | None) -> Cal
     return local_model_check(served)
 
 
+def model_check_for_flag(backend: str | None) -> Callable[[str], str] | None:
+    """``config validate --backend``'s check: the local backend's when ``backend`` is ``local`` (asking
+    a running one for the ids it serves; none is started for a check), else the hosted catalogue."""
+    if (backend or "").strip().lower() != "local":
+        return None
+    served: list[str] = []
+    try:
+        from services.jobs.backends import open_client, resolve_backend
+        from services.training.server.lifecycle import running_server
+
+        choice = resolve_backend("local")
+        if running_server(choice.data_dir) is not None:
+            with open_client(choice) as client:
+                served = client.served_models()
+    except (BackendError, OSError):
+        served = []
+    return local_model_check(served)
+
+
 # ------------------------------------------------------------------------------------ the plan
 
 
@@ -153,7 +172,7 @@ class SubmissionPlan:
             f"Backend: {self.choice.label()}",
             f"Config: {self.config_path} (sha256 {self.config_sha256[:12]})",
         ]
-        subset = f", first {self.examples_limit} examples as {self.upload_name}" if self.examples_limit else ""
+        subset = f", the first {self.examples_limit} of the file (--examples)" if self.examples_limit else ""
         lines.append(
             f"Training file: {self.dataset_path} ({self.examples} examples{subset}; sha256 {self.dataset_sha256[:12]})"
         )
@@ -202,7 +221,7 @@ def _subset(path: Path, limit: int) -> tuple[Path, Path, int]:
     return folder, target, written
 
 
-def _config_refusal(report: ConfigReport) -> SubmissionRefused:
+def _config_refusal(report: ConfigReport, choice: BackendChoice) -> SubmissionRefused:
     lines = []
     if report.cli_error:
         lines.append(report.cli_error)
@@ -210,11 +229,16 @@ def _config_refusal(report: ConfigReport) -> SubmissionRefused:
         if finding.level is Level.ERROR and not (report.cli_error and finding.message in report.cli_error):
             where = finding.path or "(file)"
             lines.append(f"{where}{f' (line {finding.line})' if finding.line else ''}: {finding.message}")
-    error = SubmissionRefused(
-        f"the config {report.path} is refused:\n  " + "\n  ".join(lines[:20]),
-        "Fix it (`sft-studio config validate FILE` lists every problem); nothing was sent.",
-    )
-    return error
+    hint = "Fix it (`sft-studio config validate FILE` lists every problem); nothing was sent."
+    if any(f.path == "job.model" for f in report.errors):
+        if choice.kind == "local":
+            hint += " The local backend trains its built-in model, local model folders and cached Hugging Face ids."
+        else:
+            hint += (
+                " The hosted backend trains synth-ai 0.2.23's catalogue; --backend local also trains "
+                "sft-studio/tiny-qwen3, local folders and cached Hugging Face ids."
+            )
+    return SubmissionRefused(f"the config {report.path} is refused:\n  " + "\n  ".join(lines[:20]), hint)
 
 
 def plan_submission(
@@ -241,7 +265,7 @@ def plan_submission(
         model_check=model_check_for(choice, client),
     )
     if not report.submittable or report.payload is None or report.train_file is None:
-        raise _config_refusal(report)
+        raise _config_refusal(report, choice)
     train = Path(report.train_file)
     validation = validation_path
     if validation is None and report.validation_file:

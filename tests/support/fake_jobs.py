@@ -152,6 +152,10 @@ class FakeClient:
         self._hit()
         return self._get(job_id).info
 
+    def job_status(self, job_id: str) -> JobInfo:
+        self._hit()
+        return self._get(job_id).info
+
     def events(self, job_id: str, since_seq: int = 0, limit: int = 200) -> list[JobEvent]:
         self._hit()
         return [e for e in self._get(job_id).events if e.seq > since_seq][:limit]

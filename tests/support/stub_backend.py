@@ -17,17 +17,29 @@ Endpoints (paths under ``/api``):
 * ``GET /files/{id}`` -> ``{"id": ..., "status": "ready"}``
 * ``POST /learning/jobs`` -> ``{"job_id": "job_stub_<n>", "status": "queued"}``
 * ``POST /learning/jobs/{id}/start`` -> ``{"status": "running"}``
-* ``GET /learning/jobs/{id}`` -> ``{"job_id": ..., "status": "queued"}``
+* ``GET /learning/jobs/{id}`` -> ``{"job_id": ..., "status": "queued"}`` (or the body set with :meth:`set_job`)
+* ``GET /learning/jobs`` -> ``{"jobs": [...]}`` (each job's body plus its payload's ``metadata``)
+* ``GET /learning/jobs/{id}/events|metrics|timeline``, ``POST /learning/jobs/{id}/cancel``,
+  ``GET /learning/models`` -> what tests put there (:meth:`add_events`, :meth:`add_metrics`, :meth:`add_model`)
 * anything else -> 404 ``{"detail": "..."}``
+
+Faults (issue 13): :meth:`fail` queues a fault for the next requests matching a method and path regex:
+an HTTP status with a body, an HTML page, garbage bytes, a delay (for client timeouts), or a dropped
+connection (closed without an answer). Each fault fires ``times`` times, then the route answers normally.
+Events and metrics are served as stored (``seq > since_seq`` / ``step > after_step``, then ``limit``), so a
+test can store duplicates and out-of-order rows and see what a client makes of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +77,24 @@ class UploadedFile:
 class Reply:
     status: int
     body: Any  # serialised as JSON
+    raw: bytes | None = None  # sent as is instead of ``body`` (HTML, garbage)
+    content_type: str = "application/json"
+    drop: bool = False  # close the connection without answering
+
+
+@dataclass
+class Fault:
+    """What the next ``times`` requests matching ``method`` and ``pattern`` (regex, path under /api) get."""
+
+    method: str
+    pattern: re.Pattern[str]
+    times: int
+    reply: Reply | None = None  # None: after ``delay`` the route answers normally
+    delay: float = 0.0
+
+
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+GARBAGE = b'{"job_id": "job_1", "status": "runn\x00\xff'
 
 
 Handler = Callable[[RecordedRequest, re.Match[str]], Reply]
@@ -77,6 +107,11 @@ class _State:
     uploads: list[UploadedFile] = field(default_factory=list)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # job_id -> payload
     counters: dict[str, int] = field(default_factory=dict)
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # job_id -> GET body (set_job)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], list[tuple[str, bytes]]]:
@@ -115,6 +150,14 @@ class StubBackend:
         self.add_route("POST", r"/learning/jobs", self._create_job)
         self.add_route("POST", r"/learning/jobs/(?P<job_id>[^/]+)/start", self._start_job)
         self.add_route("GET", r"/learning/jobs/(?P<job_id>[^/]+)", self._get_job)
+        self.add_route("GET", r"/learning/jobs", self._list_jobs)
+        self.add_route("GET", r"/learning/jobs/(?P<job_id>[^/]+)/status", self._job_status)
+        self.add_route("GET", r"/learning/jobs/(?P<job_id>[^/]+)/events", self._events)
+        self.add_route("GET", r"/learning/jobs/(?P<job_id>[^/]+)/metrics", self._metrics)
+        self.add_route("GET", r"/learning/jobs/(?P<job_id>[^/]+)/timeline", self._timeline)
+        self.add_route("POST", r"/learning/jobs/(?P<job_id>[^/]+)/cancel", self._cancel)
+        self.add_route("GET", r"/learning/models", self._list_models)
+        self.add_route("GET", r"/health", lambda request, match: Reply(200, {"status": "ok"}))
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -189,9 +232,81 @@ class StubBackend:
             self._state.counters[kind] = n
         return f"{kind}_stub_{n}"
 
+    # ------------------------------------------------------------------------------------------ faults and jobs
+
+    def fail(
+        self,
+        method: str,
+        pattern: str,
+        *,
+        status: int = 500,
+        body: Any = None,
+        html: bool = False,
+        garbage: bool = False,
+        drop: bool = False,
+        delay: float = 0.0,
+        times: int = 1,
+    ) -> None:
+        """Queue a fault for the next ``times`` requests matching ``method`` and ``/api`` + ``pattern``.
+        ``delay`` alone slows the normal answer down (client timeouts); with a status, HTML, garbage or
+        drop it comes first."""
+        reply: Reply | None
+        if drop:
+            reply = Reply(0, None, drop=True)
+        elif html:
+            reply = Reply(status if status != 500 else 200, None, raw=HTML_PAGE, content_type="text/html")
+        elif garbage:
+            reply = Reply(200, None, raw=GARBAGE)
+        elif delay and body is None and status == 500:
+            reply = None
+        else:
+            reply = Reply(status, body if body is not None else {"detail": f"stub backend: injected {status}"})
+        fault = Fault(method.upper(), re.compile(re.escape(API_PREFIX) + pattern), times, reply, delay)
+        with self._state.lock:
+            self._state.faults.append(fault)
+
+    def _fault_for(self, request: RecordedRequest) -> Fault | None:
+        with self._state.lock:
+            for fault in self._state.faults:
+                if fault.times > 0 and fault.method == request.method and fault.pattern.fullmatch(request.path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def set_job(self, job_id: str, body: dict[str, Any]) -> None:
+        """What ``GET /learning/jobs/{id}`` answers from now on (exactly this body: e.g. ``state``
+        without ``status``, or a terminal status without ``fine_tuned_model``)."""
+        with self._state.lock:
+            self._state.jobs.setdefault(job_id, {})
+            self._state.bodies[job_id] = dict(body)
+
+    def add_events(self, job_id: str, events: list[dict[str, Any]]) -> None:
+        """Store events as given (duplicates and any order allowed)."""
+        with self._state.lock:
+            self._state.events.setdefault(job_id, []).extend(events)
+
+    def add_metrics(self, job_id: str, points: list[dict[str, Any]]) -> None:
+        with self._state.lock:
+            self._state.metrics.setdefault(job_id, []).extend(points)
+
+    def add_model(self, model: dict[str, Any]) -> None:
+        with self._state.lock:
+            self._state.models.append(model)
+
+    def requests_to(self, method: str, pattern: str) -> list[RecordedRequest]:
+        """Recorded requests whose path (under /api) fully matches ``pattern``."""
+        regex = re.compile(re.escape(API_PREFIX) + pattern)
+        return [r for r in self.requests if r.method == method.upper() and regex.fullmatch(r.path)]
+
     def dispatch(self, request: RecordedRequest) -> Reply:
         with self._state.lock:
             self._state.requests.append(request)
+        fault = self._fault_for(request)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.reply is not None:
+                return fault.reply
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(request.path)
             if match is not None and method == request.method:
@@ -235,10 +350,85 @@ class StubBackend:
             return Reply(404, {"detail": f"stub backend: no job {match['job_id']}"})
         return Reply(200, {"status": "running"})
 
+    def _job_body(self, job_id: str) -> dict[str, Any]:
+        with self._state.lock:
+            body = self._state.bodies.get(job_id)
+            return dict(body) if body is not None else {"job_id": job_id, "status": "queued"}
+
     def _get_job(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         if not self._known_job(match["job_id"]):
             return Reply(404, {"detail": f"stub backend: no job {match['job_id']}"})
-        return Reply(200, {"job_id": match["job_id"], "status": "queued"})
+        return Reply(200, self._job_body(match["job_id"]))
+
+    def _job_status(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        if not self._known_job(match["job_id"]):
+            return Reply(404, {"detail": f"stub backend: no job {match['job_id']}"})
+        body = self._job_body(match["job_id"])
+        return Reply(200, {"job_id": match["job_id"], "status": body.get("status", body.get("state"))})
+
+    def _list_jobs(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        with self._state.lock:
+            ids = list(self._state.jobs)
+            payloads = dict(self._state.jobs)
+        rows = []
+        for job_id in reversed(ids):
+            body = self._job_body(job_id)
+            metadata = payloads[job_id].get("metadata")
+            if isinstance(metadata, dict) and "metadata" not in body:
+                body["metadata"] = metadata
+            rows.append(body)
+        return Reply(200, {"jobs": rows})
+
+    @staticmethod
+    def _query(request: RecordedRequest) -> dict[str, str]:
+        from urllib.parse import parse_qsl
+
+        return dict(parse_qsl(request.query))
+
+    def _events(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        job_id = match["job_id"]
+        if not self._known_job(job_id):
+            return Reply(404, {"detail": f"stub backend: no job {job_id}"})
+        query = self._query(request)
+        since, limit = int(query.get("since_seq", 0)), int(query.get("limit", 200))
+        with self._state.lock:
+            rows = [e for e in self._state.events.get(job_id, []) if int(e.get("seq", 0)) > since]
+        return Reply(200, {"events": rows[:limit]})
+
+    def _metrics(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        job_id = match["job_id"]
+        if not self._known_job(job_id):
+            return Reply(404, {"detail": f"stub backend: no job {job_id}"})
+        query = self._query(request)
+        limit = int(query.get("limit", 200))
+        with self._state.lock:
+            rows = list(self._state.metrics.get(job_id, []))
+        if "name" in query:
+            rows = [p for p in rows if p.get("name") == query["name"]]
+        if "after_step" in query:
+            after = int(query["after_step"])
+            rows = sorted((p for p in rows if p.get("step") is not None and p["step"] > after), key=lambda p: p["step"])
+        return Reply(200, {"job_id": job_id, "points": rows[:limit]})
+
+    def _timeline(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        if not self._known_job(match["job_id"]):
+            return Reply(404, {"detail": f"stub backend: no job {match['job_id']}"})
+        return Reply(200, {"job_id": match["job_id"], "events": []})
+
+    def _cancel(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        job_id = match["job_id"]
+        if not self._known_job(job_id):
+            return Reply(404, {"detail": f"stub backend: no job {job_id}"})
+        body = self._job_body(job_id)
+        if str(body.get("status", body.get("state", ""))).lower() in ("succeeded", "failed", "cancelled"):
+            return Reply(409, {"detail": f"job {job_id} already {body.get('status')}; nothing to cancel"})
+        body["status"] = "cancelled"
+        self.set_job(job_id, body)
+        return Reply(200, body)
+
+    def _list_models(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        with self._state.lock:
+            return Reply(200, {"data": list(self._state.models)})
 
 
 def _make_handler(backend: StubBackend) -> type[BaseHTTPRequestHandler]:
@@ -265,9 +455,14 @@ def _make_handler(backend: StubBackend) -> type[BaseHTTPRequestHandler]:
                 reply = backend.dispatch(request)
             except Exception as exc:  # a handler bug: answer 500 rather than drop the connection
                 reply = Reply(500, {"detail": f"stub backend: {type(exc).__name__}: {exc}"})
-            data = json.dumps(reply.body).encode("utf-8")
+            if reply.drop:  # a dropped connection: no status line, nothing
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode("utf-8")
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -49,6 +49,12 @@ def add_parsers(sub: Any) -> None:
     validate.add_argument("--dataset", type=Path, help="training JSONL to check the config against")
     validate.add_argument("--quiet", action="store_true", help="errors only")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.add_argument(
+        "--backend",
+        metavar="URL|local",
+        help="check the base model against this backend: `local` = what the local backend trains "
+        "(sft-studio/tiny-qwen3, local folders, cached Hugging Face ids); else synth-ai 0.2.23's catalogue",
+    )
 
     payload = inner.add_parser(
         "payload",
@@ -122,10 +128,15 @@ def cmd_config(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _validate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from services.jobs.submit import model_check_for_flag
+
+    model_check = model_check_for_flag(args.backend)
     failed = 0
     results = []
     for path in args.files:
-        report = check_file(path, dataset=args.dataset, require_dataset=args.dataset is not None)
+        report = check_file(
+            path, dataset=args.dataset, require_dataset=args.dataset is not None, model_check=model_check
+        )
         failed += not report.submittable
         if args.json:
             results.append(

@@ -40,6 +40,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "count": ("tui.cli.count", "cmd_count"),
     "config": ("tui.cli.config", "cmd_config"),
     "backend": ("tui.cli.backend", "cmd_backend"),
+    "train": ("tui.cli.train", "cmd_train"),
+    "jobs": ("tui.cli.jobs", "cmd_jobs"),
+    "models": ("tui.cli.jobs", "cmd_models"),
 }
 #: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
 SUMMARIES: dict[str, str] = {
@@ -51,6 +54,9 @@ SUMMARIES: dict[str, str] = {
     "count": "count the sessions and examples an export would write (same filter flags as export)",
     "config": "validate SFT configs, show the exact job payload, generate sweeps",
     "backend": "run the local training backend (the Synth learning API on loopback)",
+    "train": "submit an SFT job (local or Synth backend) and watch it to the fine-tuned model id",
+    "jobs": "list, show, watch and cancel training jobs; print their events and metrics",
+    "models": "list the fine-tuned models of a backend",
 }
 
 
