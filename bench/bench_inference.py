@@ -2,10 +2,11 @@
 
 The routes (services/training/inference/routes.py) are served by uvicorn on loopback in this process;
 the policy is the collector's own ``OpenAIChatPolicy`` (system prompt, real Crafter observations as
-user messages, the ``interact_many`` tool, greedy). Decisions are timed at concurrency 1 and 8: the
-worker serves one request at a time, so concurrency shows the queueing and HTTP overhead, not a
-parallel speed-up. Also reported: the worker's own generate time per decision, tokens per decision
-and the share of answers with a parseable tool call.
+user messages, the ``interact_many`` tool, greedy). Decisions are timed at concurrency 1 and 8: at
+8 the worker answers the requests that wait together with one batched ``generate`` call (up to 8
+rows), so concurrency shows that speed-up as well as the queueing and HTTP overhead. Also reported:
+the worker's own generate time per decision, tokens per decision and the share of answers with a
+parseable tool call.
 
     uv run python bench/bench_inference.py [--model-dir DIR] [--decisions 40] [--max-tokens 40]
 

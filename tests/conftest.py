@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from services.traces.achievement_keys import KeyStyle
 from tests.support.tracegen import build_db
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Children started by tests get Ctrl-C's default handling even when the suite itself runs as a
+    background job of a non-interactive shell (`.ci/run &`), which starts it with SIGINT ignored, an
+    ignore every child would inherit: the signal tests would then see Ctrl-C do nothing. A Python
+    handler here is reset to the default in each exec'd child."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

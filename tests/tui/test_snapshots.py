@@ -51,9 +51,38 @@ def db_app(in_tmp: Path) -> SftStudioApp:
     return SftStudioApp(db_path=REL, db_explicit=True, watch_interval=None)
 
 
-async def loaded(pilot: Pilot[None]) -> None:
+async def settled(pilot: Pilot[None]) -> None:
+    """Workers done, focus settled (the same widget over three short pauses), animations and pending
+    messages run. One pause was not enough on a loaded machine: the Traces pane gives its stats the
+    focus once they have loaded, and the snapshot caught the tab bar still focused."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+    deadline = time.monotonic() + 5
+    seen, steady = pilot.app.focused, 0
+    while steady < 3 and time.monotonic() < deadline:  # the focus moves once a pane has loaded
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+        now = pilot.app.focused
+        steady = steady + 1 if now is seen and now is not None else 0
+        seen = now
+    await pilot.wait_for_scheduled_animations()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def loaded(pilot: Pilot[None]) -> None:
+    await settled(pilot)
+
+
+def pressing(*keys: str) -> Callable[[Pilot[None]], object]:
+    """run_before: loaded, then ``keys``, then settled again (a modal focuses its first field later)."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press(*keys)
+        await settled(pilot)
+
+    return run_before
 
 
 async def loaded_and_scrolled_to_end(pilot: Pilot[None]) -> None:
@@ -115,33 +144,33 @@ def test_error_state_not_sqlite(in_tmp: Path, snap_compare) -> None:  # type: ig
 @pytest.mark.parametrize("key", ["5", "6"], ids=["eval", "runs"])
 def test_planned_pane(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Each not-yet-built pane: what it will do and 'Not built yet', no fake content."""
-    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=[key])
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=pressing(key))
 
 
 @pytest.mark.parametrize("key", ["5", "6"], ids=["eval", "runs"])
 def test_planned_pane_80x24(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """The not-yet-built panes at 80x24: the text wraps inside the panel, nothing cut."""
-    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded, press=[key])
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=pressing(key))
 
 
 def test_help_modal_80x24(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """F1 at 80x24: the help fits the screen and scrolls."""
-    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded, press=["f1"])
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=pressing("f1"))
 
 
 def test_collect_form_80x24(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """The collect form at 80x24."""
-    assert snap_compare(db_app, terminal_size=NARROW, run_before=loaded, press=["c"])
+    assert snap_compare(db_app, terminal_size=NARROW, run_before=pressing("c"))
 
 
 def test_help_modal(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """F1 over the Traces pane: keys table and one entry per pane."""
-    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=["f1"])
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=pressing("f1"))
 
 
 def test_collect_form(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """c on the Traces pane: the form with its defaults (teacher picked, URL disabled, hints)."""
-    assert snap_compare(db_app, terminal_size=SIZE, run_before=loaded, press=["c"])
+    assert snap_compare(db_app, terminal_size=SIZE, run_before=pressing("c"))
 
 
 def test_collect_form_errors(db_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +184,7 @@ def test_collect_form_errors(db_app: SftStudioApp, snap_compare) -> None:  # typ
             field.cursor_blink = False
         pilot.app.screen.query_one("#collect-seeds", Input).value = "x-y"
         await pilot.press("right", "right", "enter")
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(db_app, terminal_size=SIZE, run_before=run_before)
 

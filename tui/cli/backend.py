@@ -49,6 +49,16 @@ def add_parsers(sub: Any) -> None:
         help="train TRAINED when a job asks for REQUESTED (e.g. Qwen/Qwen3-0.6B=sft-studio/tiny-qwen3); "
         "said in the job's events, effective_config and model id; repeatable",
     )
+    export = inner.add_parser(
+        "export-model",
+        help="write a trained model as one standalone folder (LoRA merged into its base), for vLLM or an upload",
+        description="Write the weights and tokenizer of a model the local backend trained into DIR (new or "
+        "empty): a LoRA adapter merged into its base, a full fine-tune copied. Runs in a child process "
+        "(it needs the training stack); works whether or not the server is running.",
+    )
+    export.add_argument("model_id", metavar="ID", help="the model id, e.g. peft:sft-studio/tiny-qwen3:job_…")
+    export.add_argument("dest", metavar="DIR", type=Path, help="the folder to write (must not exist or be empty)")
+    export.add_argument("--data-dir", type=Path, help="the data dir (default: the data dir)")
     for name, text in (
         ("status", "say whether a backend is running for the data dir, and where (exit 1 when none)"),
         ("stop", "stop the data dir's backend (jobs in training end failed)"),
@@ -61,7 +71,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_backend(args: argparse.Namespace, out: Console, err: Console) -> int:
-    handler = {"serve": _serve, "status": _status, "stop": _stop, "key": _key}[args.backend_command]
+    handler = {"serve": _serve, "status": _status, "stop": _stop, "key": _key, "export-model": _export_model}[
+        args.backend_command
+    ]
     return handler(args, out, err)
 
 
@@ -132,4 +144,21 @@ def _key(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.training.server.settings import backend_dir
 
     print(load_or_create_key(backend_dir(args.data_dir or data_dir())))
+    return 0
+
+
+def _export_model(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from services.training.export_model import ExportError, export_model
+
+    with err.status(f"exporting {escape(args.model_id)} …"):
+        try:
+            result = export_model(args.model_id, args.dest, data_dir=args.data_dir)
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
+    how = "LoRA adapter merged into its base" if result.merged else "full weights copied"
+    out.print(
+        f"exported {escape(result.model_id)} to [bold]{escape(str(result.dest))}[/] ({how})",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0

@@ -41,10 +41,25 @@ class InferenceError(Exception):
 
 
 _Job = tuple[dict[str, Any], "Future[dict[str, Any]]"]
+#: The most requests answered by one ``generate`` call (the worker's ``generate_batch``).
+MAX_BATCH = 8
+
+
+def batch_key(request: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Requests with equal keys can share one batched generation; None: this one goes alone
+    (a seeded sample promises the random stream it would get alone)."""
+    if request.get("op", "generate") != "generate":
+        return None
+    temperature = float(request.get("temperature") or 0.0)
+    if temperature > 0 and request.get("seed") is not None:
+        return None
+    top_p = request.get("top_p") if temperature > 0 else None
+    return (request.get("model_path"), temperature, top_p)
 
 
 class InferenceWorker:
-    """One worker child serving requests one at a time, in arrival order."""
+    """One worker child serving requests in arrival order; requests that wait together for the same
+    model and sampling are answered by one batched generation (up to MAX_BATCH)."""
 
     def __init__(
         self,
@@ -66,6 +81,8 @@ class InferenceWorker:
         self._drainer: threading.Thread | None = None
         self._next_id = 0
         self.starts = 0
+        #: How many batched generations were asked (tests and benchmarks read it).
+        self.batches = 0
 
     # ---- public ----
 
@@ -97,21 +114,49 @@ class InferenceWorker:
 
     # ---- the owning thread ----
 
+    def _take_batch(self, pending: collections.deque[_Job]) -> list[_Job]:
+        """The oldest waiting request and up to MAX_BATCH - 1 later ones it can share a ``generate``
+        call with (same model, same sampling, no seed); the others keep their places."""
+        first = pending.popleft()
+        batch = [first]
+        key = batch_key(first[0])
+        if key is None:
+            return batch
+        kept: collections.deque[_Job] = collections.deque()
+        while pending and len(batch) < MAX_BATCH:
+            job = pending.popleft()
+            (batch if batch_key(job[0]) == key else kept).append(job)
+        pending.extendleft(reversed(kept))
+        return batch
+
     def _run(self) -> None:
+        pending: collections.deque[_Job] = collections.deque()
+        stopping = False
         try:
-            while True:
-                job = self._queue.get()
-                if job is None:
+            while not stopping or pending:
+                if not pending:
+                    job = self._queue.get()
+                    if job is None:
+                        break
+                    pending.append(job)
+                while True:  # everything queued meanwhile joins the line, so it can be batched
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stopping = True
+                        break
+                    pending.append(more)
+                if stopping:
+                    for _, future in pending:
+                        if future.set_running_or_notify_cancel():
+                            future.set_exception(InferenceError("the inference worker is shut down"))
+                    pending.clear()
                     break
-                request, future = job
-                if not future.set_running_or_notify_cancel():
-                    continue
-                try:
-                    future.set_result(self._ask(request))
-                except InferenceError as exc:
-                    future.set_exception(exc)
-                except Exception as exc:  # never leave a caller waiting
-                    future.set_exception(InferenceError(f"{type(exc).__name__}: {exc}"))
+                batch = [job for job in self._take_batch(pending) if job[1].set_running_or_notify_cancel()]
+                if batch:
+                    self._serve(batch)
         finally:
             self._stop_child()
             while True:
@@ -121,6 +166,34 @@ class InferenceWorker:
                     break
                 if left is not None and left[1].set_running_or_notify_cancel():
                     left[1].set_exception(InferenceError("the inference worker is shut down"))
+
+    def _serve(self, batch: list[_Job]) -> None:
+        try:
+            if len(batch) == 1:
+                batch[0][1].set_result(self._ask(batch[0][0]))
+                return
+            bodies = self._ask_batch([request for request, _ in batch])
+            self.batches += 1
+            for (_, future), body in zip(batch, bodies, strict=True):
+                if body.get("ok"):
+                    future.set_result(body)
+                else:
+                    kind = str(body.get("kind") or "internal")
+                    future.set_exception(InferenceError(str(body.get("error") or "the worker failed"), kind))
+        except Exception as exc:  # never leave a caller waiting
+            error = exc if isinstance(exc, InferenceError) else InferenceError(f"{type(exc).__name__}: {exc}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+
+    def _ask_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        proc = self._ensure_child()
+        self._next_id += 1
+        reply = self._roundtrip(proc, {"id": self._next_id, "op": "generate_batch", "requests": requests})
+        results = reply.get("results")
+        if not reply.get("ok") or not isinstance(results, list) or len(results) != len(requests):
+            raise InferenceError(str(reply.get("error") or "the worker gave no batch answer"), "internal")
+        return [r if isinstance(r, dict) else {"ok": False, "error": "malformed answer"} for r in results]
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         proc = self._ensure_child()

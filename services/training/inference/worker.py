@@ -10,6 +10,12 @@ direction (the requests are :class:`GenerateRequest`; each gets exactly one repl
        "finish_reason": "stop"}
     ← {"id": 1, "ok": false, "error": "one line", "kind": "bad_request" | "load" | "internal"}
 
+``{"op": "generate_batch", "id": 2, "requests": [...]}`` asks for several generations at once
+(same model, greedy or unseeded sampling: the client groups them) and gets one line back,
+``{"id": 2, "ok": true, "results": [...]}``, one reply body per request in order, each with its
+own ``ok``. One batched ``generate`` call costs little more than one alone on a small model, so
+concurrent callers (the eval launcher's episodes) are served several times faster.
+
 ``{"op": "ping"}`` answers ``{"ok": true, "pong": true}`` (start-up check). Models are loaded once
 and kept in a small LRU keyed by folder path; a folder with ``adapter_config.json`` is a PEFT
 adapter, loaded on top of the base folder it names. Library chatter on stdout is moved to stderr so
@@ -146,63 +152,114 @@ class Engine:
         model.eval()
         return _Loaded(model, tokenizer, self.device)
 
-    def generate(self, request: GenerateRequest) -> dict[str, Any]:
-        """Text and token counts of one completion (greedy at temperature 0, else seeded sampling)."""
-        torch = self._torch
-        loaded = self.model(request.model_path)
-        tokenizer = loaded.tokenizer
+    def _prompt(self, loaded: _Loaded, request: GenerateRequest) -> tuple[list[int], int]:
+        """The rendered prompt's token ids and this request's token budget (capped by the context)."""
         try:
-            encoded = tokenizer.apply_chat_template(
+            encoded = loaded.tokenizer.apply_chat_template(
                 request.messages,
                 tools=request.tools,
                 add_generation_prompt=True,
                 return_dict=True,
-                return_tensors="pt",
                 **request.chat_template_kwargs,
             )
         except Exception as exc:  # jinja errors, bad message shapes: the request's fault
             why = f"the chat template cannot render these messages: {_one_line(exc)}"
             raise WorkerFailure(why, "bad_request") from exc
-        input_ids = encoded["input_ids"].to(loaded.device)
-        attention = encoded.get("attention_mask")
-        attention = attention.to(loaded.device) if attention is not None else torch.ones_like(input_ids)
-        prompt_tokens = int(input_ids.shape[1])
+        ids = [int(t) for t in encoded["input_ids"]]
         budget = min(request.max_tokens, MAX_TOKENS_CAP)
         if loaded.context is not None:
-            room = loaded.context - prompt_tokens
+            room = loaded.context - len(ids)
             if room < 1:
                 raise WorkerFailure(
-                    f"the prompt is {prompt_tokens} tokens; this model's context is {loaded.context}", "bad_request"
+                    f"the prompt is {len(ids)} tokens; this model's context is {loaded.context}", "bad_request"
                 )
             budget = min(budget, room)
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": budget,
-            "pad_token_id": loaded.pad_id,
-            "eos_token_id": sorted(loaded.eos_ids) or None,
-        }
+        return ids, budget
+
+    def _sampling(self, request: GenerateRequest, loaded: _Loaded) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"pad_token_id": loaded.pad_id, "eos_token_id": sorted(loaded.eos_ids) or None}
         if request.temperature > 0:
             kwargs.update(do_sample=True, temperature=request.temperature, top_k=0)
             if request.top_p is not None:
                 kwargs["top_p"] = request.top_p
-            if request.seed is not None:
-                torch.manual_seed(request.seed)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        with torch.inference_mode():
-            output = loaded.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        new = [int(t) for t in output[0, prompt_tokens:].tolist()]
-        finish = "length"
-        if new and new[-1] in loaded.eos_ids:
-            finish = "stop"
-        completion_tokens = len(new)
+        return kwargs
+
+    def _completion(self, loaded: _Loaded, prompt_tokens: int, new: list[int], budget: int) -> dict[str, Any]:
+        """The reply body for one row of generated ids (cut at its own budget and its first end token)."""
+        new = new[:budget]
+        for i, token in enumerate(new):
+            if token in loaded.eos_ids:
+                new = new[: i + 1]
+                break
+        finish = "stop" if new and new[-1] in loaded.eos_ids else "length"
         kept = [t for t in new if t not in loaded.eos_ids and t != loaded.pad_id]
-        text = tokenizer.decode(kept, skip_special_tokens=False)
         return {
-            "text": text,
+            "text": loaded.tokenizer.decode(kept, skip_special_tokens=False),
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
+            "completion_tokens": len(new),
             "finish_reason": finish,
         }
+
+    def generate(self, request: GenerateRequest) -> dict[str, Any]:
+        """Text and token counts of one completion (greedy at temperature 0, else seeded sampling)."""
+        torch = self._torch
+        loaded = self.model(request.model_path)
+        ids, budget = self._prompt(loaded, request)
+        input_ids = torch.tensor([ids], device=loaded.device)
+        kwargs = self._sampling(request, loaded)
+        if request.temperature > 0 and request.seed is not None:
+            torch.manual_seed(request.seed)
+        with torch.inference_mode():
+            output = loaded.model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=budget, **kwargs
+            )
+        return self._completion(loaded, len(ids), [int(t) for t in output[0, len(ids) :].tolist()], budget)
+
+    def generate_batch(self, requests: list[GenerateRequest]) -> list[dict[str, Any] | WorkerFailure]:
+        """Several completions in one left-padded ``generate`` call; a request that fails on its own
+        (a prompt too long, a template error) gets its WorkerFailure in its place, the rest still run.
+
+        Callers batch only requests for one model with the same sampling settings and no seed (a seed
+        is a promise of the single-request random stream). Greedy rows come out as they would alone.
+        """
+        torch = self._torch
+        if len(requests) == 1:
+            try:
+                return [self.generate(requests[0])]
+            except WorkerFailure as exc:
+                return [exc]
+        loaded = self.model(requests[0].model_path)  # a load failure fails the whole batch
+        results: list[dict[str, Any] | WorkerFailure] = []
+        rows: list[tuple[int, list[int], int]] = []
+        for index, request in enumerate(requests):
+            try:
+                ids, budget = self._prompt(loaded, request)
+            except WorkerFailure as exc:
+                results.append(exc)
+                continue
+            results.append({})
+            rows.append((index, ids, budget))
+        if not rows:
+            return results
+        width = max(len(ids) for _, ids, _ in rows)
+        pad = loaded.pad_id if loaded.pad_id is not None else 0
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for _, ids, _ in rows], device=loaded.device)
+        attention = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for _, ids, _ in rows], device=loaded.device
+        )
+        kwargs = self._sampling(requests[rows[0][0]], loaded)
+        with torch.inference_mode():
+            output = loaded.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                max_new_tokens=max(budget for _, _, budget in rows),
+                **kwargs,
+            )
+        for row, (index, ids, budget) in enumerate(rows):
+            results[index] = self._completion(loaded, len(ids), [int(t) for t in output[row, width:].tolist()], budget)
+        return results
 
 
 def _one_line(exc: BaseException) -> str:
@@ -230,6 +287,9 @@ def serve(engine: Engine, inp: IO[str], out: IO[str]) -> None:
         if isinstance(raw, dict) and raw.get("op") == "ping":
             _reply(out, {"id": rid, "ok": True, "pong": True, "device": engine.device})
             continue
+        if isinstance(raw, dict) and raw.get("op") == "generate_batch":
+            _reply(out, _serve_batch(engine, raw, rid, started))
+            continue
         try:
             request = GenerateRequest.model_validate(raw)
             body = engine.generate(request)
@@ -248,6 +308,53 @@ def serve(engine: Engine, inp: IO[str], out: IO[str]) -> None:
             continue
         body.update(id=rid, ok=True, seconds=round(time.perf_counter() - started, 4))
         _reply(out, body)
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    errors = exc.errors()
+    return f"{'.'.join(str(p) for p in errors[0]['loc'])}: {errors[0]['msg']}" if errors else "invalid request"
+
+
+def _failure_body(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, WorkerFailure):
+        return {"ok": False, "error": str(exc), "kind": exc.kind}
+    traceback.print_exception(exc, file=sys.stderr)
+    return {"ok": False, "error": f"{type(exc).__name__}: {_one_line(exc)}", "kind": "internal"}
+
+
+def _serve_batch(engine: Engine, raw: dict[str, Any], rid: Any, started: float) -> dict[str, Any]:
+    """One ``generate_batch`` line: every request gets its own body, in order."""
+    items = raw.get("requests")
+    if not isinstance(items, list) or not items:
+        return {"id": rid, "ok": False, "error": "requests: a non-empty list is required", "kind": "bad_request"}
+    slots: list[dict[str, Any] | None] = []
+    valid: list[GenerateRequest] = []
+    for item in items:
+        try:
+            valid.append(GenerateRequest.model_validate(item))
+            slots.append(None)
+        except ValidationError as exc:
+            slots.append({"ok": False, "error": _validation_reason(exc), "kind": "bad_request"})
+    bodies: list[dict[str, Any]] = []
+    try:
+        outcomes: list[dict[str, Any] | WorkerFailure] = engine.generate_batch(valid) if valid else []
+    except Exception as exc:  # a load failure or a bug: every request of the batch gets the reason
+        failed = _failure_body(exc)
+        outcomes = []
+        bodies = [dict(failed) if slot is None else slot for slot in slots]
+    if not bodies:
+        answers = iter(outcomes)
+        seconds = round(time.perf_counter() - started, 4)
+        for slot in slots:
+            if slot is not None:
+                bodies.append(slot)
+                continue
+            outcome = next(answers)
+            if isinstance(outcome, WorkerFailure):
+                bodies.append(_failure_body(outcome))
+            else:
+                bodies.append({**outcome, "ok": True, "seconds": seconds})
+    return {"id": rid, "ok": True, "results": bodies}
 
 
 def _protocol_stdout() -> IO[str]:

@@ -178,3 +178,47 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _prompts() -> list[list[dict[str, str]]]:
+    texts = ["A tree.", "Grass to the north, water far east, a cow nearby and a table.", "Stone.", "Night."]
+    return [[MESSAGES[0], {"role": "user", "content": f"Step: {i}/50\n{t}"}] for i, t in enumerate(texts)]
+
+
+def test_a_batch_gives_each_request_what_it_would_get_alone(engine: Any, tiny: dict[str, Path]) -> None:
+    """Left-padded rows of different lengths and budgets: greedy text as alone; a failing row fails alone."""
+    from services.training.inference.worker import GenerateRequest, WorkerFailure
+
+    requests = [
+        GenerateRequest(model_path=str(tiny["base"]), messages=m, tools=[INTERACT_MANY_TOOL], max_tokens=n)
+        for m, n in zip(_prompts(), (12, 3, 20, 7), strict=True)
+    ]
+    alone = [engine.generate(r) for r in requests]
+    too_long = GenerateRequest(model_path=str(tiny["base"]), messages=[{"role": "user", "content": "tree " * 5000}])
+    together = engine.generate_batch([*requests[:2], too_long, *requests[2:]])
+    assert isinstance(together[2], WorkerFailure) and together[2].kind == "bad_request"
+    del together[2]
+    assert together == alone
+    assert [r["completion_tokens"] <= n for r, n in zip(together, (12, 3, 20, 7), strict=True)] == [True] * 4
+
+
+def test_the_client_batches_what_waits_together(tiny: dict[str, Path]) -> None:
+    """Eight callers at once get one or two batched generations, each its own answer; a seeded sample
+    and another model's request are served on their own, in their turn."""
+    worker = InferenceWorker()
+    try:
+        worker.submit({"op": "ping"}).result(timeout=120)
+        bodies = [{"model_path": str(tiny["base"]), "messages": m, "max_tokens": 6} for m in _prompts() * 2]
+        alone = [worker.submit(b).result(timeout=120)["text"] for b in bodies[:4]]
+        assert worker.batches == 0
+        seeded = {"model_path": str(tiny["base"]), "messages": MESSAGES, "temperature": 1.0, "seed": 3}
+        other = {"model_path": str(tiny["other"]), "messages": MESSAGES, "max_tokens": 4}
+        futures = [worker.submit(b) for b in bodies[:3]] + [worker.submit(seeded), worker.submit(other)]
+        futures += [worker.submit(b) for b in bodies[3:]]
+        replies = [f.result(timeout=180) for f in futures]
+        texts = [r["text"] for r in replies[:3]] + [r["text"] for r in replies[5:]]
+        assert texts == alone * 2
+        assert all(r["ok"] for r in replies)
+        assert worker.batches >= 1
+    finally:
+        worker.close()

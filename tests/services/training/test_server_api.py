@@ -233,3 +233,43 @@ def test_the_inference_routes_are_wired_to_this_servers_models(tmp_path: Path, m
     assert callable(list_models)
     assert list_models() == ["sft-studio/tiny-qwen3", "peft:sft-studio/tiny-qwen3:job_1"]
     store.close()
+
+
+def test_1000_events_and_5000_metric_points_page_without_loss_or_repeat(client: TestClient) -> None:
+    """Clients page events with ``since_seq`` and each metric with ``after_step``: every item once, in order."""
+    good = upload(client, jsonl([GOOD_ROW]))
+    created = client.post("/api/learning/jobs", headers=AUTH, json=payload(good["id"]))
+    job_id = created.json()["job_id"]
+    store = client.app.state.store  # type: ignore[attr-defined]
+    before = len(client.get(f"/api/learning/jobs/{job_id}/events", headers=AUTH).json()["events"])
+    store.add_events(job_id, [("sft.progress", "info", f"step {i}", {"step": i}) for i in range(1000)])
+    store.add_metrics(
+        job_id,
+        [{"name": name, "step": step, "value": step / 10} for step in range(1, 2501) for name in ("train.loss", "lr")],
+    )
+
+    seqs: list[int] = []
+    cursor = 0
+    while True:
+        page = client.get(f"/api/learning/jobs/{job_id}/events?since_seq={cursor}&limit=97", headers=AUTH).json()
+        if not page["events"]:
+            break
+        seqs += [e["seq"] for e in page["events"]]
+        cursor = page["next_seq"]
+    assert seqs == list(range(1, before + 1001))
+
+    for name in ("train.loss", "lr"):
+        steps: list[int] = []
+        after = -1
+        while True:
+            url = f"/api/learning/jobs/{job_id}/metrics?name={name}&after_step={after}&limit=200"
+            points = client.get(url, headers=AUTH).json()["points"]
+            if not points:
+                break
+            assert {p["name"] for p in points} == {name}
+            steps += [p["step"] for p in points]
+            after = points[-1]["step"]
+        assert steps == list(range(1, 2501))
+    # without a cursor: the latest points, ascending (what synth-ai 0.2.23's limit=200 poll sees)
+    latest = client.get(f"/api/learning/jobs/{job_id}/metrics?name=lr&limit=200", headers=AUTH).json()["points"]
+    assert [p["step"] for p in latest] == list(range(2301, 2501))
