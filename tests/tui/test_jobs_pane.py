@@ -365,3 +365,20 @@ async def test_evaluate_hands_the_model_id_to_the_app_when_an_eval_pane_is_built
         await until(pilot, lambda: bool(seen))
         assert seen[0].model_id == "peft:Qwen/Qwen3-0.6B:job_done_03" and seen[0].job_id == "job_done_03"
         await until(pilot, lambda: app.active_pane == "eval")
+
+
+async def test_at_80x24_enter_opens_the_detail_and_escape_comes_back(tmp_path: Path) -> None:
+    client = FakeClient([running_job(), failed_job()])
+    app = _app(client, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await show_pane(pilot, "4", JobsPane)
+        await until(pilot, lambda: len(pane.rows) == 2)
+        table = app.query_one("#jobs-table", DataTable)
+        assert pane.has_class("-narrow") and table.display and app.focused is table
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: pane.has_class("-detail"))
+        assert not table.display and isinstance(app.focused, EventLog)
+        assert app.query_one(JobDetail).job_id == "job_failed_02"
+        await pilot.press("escape")
+        await until(pilot, lambda: not pane.has_class("-detail"))
+        assert app.focused is table and table.display

@@ -125,6 +125,15 @@ class SubmitFailed(Failed[SubmitRequest]):
     pass
 
 
+class SubmitStep(Message):
+    """A step of a submission in progress (upload, ready, create, start, warn), for the user."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__()
+        self.name = name
+        self.text = text
+
+
 class CancelDone(Done[JobInfo, str]):
     pass
 
@@ -517,8 +526,9 @@ class JobsPane(Vertical):
             progress = f"{p.step}/{p.total_steps} {p.fraction * 100:.0f}%"
             if p.eta_s is not None and not is_terminal(row.status):
                 progress += f" ETA {duration(p.eta_s)}"
-        end = row.finished_at or ("" if not is_terminal(row.status) else row.created_at)
-        took = elapsed(row.started_at or row.created_at, end or None, now) if row.status else ""
+        # A finished job without its end time has no elapsed time to show (not "until now").
+        known_end = bool(row.finished_at) or not is_terminal(row.status)
+        took = elapsed(row.started_at or row.created_at, row.finished_at or None, now) if known_end else ""
         return [
             Text(row.job_id, style="bold" if row.ours else ""),
             status,
@@ -744,7 +754,13 @@ class JobsPane(Vertical):
                 self.action_new_job(request)
                 return
             self.app.notify(f"Submitting to {request.backend}…", title="Submit", timeout=3)
-            self._submit.start(lambda run: (self.link.submit(plan, conn), conn), request, doing="submitting the job")
+
+            def step(name: str, text: str) -> None:  # from the worker thread: post_message is thread-safe
+                self.post_message(SubmitStep(name, text))
+
+            self._submit.start(
+                lambda run: (self.link.submit(plan, conn, on_step=step), conn), request, doing="submitting the job"
+            )
             self._resume()
 
         self.app.push_screen(
@@ -772,6 +788,13 @@ class JobsPane(Vertical):
         self._stop_timer()
         if not self._busy:
             self._tick()
+
+    @on(SubmitStep)
+    def _submit_step(self, message: SubmitStep) -> None:
+        if message.name == "warn":
+            self.app.notify(message.text, title="Submitting", severity="warning", timeout=6)
+        else:
+            self.app.notify(message.text, title="Submitting", timeout=3)
 
     @on(SubmitFailed)
     def _submit_failed(self, message: SubmitFailed) -> None:
