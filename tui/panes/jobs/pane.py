@@ -37,7 +37,7 @@ from services.jobs.backends import BackendChoice
 from services.jobs.errors import BackendError
 from services.jobs.submit import SubmissionPlan, SubmittedJob
 from tui.app.workers import Done, Failed, TaggedWorker
-from tui.panes.jobs.datasets import list_datasets
+from tui.panes.jobs.datasets import DatasetEntry, list_datasets
 from tui.panes.jobs.detail import JobDetail
 from tui.panes.jobs.dialogs import ConfirmDialog, ConfirmSubmitDialog, SubmitDialog, SubmitRequest
 from tui.panes.jobs.link import (
@@ -93,11 +93,22 @@ class Offline:
     rows: list[JobRow]
 
 
-class ConnectDone(Done["Connection | Offline", str]):
+class ConnectDone(Done["tuple[str, Connection | Offline]", "str | None"]):
     pass
 
 
-class ConnectFailed(Failed[str]):
+FormChoices = tuple[list[Path], list[DatasetEntry], list[str]]
+
+
+class FormDone(Done[FormChoices, "tuple[SubmitRequest | None, str]"]):
+    pass
+
+
+class FormFailed(Failed["tuple[SubmitRequest | None, str]"]):
+    pass
+
+
+class ConnectFailed(Failed["str | None"]):
     pass
 
 
@@ -247,7 +258,7 @@ class JobsPane(Vertical):
         self._allowed: tuple[bool | None, ...] = ()
         self._header: Content | None = None
         self._bindings_timer: Timer | None = None
-        self._connect = TaggedWorker[Connection | Offline, str](
+        self._connect = TaggedWorker[tuple[str, Connection | Offline], str | None](
             self, "jobs-connect", ConnectDone, ConnectFailed, known=_known
         )
         self._start_local = False  # r / submit: start the local backend when it is not running
@@ -257,6 +268,9 @@ class JobsPane(Vertical):
         )
         self._submit = TaggedWorker[tuple[SubmittedJob, Connection], SubmitRequest](
             self, "jobs-submit", SubmitDone, SubmitFailed, known=_known
+        )
+        self._form = TaggedWorker[FormChoices, tuple[SubmitRequest | None, str]](
+            self, "jobs-form", FormDone, FormFailed
         )
         self._cancel = TaggedWorker[JobInfo, str](self, "jobs-cancel", CancelDone, CancelFailed, known=_known)
 
@@ -338,26 +352,31 @@ class JobsPane(Vertical):
         self.paused = False
         self._busy = True
         if self.conn is None:
-            name = self.backend_name or self._initial_backend()
-            self.backend_name = name
+            name = self.backend_name  # None: the newest recorded job's (read in the worker)
             start = self._start_local
             self._start_local = False
             note = "starting the local backend…" if name == "local" and start else "connecting…"
-            self.state = BackendState(name, phase="connecting", note=note)
+            self.state = BackendState(name or "", phase="connecting", note=note)
             self._show_header()
-            self._connect.start(lambda run: self._open_backend(name, start), name, doing=f"connecting to {name}")
+            self._connect.start(
+                lambda run: self._open_backend(name, start), name, doing=f"connecting to {name or 'the backend'}"
+            )
             return
         conn = self.conn
         watched = [self.selected] if self.selected else []
         self._poll.start(lambda run: self.link.poll(conn, watched), conn, doing="polling the jobs")
 
-    def _open_backend(self, name: str, start: bool) -> Connection | Offline:
+    def _open_backend(self, name: str | None, start: bool) -> tuple[str, Connection | Offline]:
+        """(worker) The backend's name (None: the newest recorded job's) and its connection, or our
+        records of a local backend that is not running."""
+        name = name or self._initial_backend()
         try:
-            return self.link.connect(name, start=start)
+            return name, self.link.connect(name, start=start)
         except LocalNotRunning as exc:
-            return Offline(exc.choice, self.link.offline_rows(exc.choice.store_label))
+            return name, Offline(exc.choice, self.link.offline_rows(exc.choice.store_label))
 
     def _initial_backend(self) -> str:
+        """(worker) The backend of the newest recorded job when it is one of ours, else the first."""
         try:
             last = self.link.last_backend()
         except Exception:  # an unreadable store must not stop the pane; the poll says why
@@ -371,15 +390,16 @@ class JobsPane(Vertical):
     @on(ConnectDone)
     def _connected(self, message: ConnectDone) -> None:
         self._busy = False
-        result = message.result
+        name, result = message.result
         if not self._connect.is_current(message):
             if isinstance(result, Connection):
                 result.close()
             return
+        self.backend_name = name
         if isinstance(result, Offline):
             self.rows = result.rows
             self.state = BackendState(
-                message.context,
+                name,
                 result.choice,
                 phase="offline",
                 note="the local backend is not running: r starts it (so does submitting a job)",
@@ -388,7 +408,7 @@ class JobsPane(Vertical):
             self._redraw()
             return
         self.conn = result
-        self.state = BackendState(message.context, result.choice, phase="connecting", note="listing jobs…")
+        self.state = BackendState(name, result.choice, phase="connecting", note="listing jobs…")
         self._failures = 0
         self._show_header()
         self._tick()
@@ -398,7 +418,7 @@ class JobsPane(Vertical):
         self._busy = False
         if not self._connect.is_current(message):
             return
-        self.state = BackendState(message.context, phase="error", note=message.text)
+        self.state = BackendState(message.context or "", phase="error", note=message.text)
         self._show_header()
         self._show_empty()
         self._backoff()
@@ -633,7 +653,7 @@ class JobsPane(Vertical):
 
     def action_switch_backend(self) -> None:
         """b: the next backend of the list; its jobs replace the table."""
-        current = self.backend_name or self._initial_backend()
+        current = self.backend_name or self.backends[0]
         index = self.backends.index(current) if current in self.backends else -1
         self._use_backend(self.backends[(index + 1) % len(self.backends)])
 
@@ -705,6 +725,10 @@ class JobsPane(Vertical):
         self._stop_timer()
         self._resume_soon()
 
+    @on(FormFailed)
+    def _form_failed(self, message: FormFailed) -> None:
+        self.app.notify(message.text, title="Cannot open the form", severity="error", timeout=8)
+
     @on(CancelFailed)
     def _cancel_failed(self, message: CancelFailed) -> None:
         self.app.notify(message.text, title=f"Could not cancel {message.context}", severity="error", timeout=8)
@@ -712,11 +736,22 @@ class JobsPane(Vertical):
     # -------------------------------------------------------------------------------- submit
 
     def action_new_job(self, initial: SubmitRequest | None = None, error: str = "") -> None:
-        """n: the submit form (config, dataset, --examples, backend)."""
+        """n: the submit form (config, dataset, --examples, backend); its lists are read in a worker."""
+        self._form.start(lambda run: self._form_choices(), (initial, error), doing="listing configs and datasets")
+
+    def _form_choices(self) -> FormChoices:
+        """(worker) The configs (the Configs pane's list), the exports with their manifests, the backends."""
         configs = [f.path for f in list_configs(self.config_dir or configs_dir())]
         datasets = list_datasets(self.data_dir or ft_data_dir())
         current = self.backend_name or self._initial_backend()
-        backends = [current, *[b for b in self.backends if b != current]]
+        return configs, datasets, [current, *[b for b in self.backends if b != current]]
+
+    @on(FormDone)
+    def _form_ready(self, message: FormDone) -> None:
+        if not self._form.is_current(message) or len(self.app.screen_stack) > 1:
+            return
+        configs, datasets, backends = message.result
+        initial, error = message.context
 
         def answered(request: SubmitRequest | None) -> None:
             if request is None:
