@@ -190,7 +190,7 @@ class ConfirmSubmitDialog(ModalScreen[bool]):
             box.border_subtitle = "y submit · n/Esc back"
             yield Static(f"To {self.backend_text}", classes="warning", markup=False)
             yield Static("\n".join(self.lines), classes="hint", markup=False)
-            yield Static("The job body, exactly as it will be sent:", markup=False)
+            yield Static("The job body as it will be sent (the file ids are filled in after the upload):", markup=False)
             body = json.dumps(self.payload, indent=2)
             yield Static(
                 Syntax(body, "json", theme="ansi_dark", background_color="default", word_wrap=True),

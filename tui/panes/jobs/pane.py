@@ -158,7 +158,7 @@ def plan_lines(plan: SubmissionPlan) -> list[str]:
     masked key) and without the payload (the dialog shows it highlighted)."""
     lines = [line for line in plan.describe() if not line.startswith("Backend: ")]
     cut = next((i for i, line in enumerate(lines) if line.startswith("Payload")), len(lines))
-    return lines[:cut]
+    return [("Steps: " + line[len("Would: ") :]) if line.startswith("Would: ") else line for line in lines[:cut]]
 
 
 def backend_text(name: str, choice: BackendChoice) -> str:
