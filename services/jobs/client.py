@@ -380,7 +380,11 @@ class LearningClient:
             try:
                 info = self.get_file(info.file_id)
             except BackendNotFound:
-                continue
+                continue  # §6 row 2: not visible yet
+            except BackendAuthError:
+                raise
+            except BackendError:
+                return info  # §6 row 2: any other failure only warns (the caller says "not ready")
         return info
 
     def get_file(self, file_id: str) -> FileInfo:

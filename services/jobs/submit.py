@@ -388,6 +388,16 @@ def _create(
     raise UploadedButNotCreated(last, file_ids)
 
 
+def _remember(store: JobStore, step: OnStep, record: JobRecord) -> JobRecord | None:
+    """Record the job locally; a store that cannot be written is a warning, not a failure: the job
+    exists on the backend, and saying so matters more than our copy of it."""
+    try:
+        return store.add(record)
+    except Exception as exc:  # SQLAlchemy/OS errors of our own bookkeeping
+        step("warn", f"could not record job {record.job_id} locally ({type(exc).__name__}: {exc})")
+        return None
+
+
 def submit(
     plan: SubmissionPlan,
     client: LearningClient,
@@ -419,7 +429,9 @@ def submit(
     job, reused = _create(client, payload, plan.submission_id, step, file_ids)
     record: JobRecord | None = None
     if store is not None:
-        record = store.add(
+        record = _remember(
+            store,
+            step,
             JobRecord(
                 backend=plan.choice.store_label,
                 base_url=client.shown_url,
@@ -434,7 +446,7 @@ def submit(
                 submission_id=plan.submission_id,
                 base_model=str(payload.get("model") or "") or None,
                 last_status=job.status or None,
-            )
+            ),
         )
     step("start", f"starting {job.job_id}")
     try:

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from services.crafter.env import CrafterTextEnv, EnvState, remember_world, world_is_cached
+from services.crafter.env import CrafterTextEnv, EnvState, StepOutcome, remember_world, world_is_cached
 from services.crafter.observation import format_observation
 from services.crafter.prompt import SYSTEM_PROMPT, user_message
 from services.crafter.world_worker import WorldWorker
@@ -196,10 +196,32 @@ class _Shared:
         return self.http if self.http is not None else make_policy(self.spec, seed, run)
 
 
+class EpisodeParams(Protocol):
+    """What playing one episode reads of its run's settings: a CollectSpec, or the eval launcher's own."""
+
+    @property
+    def policy(self) -> str: ...
+
+    @property
+    def max_turns(self) -> int: ...
+
+    @property
+    def key_style(self) -> KeyStyle: ...
+
+
 async def play_episode(
-    policy: Policy, spec: CollectSpec, seed: int, session_id: str, on_decision: Callable[[PolicyDecision], None]
+    policy: Policy,
+    spec: EpisodeParams,
+    seed: int,
+    session_id: str,
+    on_decision: Callable[[PolicyDecision], None],
+    on_outcome: Callable[[PolicyDecision, StepOutcome], None] | None = None,
 ) -> tuple[Episode, list[str]]:
-    """Play one seeded episode and build its trace rows (nothing is written here)."""
+    """Play one seeded episode and build its trace rows (nothing is written here).
+
+    ``on_outcome`` sees each decision with the env's answer to it (steps, reward, death): the eval
+    launcher scores episodes from it, while the trace rows stay the one record of the play.
+    """
     env = await asyncio.to_thread(CrafterTextEnv, seed)  # world generation is the slow part
     state: EnvState = env.reset()
     policy_id = f"{spec.policy}:{_slug(policy.model_name)}"
@@ -213,6 +235,8 @@ async def play_episode(
         decision = await policy.decide(SYSTEM_PROMPT, prompt)
         on_decision(decision)
         outcome = env.step(decision.actions)
+        if on_outcome is not None:
+            on_outcome(decision, outcome)
         after_text = format_observation(outcome.state, max_steps)
         lm_meta = lm_event_metadata(turn, session_id, policy_id)
         if not decision.reached_model:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +15,7 @@ import pytest
 
 from services.jobs.backends import open_client, resolve_backend
 from tests.services.jobs.support import KEY, fake_model, local_backend, write_config, write_dataset
+from tests.support.paths import ROOT
 from tests.support.stub_backend import StubBackend
 from tui.cli import main
 
@@ -118,3 +123,37 @@ def test_cancel_a_running_local_job(env: Path, capsys) -> None:  # type: ignore[
         assert code == 1 and "cancelled" in err
         code, out, err = _run(["jobs", "cancel", job_id, "--backend", "local"], capsys)
         assert code == 1 and "already cancelled" in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_watching_and_says_how_to_reattach(env: Path, stub: StubBackend, sig: int) -> None:
+    job_id = _job(stub, {"status": "running"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "jobs",
+            "watch",
+            job_id,
+            "--backend",
+            stub.base_url,
+            "--poll-interval",
+            "0.1",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(stub.requests_to("GET", r"/learning/jobs/[^/]+/events")) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143)
+    assert f"Stopped watching job {job_id}" in err and f"sft-studio jobs watch {job_id} --backend" in err
+    assert f"sft-studio jobs cancel {job_id}" in err and "Traceback" not in err
+    assert stub.requests_to("POST", r"/learning/jobs/[^/]+/cancel") == []  # the job goes on

@@ -175,6 +175,10 @@ def test_local_backend_end_to_end(env: Path, capsys) -> None:  # type: ignore[no
         code, out, err = _run(["jobs", "list", "--backend", "local", "--json"], capsys)
         rows = json.loads(out)
         assert rows[0]["status"] == "succeeded" and rows[0]["sft_studio"]["config_path"] == str(config)
+        job_id = rows[0]["job_id"]
+        # no --backend: the job store says where it was submitted (how the app and a later shell reattach)
+        code, out, err = _run(["jobs", "watch", job_id], capsys)
+        assert code == 0 and out.splitlines()[-1] == model_id and "Backend: local backend" in err
 
 
 def test_config_validate_follows_the_backend(env: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("tui.cli.train", "cmd_train"),
     "jobs": ("tui.cli.jobs", "cmd_jobs"),
     "models": ("tui.cli.jobs", "cmd_models"),
+    "eval": ("tui.cli.eval", "cmd_eval"),
     "task-app": ("tui.cli.task_app", "cmd_task_app"),
 }
 #: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
@@ -58,6 +59,7 @@ SUMMARIES: dict[str, str] = {
     "train": "submit an SFT job (local or Synth backend) and watch it to the fine-tuned model id",
     "jobs": "list, show, watch and cancel training jobs; print their events and metrics",
     "models": "list the fine-tuned models of a backend",
+    "eval": "evaluate a model (or the teacher / random policy) on fixed Crafter seeds; compare two evals",
     "task-app": "serve Crafter rollouts over synth-ai's grpo-crafter task-app contract",
 }
 

@@ -333,7 +333,11 @@ def follow(
                 finished_at=snapshot.job.finished_at or snapshot.job.updated_at,
                 error=snapshot.error,
             )
-    plain(err, f"Final status: {snapshot.job.status}")
+    final = snapshot.job.status
+    if not snapshot.job.terminal:  # ended by a terminal event before the job record caught up
+        final = "succeeded" if snapshot.succeeded else "cancelled" if snapshot.cancelled else "failed"
+        final += f" (from the job's events; the job record says {snapshot.job.status or 'nothing'})"
+    plain(err, f"Final status: {final}")
     if not snapshot.succeeded:
         raise CommandError(f"job {job_id} {snapshot.job.status or 'failed'}: {snapshot.error or 'no reason given'}")
     if not snapshot.fine_tuned_model:

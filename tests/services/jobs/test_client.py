@@ -162,3 +162,32 @@ def test_models_shape_is_checked(stub: StubBackend) -> None:
     stub.add_route("GET", r"/learning/models", lambda request, match: Reply(200, {"weird": 1}))
     with _client(stub) as client, pytest.raises(BackendBadResponse, match="no list of models"):
         client.list_models()
+
+
+def test_readiness_waits_through_processing_and_404(stub: StubBackend, tmp_path: Path) -> None:
+    states = iter([Reply(404, {"detail": "not yet"}), Reply(200, {"id": "file_stub_1", "status": "processing"})])
+
+    def get_file(request: object, match: object) -> Reply:
+        return next(states, Reply(200, {"id": "file_stub_1", "status": "ready"}))
+
+    stub.add_route("POST", r"/files", lambda r, m: Reply(200, {"id": "file_stub_1", "status": "pending"}))
+    stub.add_route("GET", r"/files/(?P<file_id>[^/]+)", get_file)  # type: ignore[arg-type]
+    with _client(stub) as client:
+        info = client.upload_file(write_dataset(tmp_path), ready_interval=0.01)
+    assert info.ready and len(stub.requests_to("GET", r"/files/[^/]+")) == 3
+    stub.add_route(
+        "GET",
+        r"/files/(?P<file_id>[^/]+)",
+        lambda r, m: Reply(200, {"id": "x", "status": "failed", "reasons": ["Line 1: bad"]}),
+    )
+    with _client(stub) as client, pytest.raises(BackendRejected, match="Line 1: bad"):
+        client.upload_file(write_dataset(tmp_path), ready_interval=0.01)
+
+
+def test_metrics_of_every_name_page_without_loss_at_page_cuts(stub: StubBackend) -> None:
+    names = ("train.loss", "train.learning_rate", "train.tokens_per_second")
+    with _client(stub) as client:
+        job = client.create_job({"model": "m"})
+        stub.add_metrics(job.job_id, [{"name": n, "value": 1.0, "step": s} for s in range(1, 151) for n in names])
+        points = client.metrics(job.job_id)
+    assert sorted((p.name, p.step) for p in points) == sorted((n, s) for s in range(1, 151) for n in names)
