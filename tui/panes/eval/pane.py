@@ -346,13 +346,18 @@ class EvalPane(Vertical):
 
     # ----------------------------------------------------------------------------------- the Jobs pane
 
-    def preset_model(self, model_id: str) -> None:
-        """Hand-over from the Jobs pane: evaluate ``model_id`` (a local backend id) from the Run form."""
-        self.form.set_source("local")
+    def preset_model(self, model_id: str, inference_url: str | None = None) -> None:
+        """Hand-over from the Jobs pane: evaluate ``model_id`` from the Run form, on the local backend
+        (listing its models, starting it if needed), or on ``inference_url`` when given (a remote
+        backend's OpenAI-compatible URL). The focus goes to the seeds: Enter runs."""
+        self.form.set_source("local" if inference_url is None else "url")
         self.form.set_model(model_id)
+        if inference_url is not None:
+            self.query_one("#eval-url", Input).value = inference_url
         self.action_view("eval-run")
         self.query_one("#eval-seeds", Input).focus()
-        self.list_models(start=True)
+        if inference_url is None:
+            self.list_models(start=True)
 
     # ---------------------------------------------------------------------------------- local models
 
