@@ -359,6 +359,9 @@ async def test_local_models_listed_picked_and_leakage_warned(data_root: Path) ->
         await settle(pilot)
         assert pane.form.source == "local" and app.query_one("#eval-model", Input).value == BASE
         assert app.focused is app.query_one("#eval-seeds")
+        pane.preset_model("peft:Qwen/Qwen3-0.6B:job_1", "http://127.0.0.1:9/v1")  # a remote backend's model
+        await settle(pilot)
+        assert pane.form.source == "url" and app.query_one("#eval-url", Input).value == "http://127.0.0.1:9/v1"
 
 
 async def test_local_backend_that_cannot_start_is_one_sentence(data_root: Path) -> None:
