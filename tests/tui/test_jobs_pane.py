@@ -8,12 +8,11 @@ so the pane goes through the real client, poller, submit and job store.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Static
@@ -339,22 +338,16 @@ async def test_a_config_that_fails_its_checks_is_not_sent(tmp_path: Path) -> Non
     assert client.requests_sent > 0 and not client.cancelled
 
 
-async def test_evaluate_hands_the_model_id_to_the_app_when_an_eval_pane_is_built(tmp_path: Path) -> None:
-    """With a built Eval pane, e posts ``JobsPane.EvaluateModel`` (the model id) and shows that pane."""
-    from textual.widgets import Label
+async def test_evaluate_hands_the_model_id_to_the_eval_pane(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """e posts ``JobsPane.EvaluateModel``; the app shows the Eval pane with the model id in its form,
+    the local backend chosen (its model list asked for) and the seeds focused, so Enter runs."""
+    from textual.widgets import Input
 
-    from tui.app.pane_spec import PaneSpec
-    from tui.app.registry import PANES as REGISTERED
+    from tui.panes.eval.pane import EvalPane
 
-    eval_spec = dataclasses.replace(
-        next(p for p in REGISTERED if p.id == "eval"), factory=lambda db, options: Label("eval", id=options["id"])
-    )
-
-    class WithEval(SftStudioApp):
-        PANES: ClassVar[tuple[PaneSpec, ...]] = tuple(eval_spec if p.id == "eval" else p for p in REGISTERED)
-
-    options = fake_pane_options(FakeClient([succeeded_job()]), tmp_path / "runs.db")
-    app = WithEval(db_path=None, watch_interval=None, candidates=[], pane_options={"jobs": options})
+    listed: list[bool] = []
+    monkeypatch.setattr(EvalPane, "list_models", lambda self, *, start: listed.append(start))
+    app = _app(FakeClient([succeeded_job()]), tmp_path)
     seen: list[JobsPane.EvaluateModel] = []
     async with app.run_test(
         size=SIZE, message_hook=lambda m: seen.append(m) if isinstance(m, JobsPane.EvaluateModel) else None
@@ -362,9 +355,12 @@ async def test_evaluate_hands_the_model_id_to_the_app_when_an_eval_pane_is_built
         pane = await show_pane(pilot, "4", JobsPane)
         await until(pilot, lambda: bool(pane.rows) and key_active(app, "jobs.eval"))
         await pilot.press("e")
-        await until(pilot, lambda: bool(seen))
+        await until(pilot, lambda: bool(seen) and app.active_pane == "eval")
         assert seen[0].model_id == "peft:Qwen/Qwen3-0.6B:job_done_03" and seen[0].job_id == "job_done_03"
-        await until(pilot, lambda: app.active_pane == "eval")
+        await until(pilot, lambda: True in listed)  # asked to list (and start) the local backend
+        model = app.query_one("#eval-model", Input)
+        assert model.value == "peft:Qwen/Qwen3-0.6B:job_done_03"
+        assert app.focused is app.query_one("#eval-seeds", Input)
 
 
 async def test_at_80x24_enter_opens_the_detail_and_escape_comes_back(tmp_path: Path) -> None:

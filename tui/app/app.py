@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
@@ -36,6 +36,9 @@ from tui.panes.traces.pane import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
 from tui.widgets.deferred import DeferredPane
 from tui.widgets.placeholder import PlaceholderPane
 from tui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:  # the panes below are built on first use; only their message types are named here
+    from tui.panes.jobs.pane import JobsPane
 
 #: The number keys, in tab order (a tenth pane would be reached by its tab or the palette).
 NUMBER_KEYS = "123456789"
@@ -326,6 +329,13 @@ class SftStudioApp(App[None]):
             self.screen.set_focus(first)
         elif retries > 0:
             self._focus_timer = self.set_timer(FOCUS_RETRY_S, partial(self._focus_into, pane_id, retries - 1))
+
+    async def on_jobs_pane_evaluate_model(self, event: JobsPane.EvaluateModel) -> None:
+        """The Jobs pane's "evaluate this model": the Eval pane gets the model id, ready to run."""
+        pane = await self.pane("eval")
+        preset = getattr(pane, "preset_model", None)
+        if callable(preset):
+            preset(event.model_id)
 
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
         self.query_one(StatusLine).show_activity(event.text)

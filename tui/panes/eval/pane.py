@@ -355,7 +355,11 @@ class EvalPane(Vertical):
         if inference_url is not None:
             self.query_one("#eval-url", Input).value = inference_url
         self.action_view("eval-run")
-        self.query_one("#eval-seeds", Input).focus()
+        seeds = self.query_one("#eval-seeds", Input)
+        seeds.focus()
+        # Handed over while the app switches to this pane: its focus-on-show runs after this call and
+        # would put the focus on the first field; focusing again after the refresh keeps the seeds.
+        self.call_after_refresh(seeds.focus)
         if inference_url is None:
             self.list_models(start=True)
 
