@@ -439,6 +439,9 @@ def watch(
             if on_snapshot is not None:
                 on_snapshot(snapshot)
             if snapshot.terminal:
+                from services.ledger.hooks import on_job_end
+
+                on_job_end(job_id, snapshot)  # issue 15's runs ledger: model + final figures (best effort)
                 return WatchResult("terminal", snapshot, errors)
         if deadline is not None:
             left = deadline - clock()
