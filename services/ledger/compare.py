@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from services.ledger.records import EvalInfo, Lineage
 
 #: Settings that identify a run rather than configure it: never an axis.
-IDENTITY = frozenset({"model", "job"})
+IDENTITY = frozenset({"model", "job", "eval.policy"})
 EVAL_KEYS = ("policy", "max_turns", "temperature", "max_tokens", "top_p", "mode", "thinking_mode")
 
 

@@ -111,17 +111,30 @@ def _list(args: argparse.Namespace, ledger: Ledger, out: Console, err: Console) 
     if not rows:
         out.print(f"No runs in {escape(str(ledger.path))} yet (exports, jobs and evals are recorded as they happen).")
         return 0
-    table = Table(box=None, header_style="bold", title=f"Runs in {escape(str(ledger.path))}", title_justify="left")
-    for column in ("run", "kind", "base", "dataset", "examples", "filter", "loss", "tok/s", "score % [CI]", "unique"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            escape(r.id), escape(r.kind), escape(r.base or ""), escape(r.dataset or ""),
-            str(r.examples or ""), escape(r.filter or ""), _fmt(r.final_loss, 3), _fmt(r.tokens_per_s, 0),
+    columns = ("run", "kind", "base", "dataset", "examples", "filter", "loss", "tok/s", "score % [CI]", "unique")
+    cells = [
+        [
+            escape(r.id),
+            escape(r.kind),
+            escape(r.base or ""),
+            escape(r.dataset or ""),
+            str(r.examples or ""),
+            escape(r.filter or ""),
+            _fmt(r.final_loss, 3),
+            _fmt(r.tokens_per_s, 0),
             (f"{r.crafter_score:.2f} {_ci(r.crafter_score_ci)}" if r.crafter_score is not None else ""),
             _fmt(r.mean_unique),
-        )  # fmt: skip
+        ]
+        for r in rows
+    ]
+    shown = [i for i in range(len(columns)) if i == 0 or any(row[i] for row in cells)]  # no all-empty columns
+    table = Table(box=None, header_style="bold", title=f"Runs in {escape(str(ledger.path))}", title_justify="left")
+    for i in shown:
+        table.add_column(columns[i], overflow="fold", no_wrap=i in (0, 8))
+    for row in cells:
+        table.add_row(*(row[i] for i in shown))
     out.print(table)
+    out.print(f"{len(rows)} run(s), {len(ledger.datasets())} dataset(s), {len(ledger.evals())} eval(s) recorded.")
     return 0
 
 
@@ -194,7 +207,8 @@ def _compare(args: argparse.Namespace, ledger: Ledger, out: Console, err: Consol
         ci = f" [{s.diff_ci[0]:+.2f}, {s.diff_ci[1]:+.2f}]" if s.diff_ci else ""
         out.print(
             f"{escape(s.b)} vs {escape(s.a)}: Crafter score {s.score_b:.2f} vs {s.score_a:.2f}, difference "
-            f"{s.diff:+.2f}{ci} ({escape(s.verdict)}; {escape(s.note)})",
+            f"{s.diff:+.2f}{ci} "
+            + (f"(paired on {s.paired_seeds} seeds: {escape(s.verdict)})" if s.paired_seeds else f"({escape(s.note)})"),
             highlight=False,
         )
     for warning in result.warnings:
