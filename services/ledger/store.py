@@ -73,6 +73,17 @@ class Ledger:
     def close(self) -> None:
         self.jobs.close()
 
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for summaries: no row is loaded)."""
+        from sqlalchemy import func
+
+        with self._read() as s:
+            return {
+                name: int(s.scalar(select(func.count()).select_from(table)) or 0)
+                for name, table in (("datasets", DatasetRow), ("configs", ConfigRow), ("jobs", JobRow),
+                                    ("models", ModelRow), ("evals", EvalRow))
+            }  # fmt: skip
+
     def __enter__(self) -> Ledger:
         return self
 

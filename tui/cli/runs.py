@@ -134,7 +134,8 @@ def _list(args: argparse.Namespace, ledger: Ledger, out: Console, err: Console) 
     for row in cells:
         table.add_row(*(row[i] for i in shown))
     out.print(table)
-    out.print(f"{len(rows)} run(s), {len(ledger.datasets())} dataset(s), {len(ledger.evals())} eval(s) recorded.")
+    n = ledger.counts()
+    out.print(f"{len(rows)} run(s), {n['datasets']} dataset(s), {n['evals']} eval(s) recorded.")
     return 0
 
 
