@@ -21,6 +21,7 @@ from textual.widgets import Input
 import services.rollouts.collector as collector_mod
 from services.rollouts.collector import CollectProgress, CollectResult, CollectSpec
 from services.traces.db import discovery_candidates
+from tests.support.fake_jobs import FakeClient, FakeJob, failed_job, fake_pane_options, running_job, succeeded_job
 from tests.support.paths import ROOT
 from tests.support.pilot import SIZE, show_pane
 from tests.support.tracegen import build_db
@@ -140,13 +141,13 @@ def test_error_state_not_sqlite(in_tmp: Path, snap_compare) -> None:  # type: ig
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
-@pytest.mark.parametrize("key", ["4", "5", "6"], ids=["jobs", "eval", "runs"])
+@pytest.mark.parametrize("key", ["5", "6"], ids=["eval", "runs"])
 def test_planned_pane(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Each not-yet-built pane: what it will do and 'Not built yet', no fake content."""
     assert snap_compare(db_app, terminal_size=SIZE, run_before=pressing(key))
 
 
-@pytest.mark.parametrize("key", ["4", "5", "6"], ids=["jobs", "eval", "runs"])
+@pytest.mark.parametrize("key", ["5", "6"], ids=["eval", "runs"])
 def test_planned_pane_80x24(db_app: SftStudioApp, key: str, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """The not-yet-built panes at 80x24: the text wraps inside the panel, nothing cut."""
     assert snap_compare(db_app, terminal_size=NARROW, run_before=pressing(key))
@@ -469,3 +470,66 @@ def test_status_line_at_80_columns(in_tmp: Path, snap_compare) -> None:  # type:
     build_db(in_tmp / deep, sessions=3, decisions=2)
     app = SftStudioApp(db_path=deep, db_explicit=True, watch_interval=None)
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
+
+
+# ---------------------------------------------------------------------------------------- Jobs pane
+
+
+def _jobs_app(in_tmp: Path, jobs: list[FakeJob]) -> SftStudioApp:
+    """The Jobs pane on the deterministic fake client: fixed jobs, URL, key source and clock."""
+    options = fake_pane_options(FakeClient(jobs), in_tmp / "runs.db")
+    return SftStudioApp(db_path=None, watch_interval=None, candidates=[], pane_options={"jobs": options})
+
+
+def _jobs_shown(*keys: str) -> Callable[[Pilot[None]], object]:
+    async def run(pilot: Pilot[None]) -> None:
+        from tui.panes.jobs.pane import JobsPane
+
+        pane = await show_pane(pilot, "4", JobsPane)
+        for _ in range(250):
+            await pilot.pause(0.02)
+            if pane.polls >= 2:
+                break
+        for key in keys:
+            await pilot.press(key)
+            for _ in range(50):
+                await pilot.pause(0.02)
+                if pane.selected in pane.views or not pane.rows:
+                    break
+        await pilot.pause(0.1)
+
+    return run
+
+
+def test_jobs_pane_empty(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """No jobs yet: the backend and its key source (no key) in the header, what to do next, n/b/r."""
+    assert snap_compare(_jobs_app(in_tmp, []), terminal_size=SIZE, run_before=_jobs_shown())
+
+
+def test_jobs_pane_empty_80x24(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """No jobs at 80x24: the header wraps, the hint stays readable."""
+    assert snap_compare(_jobs_app(in_tmp, []), terminal_size=NARROW, run_before=_jobs_shown())
+
+
+def test_jobs_pane_running(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Three jobs; the running one shown: timeline at training, step 24/40, lr, loss chart (train line,
+    two validation points), the event log with its warning."""
+    jobs = [running_job(), failed_job(), succeeded_job()]
+    assert snap_compare(_jobs_app(in_tmp, jobs), terminal_size=SIZE, run_before=_jobs_shown())
+
+
+def test_jobs_pane_running_80x24(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24, Enter on the running job: the detail replaces the table; chart above the event log."""
+    jobs = [running_job(), failed_job(), succeeded_job()]
+    assert snap_compare(_jobs_app(in_tmp, jobs), terminal_size=NARROW, run_before=_jobs_shown("enter"))
+
+
+def test_jobs_pane_failed(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The failed job under the cursor: timeline ending in ✗ failed, its error in red, the loss so far."""
+    jobs = [running_job(), failed_job(), succeeded_job()]
+    assert snap_compare(_jobs_app(in_tmp, jobs), terminal_size=SIZE, run_before=_jobs_shown("down"))
+
+
+def test_jobs_pane_failed_80x24(in_tmp: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """80x24, the failed job opened: its error whole, no c (nothing to cancel)."""
+    assert snap_compare(_jobs_app(in_tmp, [failed_job()]), terminal_size=NARROW, run_before=_jobs_shown("enter"))
