@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from typing import Any
 
 from pydantic import BaseModel
@@ -118,7 +119,7 @@ def run_rows(ledger: Ledger) -> list[RunRow]:
                 train_kind=(job.train_kind if job else None) or (kind if kind in ("peft", "fft") else None),
                 lora_rank=job.lora_rank if job else None,
                 learning_rate=job.learning_rate if job else None,
-                dataset=data.path.rsplit("/", 1)[-1] if data else None,
+                dataset=os.path.basename(data.path) if data else None,
                 examples=(fact.examples if fact and fact.examples else data.examples if data else None),
                 tokens=data.tokens if data else None,
                 filter=filter_summary(data.filter) if data else None,
