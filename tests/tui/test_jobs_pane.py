@@ -108,7 +108,7 @@ async def test_cancel_asks_first_then_cancels(tmp_path: Path) -> None:
         assert not key_active(app, "jobs.cancel")
 
 
-async def test_copy_model_id_and_no_evaluate_while_eval_is_not_built(tmp_path: Path) -> None:
+async def test_copy_model_id_and_evaluate_now_that_eval_is_built(tmp_path: Path) -> None:
     client = FakeClient([succeeded_job()])
     app = _app(client, tmp_path)
     copied: list[str] = []
@@ -117,7 +117,7 @@ async def test_copy_model_id_and_no_evaluate_while_eval_is_not_built(tmp_path: P
         pane = await show_pane(pilot, "4", JobsPane)
         await until(pilot, lambda: bool(pane.rows) and pane.rows[0].fine_tuned_model != "")
         assert key_active(app, "jobs.copy")
-        assert not key_active(app, "jobs.eval")  # the Eval pane is not built yet
+        assert key_active(app, "jobs.eval")  # the Eval pane is built: e hands the model id over
         await pilot.press("y")
         await pilot.pause()
         assert copied == ["peft:Qwen/Qwen3-0.6B:job_done_03"]
