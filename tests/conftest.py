@@ -30,3 +30,10 @@ def app_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ref_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same episodes as ``app_db`` (same seed), with the reference exporter's keys."""
     return build_db(tmp_path_factory.mktemp("ref") / "synth_ai.db", style=KeyStyle.REFERENCE)
+
+
+@pytest.fixture(autouse=True)
+def _no_runs_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exports, submits and evals record into the runs ledger (issue 15); tests keep it off so they
+    never write the user's real data dir. Ledger tests point SFT_STUDIO_LEDGER at a temp file."""
+    monkeypatch.setenv("SFT_STUDIO_LEDGER", "off")

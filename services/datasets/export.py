@@ -271,6 +271,7 @@ def export_sft(
     session_progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int | None = None,
+    record: bool = True,
 ) -> ExportResult:
     """Export ``spec``'s examples from ``db`` to ``output``, plus a manifest and the ``sizes`` subsets.
 
@@ -278,6 +279,7 @@ def export_sft(
     check), TraceDBError (unreadable DB, a filter the DB cannot answer) or OSError (disk full...);
     in every failure case no target file is created or changed. ``workers``: None lets the size
     decide (a second process for big exports), 0 never, 1 whenever there are two sessions.
+    ``record``: remember the dataset in the runs ledger (best effort; never fails the export).
     """
     output = default_export() if output is None else output  # the workspace's ft_data/, found now
     problems = spec.problems()
@@ -297,10 +299,15 @@ def export_sft(
     run.progress, run.session_progress = progress, session_progress
     with gc_paused():
         try:
-            return run.run(workers)
+            result = run.run(workers)
         finally:
             for f in run.files:
                 f.discard()  # after publication there is nothing left to discard
+    if record:
+        from services.ledger.hooks import on_export
+
+        on_export([result.manifest, *(s.manifest for s in result.subsets)])
+    return result
 
 
 def _uri(db: TraceDB) -> str:

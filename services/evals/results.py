@@ -150,6 +150,9 @@ def save_result(result: EvalResult, root: Path | None = None) -> Path:
         write_atomic(folder / MANIFEST_FILE, (json.dumps(manifest_of(result), indent=2) + "\n").encode())
     except OSError as exc:
         raise EvalError(f"Cannot save the eval results in {folder}: {exc}") from None
+    from services.ledger.hooks import on_eval_saved
+
+    on_eval_saved(result, folder)  # issue 15's runs ledger (best effort: a warning, never a failure)
     return folder
 
 

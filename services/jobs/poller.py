@@ -162,6 +162,7 @@ class JobWatch:
         self.ticks = 0
         self._status_route: bool | None = None  # does the backend serve GET …/status? (None: not tried)
         self._val_due = True
+        self._ledger_done = False
 
     # ------------------------------------------------------------------------------- the tick
 
@@ -186,6 +187,11 @@ class JobWatch:
         self.ticks += 1
         snapshot = self._snapshot(job, new_events, self.client.requests_sent - before)
         self.last = snapshot
+        if snapshot.terminal and not self._ledger_done:
+            self._ledger_done = True
+            from services.ledger.hooks import on_job_end
+
+            on_job_end(self.job_id, snapshot)  # issue 15's runs ledger: model + final figures (best effort)
         return snapshot
 
     def _fetch_job(self) -> JobInfo:

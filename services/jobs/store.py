@@ -98,9 +98,16 @@ def _create_jobs(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[JobRow.__table__])  # type: ignore[list-item]
 
 
+def _create_ledger(conn: Connection) -> None:
+    from services.ledger.tables import create_ledger_tables  # the ledger's models live in services.ledger
+
+    create_ledger_tables(conn)
+
+
 #: (version, name, apply). Append only; each runs once, in one transaction with its version row.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "jobs table (issue 13)", _create_jobs),
+    (2, "runs ledger tables (issue 15)", _create_ledger),
 ]
 
 

@@ -428,26 +428,26 @@ def submit(
     step("create", "creating the job")
     job, reused = _create(client, payload, plan.submission_id, step, file_ids)
     record: JobRecord | None = None
+    job_record = JobRecord(
+        backend=plan.choice.store_label,
+        base_url=client.shown_url,
+        job_id=job.job_id,
+        config_path=str(plan.config_path),
+        config_sha256=plan.config_sha256,
+        dataset_path=str(plan.dataset_path),
+        dataset_sha256=plan.dataset_sha256,
+        validation_path=str(plan.validation_path) if plan.validation_path else None,
+        validation_sha256=plan.validation_sha256,
+        payload=payload,
+        submission_id=plan.submission_id,
+        base_model=str(payload.get("model") or "") or None,
+        last_status=job.status or None,
+    )
     if store is not None:
-        record = _remember(
-            store,
-            step,
-            JobRecord(
-                backend=plan.choice.store_label,
-                base_url=client.shown_url,
-                job_id=job.job_id,
-                config_path=str(plan.config_path),
-                config_sha256=plan.config_sha256,
-                dataset_path=str(plan.dataset_path),
-                dataset_sha256=plan.dataset_sha256,
-                validation_path=str(plan.validation_path) if plan.validation_path else None,
-                validation_sha256=plan.validation_sha256,
-                payload=payload,
-                submission_id=plan.submission_id,
-                base_model=str(payload.get("model") or "") or None,
-                last_status=job.status or None,
-            ),
-        )
+        record = _remember(store, step, job_record)
+    from services.ledger.hooks import on_submit
+
+    on_submit(job_record, plan.examples)  # issue 15's runs ledger: config + dataset links (best effort)
     step("start", f"starting {job.job_id}")
     try:
         client.start_job(job.job_id)

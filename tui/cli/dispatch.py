@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("tui.cli.jobs", "cmd_models"),
     "eval": ("tui.cli.eval", "cmd_eval"),
     "task-app": ("tui.cli.task_app", "cmd_task_app"),
+    "runs": ("tui.cli.runs", "cmd_runs"),
 }
 #: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
 SUMMARIES: dict[str, str] = {
@@ -61,6 +62,7 @@ SUMMARIES: dict[str, str] = {
     "models": "list the fine-tuned models of a backend",
     "eval": "evaluate a model (or the teacher / random policy) on fixed Crafter seeds; compare two evals",
     "task-app": "serve Crafter rollouts over synth-ai's grpo-crafter task-app contract",
+    "runs": "the runs ledger: list runs, show a run's lineage, compare, reproduce, export and import",
 }
 
 
