@@ -120,7 +120,7 @@ async def test_f1_opens_help_and_escape_closes_it(small_db: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = " ".join(plain(s) for s in app.screen.query(Static))
-        assert "Command palette" in text and "Filters" in text and "Not built yet" in text
+        assert "Command palette" in text and "Filters" in text and "runs ledger" in text
         await pilot.press("2")  # pane keys do nothing behind the modal
         await pilot.pause()
         assert app.query_one(TabbedContent).active == "traces"

@@ -103,10 +103,13 @@ async def test_configs_is_focused_when_first_built(small_db: Path, tmp_path: Pat
         await focus_in(pilot, "configs")
 
 
-@pytest.mark.parametrize("key", ["6"])
+@pytest.mark.parametrize("key", ["7"])
 async def test_r_on_a_pane_without_refresh_says_so(small_db: Path, key: str) -> None:
-    """r works on every pane: where there is nothing to re-read it says why instead of doing nothing."""
-    app = pilot_app(small_db)
+    """r works on every pane: where there is nothing to re-read it says why instead of doing nothing
+    (every pane of ours is built now: a planned one is added for this, as a new pane would be)."""
+    from tests.tui.test_registry import WithNotes
+
+    app = WithNotes(db_path=small_db, db_explicit=True, watch_interval=None, candidates=[])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press(key)
@@ -128,14 +131,17 @@ async def test_r_without_a_db_says_there_is_nothing_to_read(tmp_path: Path) -> N
 
 async def test_placeholders_list_every_built_pane(small_db: Path) -> None:
     """ "Working now" comes from the registry: every built pane with its key, none of the planned ones."""
-    app = pilot_app(small_db)
+    from tests.tui.test_registry import WithNotes
+
+    app = WithNotes(db_path=small_db, db_explicit=True, watch_interval=None, candidates=[])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("6")
+        await pilot.press("7")
         await pilot.pause()
-        text = " ".join(str(s.content) for s in app.query_one("#runs-body", PlaceholderPane).query(Static))
-        for n, spec in enumerate(PANES, start=1):
+        text = " ".join(str(s.content) for s in app.query_one("#notes-body", PlaceholderPane).query(Static))
+        for n, spec in enumerate(WithNotes.PANES, start=1):
             assert (f"{spec.title} (press {n})" in text) == spec.built
+        assert "Runs (press 6)" in text
 
 
 # ------------------------------------------------------------------------------------ focus style
