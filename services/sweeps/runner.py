@@ -97,7 +97,7 @@ class _Run:
         self,
         plan: SweepPlan,
         choice: BackendChoice,
-        client: LearningClient,
+        client: LearningClient | None,
         on_event: OnEvent,
         poll_interval: float | None,
         poll_timeout: float,
@@ -105,12 +105,31 @@ class _Run:
     ) -> None:
         self.plan = plan
         self.choice = choice
-        self.client = client
+        self._client = client
+        self.opened = False  # this run opened the client (and closes it)
         self.event = on_event
         self.poll_interval = poll_interval
         self.poll_timeout = poll_timeout
         self.backend_failures = backend_failures
         self.state: SweepStateFile = load_state(plan.state_path, plan.path)
+
+    @property
+    def client(self) -> LearningClient:
+        """The backend's client, opened at the first job (a run whose cells are all done, or fail
+        before their job, never starts a local backend)."""
+        if self._client is None:
+            from services.jobs.backends import open_client
+
+            try:
+                self._client = open_client(self.choice)
+            except BackendError as exc:
+                raise (BackendDown if _transient(exc) else CellFailed)(exc.message) from None
+            self.opened = True
+        return self._client
+
+    def close(self) -> None:
+        if self.opened and self._client is not None:
+            self._client.close()
 
     def save(self) -> None:
         save_state(self.plan.state_path, self.state)
@@ -382,7 +401,7 @@ def _job_store() -> Any:
 def run_sweep(
     plan: SweepPlan,
     choice: BackendChoice,
-    client: LearningClient,
+    client: LearningClient | None = None,
     *,
     on_event: OnEvent | None = None,
     poll_interval: float | None = None,
@@ -390,16 +409,20 @@ def run_sweep(
     backend_failures: int = 3,
 ) -> RunSummary:
     """Run every cell not done yet; :class:`PlanError` (nothing run) when a cell is impossible or the
-    eval cannot run on this backend."""
-    problem = refusal(plan)
-    if problem:
-        raise PlanError(problem)
+    eval cannot run on this backend. ``client``: an open client (else one is opened at the first job
+    and closed at the end)."""
     if plan.eval.policy == "model" and choice.kind != "local":
         raise PlanError(
             '[eval] policy "model" evaluates the fine-tuned model on the local backend: run the sweep with '
             '--backend local, or choose policy = "teacher" or "random"'
         )
+    problem = refusal(plan)
+    if problem:
+        raise PlanError(problem)
     runner = _Run(
         plan, choice, client, on_event or (lambda *_: None), poll_interval, poll_timeout, max(1, backend_failures)
     )
-    return runner.run()
+    try:
+        return runner.run()
+    finally:
+        runner.close()

@@ -22,7 +22,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_axes_expand_to_the_cartesian_product_with_edited_configs(ws: Path) -> None:
     plan = load_plan(
-        write_plan(ws, plan_text('lora_rank = [4, 8]\nlearning_rate = [1e-5, 2e-5]\nexamples = [2, 4]')),
+        write_plan(ws, plan_text("lora_rank = [4, 8]\nlearning_rate = [1e-5, 2e-5]\nexamples = [2, 4]")),
         backend="local",
     )
     assert len(plan.cells) == 8
