@@ -143,3 +143,18 @@ def sweep_status(plan_path: Path) -> list[CellState]:
             )
         out.append(base)
     return out
+
+
+def known_sweeps(root: Path | None = None) -> list[Path]:
+    """The plan files of the workspace's sweeps that have run (their state files under
+    ``configs/sweeps/*/``), newest first; plans that moved away since are left out."""
+    from services.common.workspace import configs_dir
+
+    found: list[tuple[float, Path]] = []
+    for state_file in (configs_dir(root) / "sweeps").glob("*/sweep-state.json"):
+        try:
+            plan = Path(json.loads(state_file.read_text(encoding="utf-8"))["plan"])
+            found.append((state_file.stat().st_mtime, plan))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return [plan for _, plan in sorted(found, reverse=True) if plan.is_file()]

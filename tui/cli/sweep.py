@@ -104,11 +104,11 @@ def _plan_table(plan: SweepPlan, actions: dict[str, str] | None = None) -> Table
 def _totals(plan: SweepPlan) -> str:
     ests = [c.estimate for c in plan.cells if c.estimate]
     seconds = [e.seconds for e in ests if e.seconds is not None]
-    total = _duration(sum(seconds)) if ests and len(seconds) == len(ests) else "unknown"
     source = ests[0].throughput if ests else "unknown"
+    total = f"{_duration(sum(seconds))} ({source})" if ests and len(seconds) == len(ests) else source
     seeds = plan.eval.seeds
     return (
-        f"Training time, all cells: {total} ({source}); eval: {plan.eval.policy} on {len(seeds)} seeds "
+        f"Training time, all cells: {total}; eval: {plan.eval.policy} on {len(seeds)} seeds "
         f"{seeds[0]}-{seeds[-1]} × {plan.eval.max_turns} turns per cell. "
         f"Configs → {plan.out_dir}, data → {plan.data_dir}"
     )
@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     def on_event(name: str, step: str, text: str) -> None:
         style = {"failed": "red", "stopped": "bold red", "done": "green"}.get(step)
-        line = f"  [{escape(name)}] {escape(text)}"
+        line = escape(f"  [{name}] {text}")
         err.print(f"[{style}]{line}[/]" if style else line, highlight=False, soft_wrap=True)
 
     try:

@@ -13,7 +13,7 @@ import pytest
 from services.jobs.backends import open_client, resolve_backend
 from services.sweeps.plan import PlanError, load_plan
 from services.sweeps.runner import OnEvent, planned_actions, run_sweep
-from services.sweeps.state import StateError, load_state, sweep_status
+from services.sweeps.state import StateError, known_sweeps, load_state, sweep_status
 from tests.services.jobs.support import local_backend
 from tests.services.sweeps.support import plan_text, workspace, write_plan
 
@@ -75,6 +75,8 @@ def test_two_cells_run_and_a_killed_run_resumes(ws: Path) -> None:
             client.close()
     ids = [j.job_id for j in jobs]
     assert len(ids) == 2 and killed_job in ids
+
+    assert known_sweeps() == [plan_path.resolve()]
 
     # 3. the files: one export with its subset, two configs with their tags, nothing else
     cells = sweep_status(plan_path)
