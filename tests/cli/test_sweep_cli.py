@@ -77,3 +77,52 @@ def test_run_then_status(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep", "status", str(plan)]) == 0
     out = capsys.readouterr().out
     assert out.count("done") >= 2 and "learning_rate=0.0002" in out
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_without_redoing_a_cell(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real thing: `sweep run` in a child process, SIGKILLed while the second cell's job runs;
+    the next run skips the first cell and watches the second cell's job instead of submitting again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from services.sweeps.state import sweep_status
+
+    plan = write_plan(ws, plan_text("lora_rank = [4, 8]", eval_=EVAL))
+    with local_backend(ws / "data"):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "sweep", "run", str(plan), "--backend", "local", "--poll-interval", "1"],
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and child.poll() is None:
+                try:
+                    cells = sweep_status(plan)
+                except Exception:  # the state file is being written for the first time
+                    cells = []
+                if len(cells) == 2 and cells[0].state == "done" and cells[1].state == "training" and cells[1].job_id:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the child never reached the second cell's job")
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        killed = sweep_status(plan)
+        assert [c.state for c in killed] == ["done", "training"]
+        capsys.readouterr()
+        assert main(["sweep", "run", str(plan), "--backend", "local", "--poll-interval", "0.2"]) == 0
+        err = capsys.readouterr().err
+    assert "1 done, 1 done before, 0 failed" in err
+    assert f"watching job {killed[1].job_id} again" in err and "exporting" not in err
+    after = sweep_status(plan)
+    assert [c.state for c in after] == ["done", "done"] and after[0].job_id == killed[0].job_id
+    assert after[1].job_id == killed[1].job_id
