@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,6 +249,15 @@ class _Run:
         from services.jobs.submit import plan_submission, submit
 
         self.mark(rec, "training")
+        if rec.job_id is None and rec.submission_id is not None:
+            # killed between creating the job and saving its id: find it rather than submit twice
+            try:
+                found = self.client.find_submission(rec.submission_id)
+            except BackendError as exc:
+                raise (BackendDown if _transient(exc) else CellFailed)(exc.message) from None
+            if found is not None:
+                rec.job_id = found.job_id
+                self.save()
         if rec.job_id is None:
             try:
                 sub = plan_submission(
@@ -257,6 +267,8 @@ class _Run:
                 raise CellFailed(exc.message + (f" ({exc.hint})" if exc.hint else "")) from None
             except BackendError as exc:
                 raise (BackendDown if _transient(exc) else CellFailed)(exc.message) from None
+            rec.submission_id = sub.submission_id
+            self.save()
             try:
                 job = submit(sub, self.client, _job_store())
             except BackendError as exc:
@@ -293,7 +305,7 @@ class _Run:
                 stop=stop,
             )
         except BackendNotFound:
-            rec.job_id = None  # the backend forgot it: a resumed run submits again
+            rec.job_id = rec.submission_id = None  # the backend forgot it: a resumed run submits again
             raise CellFailed(f"job {job_id} is not known to the backend any more") from None
         except BackendError as exc:
             raise CellFailed(exc.message) from None
@@ -303,7 +315,7 @@ class _Run:
             raise CellFailed(f"job {job_id} did not end within {self.poll_timeout:g} s (a later run watches it again)")
         snap = result.snapshot
         if not snap.succeeded or not snap.fine_tuned_model:
-            rec.job_id = None  # a failed job is not resumed: the next run submits the cell again
+            rec.job_id = rec.submission_id = None  # a failed job is not resumed: the next run submits again
             raise CellFailed(f"job {job_id} ended {snap.status or 'without a model'}: {snap.error or 'no model id'}")
         rec.model = snap.fine_tuned_model
         self.save()
@@ -419,10 +431,44 @@ def run_sweep(
     problem = refusal(plan)
     if problem:
         raise PlanError(problem)
-    runner = _Run(
-        plan, choice, client, on_event or (lambda *_: None), poll_interval, poll_timeout, max(1, backend_failures)
-    )
+    with _run_lock(plan):
+        runner = _Run(
+            plan, choice, client, on_event or (lambda *_: None), poll_interval, poll_timeout, max(1, backend_failures)
+        )
+        try:
+            return runner.run()
+        finally:
+            runner.close()
+
+
+@contextmanager
+def _run_lock(plan: SweepPlan) -> Iterator[None]:
+    """One ``sweep run`` per sweep at a time: two would submit the same cells twice. A lock left by a
+    killed run (its process is gone) is taken over."""
+    import os
+
+    from services.common.atomic import _pid_alive
+
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    lock = plan.out_dir / ".sweep-run.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text(encoding="utf-8").strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _pid_alive(pid):
+                raise PlanError(f"another `sweep run` (pid {pid}) is running sweep {plan.name}; wait for it") from None
+            lock.unlink(missing_ok=True)  # a killed run's lock
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        break
+    else:
+        raise PlanError(f"cannot take the lock {lock}; remove it if no sweep run is going on")
     try:
-        return runner.run()
+        yield
     finally:
-        runner.close()
+        lock.unlink(missing_ok=True)

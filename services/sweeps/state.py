@@ -33,6 +33,7 @@ class CellRecord(BaseModel):
     dataset_sha256: str | None = None
     examples: int | None = None
     config: str | None = None
+    submission_id: str | None = None  # saved before the job is created: a resumed run finds the job by it
     job_id: str | None = None
     model: str | None = None
     eval_id: str | None = None

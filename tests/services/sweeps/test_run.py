@@ -163,3 +163,23 @@ def test_a_damaged_state_file_is_a_clear_refusal(ws: Path) -> None:
     plan.state_path.write_text(json.dumps({"format": "other"}))
     with pytest.raises(StateError, match="not a sft-studio-sweep-state/1 file"):
         sweep_status(plan_path)
+
+
+def test_one_run_per_sweep_at_a_time(ws: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    plan = load_plan(write_plan(ws, plan_text("lora_rank = [4]", eval_=EVAL)), backend="local")
+    choice = resolve_backend("local", cwd=ws, environ={}, data_dir=ws / "data")
+    lock = plan.out_dir / ".sweep-run.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(str(os.getpid()))  # a live process holds it
+    with pytest.raises(PlanError, match=f"another `sweep run` \\(pid {os.getpid()}\\)"):
+        run_sweep(plan, choice)
+    assert not plan.state_path.exists()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(gone.stdout.strip())  # a killed run's lock is taken over
+    plan.cells[0].config_path.write_text("# mine\n")  # (the cell then fails before any job)
+    assert run_sweep(plan, choice).failed == [plan.cells[0].name]
+    assert not lock.exists()
