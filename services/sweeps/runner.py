@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from services.jobs.backends import BackendChoice
     from services.jobs.client import LearningClient
 
-#: ``on_event(cell name, step, text)``; steps: skip, export, config, submit, watch, eval, done, failed, stopped.
+#: ``on_event(cell name, step, text)``; steps: skip, export, config, submit, watch, eval, warn, done, failed, stopped.
 OnEvent = Callable[[str, str, str], None]
 _TRANSIENT = (BackendUnreachable, BackendTimeout, BackendServerError)
 
@@ -344,7 +344,7 @@ class _Run:
             raise CellFailed(f"eval failed: {exc}") from None
         if run.stopped:
             raise CellFailed(f"eval stopped: {run.stopped}")
-        result = result_from_run(run)
+        result = result_from_run(run, self._leakage(cell, rec) if ev.policy == "model" else None)
         save_result(result)
         agg = result.aggregate
         rec.eval_id = result.eval_id
@@ -352,6 +352,23 @@ class _Run:
         rec.crafter_score_ci = agg.crafter_score_ci
         rec.mean_unique = agg.mean_unique
         rec.seeds = len(result.seeds)
+
+    def _leakage(self, cell: Cell, rec: CellRecord) -> Any:
+        """The eval seeds found among the model's training seeds (as ``sft-studio eval`` checks),
+        recorded in the result and the cell; the check is advice, so a lineage it cannot follow is none."""
+        from services.evals.lineage import check_leakage
+        from services.evals.results import LeakageNote
+
+        try:
+            report = check_leakage(rec.model or "", self.plan.eval.seeds, root=self.choice.data_dir)
+        except Exception:  # an unreadable manifest or DB: no finding, the eval still runs
+            return None
+        if report is None:
+            return None
+        rec.leakage = report.message
+        self.event(cell.name, "warn", f"seed leakage: {report.message}")
+        trained = len(report.lineage.seeds)
+        return LeakageNote(overlap=len(report.overlap), training_seeds=trained, message=report.message)
 
     # ------------------------------------------------------------------ the loop
 

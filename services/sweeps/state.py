@@ -41,6 +41,7 @@ class CellRecord(BaseModel):
     crafter_score_ci: tuple[float, float] | None = None
     mean_unique: float | None = None
     seeds: int | None = None
+    leakage: str | None = None  # eval seeds that were training seeds (the seed-leakage check)
     error: str | None = None
     attempts: int = 0
     updated_at: str | None = None
@@ -104,6 +105,7 @@ class CellState(BaseModel):
     crafter_score_ci: tuple[float, float] | None = None
     mean_unique: float | None = None
     seeds: int | None = None
+    leakage: str | None = None
     error: str | None = None
     problems: list[str] = Field(default_factory=list)  # why the plan refuses this cell now
 
@@ -138,6 +140,7 @@ def sweep_status(plan_path: Path) -> list[CellState]:
                         "crafter_score_ci",
                         "mean_unique",
                         "seeds",
+                        "leakage",
                         "error",
                     }
                 )

@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 0
 
     def on_event(name: str, step: str, text: str) -> None:
-        style = {"failed": "red", "stopped": "bold red", "done": "green"}.get(step)
+        style = {"failed": "red", "stopped": "bold red", "done": "green", "warn": "yellow"}.get(step)
         line = escape(f"  [{name}] {text}")
         err.print(f"[{style}]{line}[/]" if style else line, highlight=False, soft_wrap=True)
 
@@ -209,7 +209,7 @@ def _status_table(name: str, cells: list[CellState]) -> Table:
             escape(cell.model or cell.job_id or "-"),
             _score(cell),
             f"{cell.mean_unique:.2f}" if cell.mean_unique is not None else "-",
-            escape(cell.error or "; ".join(cell.problems)),
+            escape(cell.error or "; ".join(cell.problems) or (f"seed leakage: {cell.leakage}" if cell.leakage else "")),
         )
     return table
 
