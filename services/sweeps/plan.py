@@ -299,6 +299,10 @@ def load_plan(path: Path, *, estimate: bool = True, backend: str | None = None) 
     )
     combos = list(itertools.product(*axes.values())) if axes else [()]
     plan.cells = [_cell(plan, base_text, dict(zip(axes, combo, strict=True))) for combo in combos]
+    names = [cell.name for cell in plan.cells]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise PlanError(f"two cells would share the file name {twice!r}: give values that read differently")
     if estimate:
         _estimate(plan)
     return plan

@@ -76,6 +76,7 @@ def test_data_quality_axis_makes_one_export_per_filter(ws: Path) -> None:
         ("lora_rank = ['x']", "whole numbers"),
         ("train_kind = ['lora', 'dpo']", "method values"),
         ("min_unique = ['lots']", "takes numbers"),
+        ("require_achievement = ['a b', 'a_b']", "share the file name"),
     ],
 )
 def test_bad_axes_are_refused(ws: Path, axes: str, words: str) -> None:
