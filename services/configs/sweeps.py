@@ -220,6 +220,49 @@ def plan_sweep(
     )
 
 
+def apply_axis(doc: tomlkit.TOMLDocument, axis: Axis, value: str) -> tuple[int | None, str | None]:
+    """Edit ``doc`` for one axis value (shared with ``services.sweeps``, whose cells combine several
+    axes); returns the cell's ``(examples, dataset)`` for the axes that are not config edits.
+    Raises :class:`SweepError` for a value the axis cannot take."""
+    examples: int | None = None
+    dataset: str | None = None
+    if axis in _INT_AXES:
+        set_item(doc, _INT_AXES[axis], _int(value, axis))
+    elif axis is Axis.LEARNING_RATE:
+        set_item(doc, "hyperparameters.learning_rate", literal(_float_literal(value, axis)))
+    elif axis is Axis.METHOD:
+        if value.lower() not in _METHODS:
+            raise SweepError(f"method values are lora, qlora, fft; not {value}")
+        for dotted, setting in _METHODS[value.lower()].items():
+            set_item(doc, dotted, setting)
+    elif axis is Axis.EXAMPLES:
+        examples = _int(value, axis)
+    elif axis is Axis.DATASET:
+        dataset = value
+        set_item(doc, "job.data", value)
+    return examples, dataset
+
+
+def global_batch(doc: tomlkit.TOMLDocument) -> int | None:
+    """per-device batch × accumulation × GPUs, or None when the config does not say."""
+    batch = _global_batch(doc)
+    return batch[0] * batch[1] * batch[2] if batch else None
+
+
+def hold_global_batch(doc: tomlkit.TOMLDocument, base_global: int) -> str | None:
+    """Set the accumulation steps so the global batch stays ``base_global``; the problem when no
+    whole number of steps does it (``doc`` unchanged then)."""
+    batch = _global_batch(doc)
+    if batch is None:
+        return "the global batch cannot be held: per_device_batch is not set"
+    per_device, _, gpus = batch
+    steps, remainder = divmod(base_global, per_device * gpus)
+    if remainder or steps < 1:
+        return f"global batch {base_global} cannot be held: per-device {per_device} × {gpus} GPU(s) does not divide it"
+    set_item(doc, "hyperparameters.gradient_accumulation_steps", steps)
+    return None
+
+
 def _cell(
     base_text: str,
     axis: Axis,
@@ -231,20 +274,7 @@ def _cell(
     cwd: Path | None,
 ) -> SweepCell:
     doc = parse_document(base_text)
-    examples: int | None = None
-    dataset: str | None = None
-    if axis in _INT_AXES:
-        set_item(doc, _INT_AXES[axis], _int(value, axis))
-    elif axis is Axis.LEARNING_RATE:
-        set_item(doc, "hyperparameters.learning_rate", literal(_float_literal(value, axis)))
-    elif axis is Axis.METHOD:
-        for dotted, setting in _METHODS[value.lower()].items():
-            set_item(doc, dotted, setting)
-    elif axis is Axis.EXAMPLES:
-        examples = _int(value, axis)
-    elif axis is Axis.DATASET:
-        dataset = value
-        set_item(doc, "job.data", value)
+    examples, dataset = apply_axis(doc, axis, value)
     run_name = f"{stem}-{axis.value}-{slug(value)}"
     for key, tag in (("sweep", f"{stem}-{axis.value}"), ("axis", axis.value), ("value", value), ("run_name", run_name)):
         set_item(doc, f"tags.{key}", tag)
@@ -254,16 +284,11 @@ def _cell(
     batch = _global_batch(doc)
     accumulation = batch[1] if batch else None
     if hold and base_global is not None and batch is not None:
-        per_device, _, gpus = batch
-        steps, remainder = divmod(base_global, per_device * gpus)
-        if remainder or steps < 1:
-            problems.append(
-                f"global batch {base_global} cannot be held: per-device {per_device} × {gpus} GPU(s) does not divide it"
-            )
-        else:
-            accumulation = steps
-            set_item(doc, "hyperparameters.gradient_accumulation_steps", steps)
+        problem = hold_global_batch(doc, base_global)
+        if problem:
+            problems.append(problem)
     batch = _global_batch(doc)
+    accumulation = batch[1] if batch else accumulation
     text = render(doc, base_text)
     path = folder / f"{run_name}.toml"
     report = check_text(text, path, cwd=cwd)

@@ -16,7 +16,6 @@ Pass ``transport=`` to talk to an in-process app (tests) or a mock.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 import socket
@@ -30,6 +29,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from services.common.listen import is_loopback_url
 from services.common.secrets import mask_url, redact, url_secrets
 from services.jobs.api_models import FileInfo, JobEvent, JobInfo, MetricPoint, ModelInfo, list_in
 from services.jobs.errors import (
@@ -73,16 +73,6 @@ def normalise_base_url(url: str) -> str:
     while base.endswith("/api/api"):
         base = base[: -len("/api")]
     return base if base.endswith("/api") else base + "/api"
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _detail(response: httpx.Response) -> str:

@@ -88,3 +88,8 @@ class SubmissionRefused(BackendError):
 
 class EnvFileError(BackendError):
     """An ``--env-file`` that does not exist or cannot be read."""
+
+
+class JobStoreUnusable(BackendError):
+    """The local job store (``runs.db``) cannot be used: written by a newer sft-studio, or not a
+    database. Nothing in it is changed; the jobs on the backend itself are still reachable."""

@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from services.common.data_dir import data_dir
+from services.jobs.errors import JobStoreUnusable
 
 DB_NAME = "runs.db"
 
@@ -140,6 +141,13 @@ class JobStore:
             try:
                 Base.metadata.create_all(conn, tables=[SchemaVersion.__table__])  # type: ignore[list-item]
                 done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
+                known = max(version for version, _, _ in MIGRATIONS)
+                if done and max(done) > known:
+                    raise JobStoreUnusable(
+                        f"{self.path} is at schema version {max(done)}, newer than this sft-studio knows "
+                        f"({known}); it was left unchanged.",
+                        "Upgrade sft-studio, or point SFT_STUDIO_DATA_DIR at another folder.",
+                    )
                 for version, name, apply in MIGRATIONS:
                     if version in done:
                         continue

@@ -51,10 +51,20 @@ def db_app(in_tmp: Path) -> SftStudioApp:
     return SftStudioApp(db_path=REL, db_explicit=True, watch_interval=None)
 
 
+def _focus_in_place(app: object) -> bool:
+    """The focus is in the shown pane (or on a modal's widget), not still on the tab bar."""
+    assert isinstance(app, SftStudioApp)
+    focused = app.focused
+    if focused is None:
+        return False
+    return len(app.screen_stack) > 1 or app._pane_of(focused) == app.active_pane
+
+
 async def settled(pilot: Pilot[None]) -> None:
-    """Workers done, focus settled (the same widget over three short pauses), animations and pending
-    messages run. One pause was not enough on a loaded machine: the Traces pane gives its stats the
-    focus once they have loaded, and the snapshot caught the tab bar still focused."""
+    """Workers done, focus settled (in the shown pane, the same widget over three short pauses; 5 s at
+    most), animations and pending messages run. One pause was not enough on a loaded machine: the
+    Traces pane gives its stats the focus once they have loaded, and the snapshot caught the tab bar
+    still focused."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     deadline = time.monotonic() + 5
@@ -63,11 +73,11 @@ async def settled(pilot: Pilot[None]) -> None:
         await pilot.pause(0.05)
         await pilot.app.workers.wait_for_complete()
         now = pilot.app.focused
-        steady = steady + 1 if now is seen and now is not None else 0
+        steady = steady + 1 if now is seen and _focus_in_place(pilot.app) else 0
         seen = now
     await pilot.wait_for_scheduled_animations()
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await pilot.pause(0.2)  # a repaint after the last focus change (a modal pushed next shows it behind)
 
 
 async def loaded(pilot: Pilot[None]) -> None:

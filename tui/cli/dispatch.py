@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("tui.cli.eval", "cmd_eval"),
     "task-app": ("tui.cli.task_app", "cmd_task_app"),
     "runs": ("tui.cli.runs", "cmd_runs"),
+    "sweep": ("tui.cli.sweep", "cmd_sweep"),
 }
 #: Command name -> its line in `sft-studio --help` (each module's own ``help=``; a test keeps them equal).
 SUMMARIES: dict[str, str] = {
@@ -63,6 +64,7 @@ SUMMARIES: dict[str, str] = {
     "eval": "evaluate a model (or the teacher / random policy) on fixed Crafter seeds; compare two evals",
     "task-app": "serve Crafter rollouts over synth-ai's grpo-crafter task-app contract",
     "runs": "the runs ledger: list runs, show a run's lineage, compare, reproduce, export and import",
+    "sweep": "plan, run and follow a sweep (cells over LoRA rank, learning rate, FFT vs LoRA, data size and quality)",
 }
 
 

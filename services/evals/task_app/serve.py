@@ -8,7 +8,6 @@ cannot be created. The app spawns no child processes (env and policy work runs i
 
 from __future__ import annotations
 
-import ipaddress
 import signal
 import socket
 import threading
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.listen import is_loopback, listening_socket
 from services.evals.task_app import auth
 from services.evals.task_app.rollout import RolloutRunner, RolloutSettings, RolloutTracer
 from services.traces.db import TraceDBError
@@ -38,30 +38,13 @@ class ServeInfo:
     key_shown: str
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, or :class:`TaskAppServeError` naming the port when it is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return listening_socket(host, port)
     except OSError as exc:
-        sock.close()
         reason = exc.strerror or exc
         raise TaskAppServeError(f"Cannot listen on {host}:{port}: {reason} (choose another --port).") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.listen(128)
-    sock.set_inheritable(False)
-    return sock
 
 
 def open_tracer(path: Path) -> RolloutTracer:

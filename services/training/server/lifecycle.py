@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import ipaddress
 import json
 import os
 import signal
@@ -29,6 +28,7 @@ import httpx
 
 from services.common.atomic import write_atomic
 from services.common.data_dir import data_dir as default_data_dir
+from services.common.listen import is_loopback, listening_socket
 from services.training.server.auth import load_or_create_key
 from services.training.server.settings import backend_dir
 from services.training.server.store import utc_now
@@ -68,15 +68,6 @@ class ServerInfo:
     url: str
     started_at: str
     data_dir: str
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_server_info(data_dir: Path) -> ServerInfo | None:
@@ -140,20 +131,10 @@ def _server_lock(data_dir: Path) -> Iterator[None]:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return listening_socket(host, port)
     except OSError as exc:
-        sock.close()
         raise BackendError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)") from exc
-    # Accepted connections inherit TCP_NODELAY. Without it, Nagle's algorithm holds the response body
-    # (written after its headers) until the client's delayed ACK: every poll took ~40 ms more.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.listen(128)
-    sock.set_inheritable(False)
-    return sock
 
 
 def serve(

@@ -56,3 +56,21 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         assert proc.exitcode == 0
     records = JobStore(path).list()
     assert len(records) == 60 and {r.last_status for r in records} == {"running"}
+
+
+def test_a_store_from_a_newer_version_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    import pytest
+
+    from services.jobs.errors import JobStoreUnusable
+
+    path = tmp_path / "runs.db"
+    store = JobStore(path)
+    store.add(_record("job_1"))
+    newer = MIGRATIONS[-1][0] + 1
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"INSERT INTO schema_version VALUES ({newer}, 'from the future', 't')")
+    store.close()
+    before = path.read_bytes()
+    with pytest.raises(JobStoreUnusable, match=f"schema version {newer}, newer than this sft-studio"):
+        JobStore(path)
+    assert path.read_bytes() == before
