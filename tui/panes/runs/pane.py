@@ -30,7 +30,7 @@ from tui.panes.runs import view
 from tui.panes.runs.curves import LossCurves
 from tui.panes.runs.spec import SPEC
 from tui.widgets.compare_bars import CompareBars, PairRow
-from tui.widgets.tables import cursor_key, right, sync_rows
+from tui.widgets.tables import cursor_key, right
 
 if TYPE_CHECKING:
     from services.ledger.compare import RunComparison
@@ -136,6 +136,9 @@ class RunsPane(Vertical):
     """The runs table (s sort, / filter, space mark), comparison (c), lineage (l), export (e)."""
 
     BINDINGS: ClassVar[list[BindingType]] = list(SPEC.focus_keys)
+    #: Focusable itself while the table is hidden (an empty or unreadable ledger): the focus stays in
+    #: the shown pane, as in every other pane.
+    can_focus = True
 
     DEFAULT_CSS = """
     RunsPane { height: 1fr; }
@@ -264,8 +267,8 @@ class RunsPane(Vertical):
         """Shown: read the ledger (it changes as jobs and evals finish) and focus the table."""
         self.refresh_ledger()
         focused = self.screen.focused
-        if focused is None or self not in focused.ancestors:
-            self.query_one("#runs-table", DataTable).focus()
+        if focused is None or (focused is not self and self not in focused.ancestors):
+            self._focus_table()
 
     # ------------------------------------------------------------------------------------------ keys
 
@@ -338,7 +341,7 @@ class RunsPane(Vertical):
 
     def action_back(self) -> None:
         self._switch("runs-table-view")
-        self.query_one("#runs-table", DataTable).focus()
+        self._focus_table()
 
     # ---------------------------------------------------------------------------------------- loading
 
@@ -408,10 +411,15 @@ class RunsPane(Vertical):
             numeric = [c.numeric for c in view.COLUMNS]
             self._cell_run = {}
             self._marks_shown = {key: self.marked.index(key) + 1 for key in self.marked if key in keys}
-            column = table.cursor_column
-            sync_rows(table, [(row.run.id, self._cells(row, numeric)) for row in self.rows])
-            if table.row_count and table.cursor_column != column:
-                table.move_cursor(column=column, animate=False, scroll=False)
+            # Rebuilt, never updated cell by cell: update_cell(update_width=True) on 15,000 cells
+            # stalled the app for a minute, where clear + add_row takes a fraction of a second.
+            old_key, old_row, column = cursor_key(table), table.cursor_row, table.cursor_column
+            table.clear()
+            for row in self.rows:
+                table.add_row(*self._cells(row, numeric), key=row.run.id)
+            if keys:
+                at = keys.index(old_key) if old_key in keys else min(max(old_row, 0), len(keys) - 1)
+                table.move_cursor(row=at, column=column, animate=False)
         self._sync_marks(table)
         text = ""
         if self.error is not None:
@@ -424,7 +432,10 @@ class RunsPane(Vertical):
         message.update(text)
         message.set_class(self.error is not None, "-error")
         message.display = bool(text)
+        had_focus = self.screen.focused is table
         table.display = self.error is None and bool(self.all_rows)
+        if had_focus or self.screen.focused is self:
+            self._focus_table()
         self.query_one("#runs-filter").display = self.error is None and bool(self.all_rows)
         self._header()
 
@@ -560,6 +571,13 @@ class RunsPane(Vertical):
             self._note(message.text, error=True)
 
     # ---------------------------------------------------------------------------------------- helpers
+
+    def _focus_table(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        if table.display:
+            table.focus()
+        else:
+            self.focus()
 
     def _view(self) -> str | None:
         return self.query_one("#runs-views", ContentSwitcher).current
