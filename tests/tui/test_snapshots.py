@@ -693,7 +693,6 @@ def _runs_shown(*keys: str) -> Callable[[Pilot[None]], object]:
 #: Mark the two FFT runs (filtered data vs all sessions: one axis differs) and the LoRA one, compare.
 #: (Only at 80x24, where the loss chart is below the fold: at 120x40 plotext's braille curves did not
 #: repaint byte-identically from one run to the next; the Pilot test checks the curves instead.)
-RUNS_COMPARE = ("space", "down", "space", "down", "space", "c")
 
 
 def test_runs_pane(runs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -705,11 +704,6 @@ def test_runs_pane(runs_app: SftStudioApp, snap_compare) -> None:  # type: ignor
 def test_runs_pane_80x24(runs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """80x24: the key columns (run, score with CI, unique, train kind) first; the rest scrolls."""
     assert snap_compare(runs_app, terminal_size=NARROW, run_before=_runs_shown("right", "right", "s"))
-
-
-def test_runs_comparison_80x24(runs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    """The comparison at 80x24: warning and settings first (the rest scrolls)."""
-    assert snap_compare(runs_app, terminal_size=NARROW, run_before=_runs_shown(*RUNS_COMPARE))
 
 
 def test_runs_lineage(runs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
