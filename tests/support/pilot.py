@@ -58,4 +58,23 @@ async def show_pane(pilot: Pilot[Any], key: str, pane_type: type[W]) -> W:
     await pilot.press(key)
     await until(pilot, lambda: bool(pilot.app.query(pane_type)))
     await pilot.pause()
+    await focus_landed(pilot)
     return pilot.app.query_one(pane_type)
+
+
+async def focus_landed(pilot: Pilot[Any], timeout: float = 10.0) -> None:
+    """Wait (at most ``timeout``) until the shown pane's focus-on-show has put the focus inside it.
+
+    The app retries that focus until the pane's first field exists; on a loaded machine it can land
+    after a test's next key press, which would then be typed into the field instead of acting as a
+    key (an ``e`` that should export)."""
+    app = pilot.app
+    if not isinstance(app, SftStudioApp):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        focused = app.focused
+        if focused is not None and app._pane_of(focused) == app.active_pane:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
