@@ -68,13 +68,15 @@ async def focus_landed(pilot: Pilot[Any], timeout: float = 10.0) -> None:
     The app retries that focus until the pane's first field exists; on a loaded machine it can land
     after a test's next key press, which would then be typed into the field instead of acting as a
     key (an ``e`` that should export)."""
-    app = pilot.app
-    if not isinstance(app, SftStudioApp):
-        return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        focused = app.focused
-        if focused is not None and app._pane_of(focused) == app.active_pane:
-            break
+    while time.monotonic() < deadline and not focus_in_place(pilot.app):
         await pilot.pause(0.02)
     await pilot.pause()
+
+
+def focus_in_place(app: App[Any]) -> bool:
+    """The focus is in the shown pane (or on a modal's widget), not still on the tab bar."""
+    focused = app.focused
+    if not isinstance(app, SftStudioApp) or focused is None:
+        return False
+    return len(app.screen_stack) > 1 or app._pane_of(focused) == app.active_pane

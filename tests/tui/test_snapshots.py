@@ -23,7 +23,7 @@ from services.rollouts.collector import CollectProgress, CollectResult, CollectS
 from services.traces.db import discovery_candidates
 from tests.support.fake_jobs import FakeClient, FakeJob, failed_job, fake_pane_options, running_job, succeeded_job
 from tests.support.paths import ROOT
-from tests.support.pilot import SIZE, show_pane
+from tests.support.pilot import SIZE, focus_in_place, show_pane
 from tests.support.tracegen import build_db
 from tui.app.app import SftStudioApp
 from tui.panes.filters.export_dialog import ExportDialog
@@ -51,15 +51,6 @@ def db_app(in_tmp: Path) -> SftStudioApp:
     return SftStudioApp(db_path=REL, db_explicit=True, watch_interval=None)
 
 
-def _focus_in_place(app: object) -> bool:
-    """The focus is in the shown pane (or on a modal's widget), not still on the tab bar."""
-    assert isinstance(app, SftStudioApp)
-    focused = app.focused
-    if focused is None:
-        return False
-    return len(app.screen_stack) > 1 or app._pane_of(focused) == app.active_pane
-
-
 async def settled(pilot: Pilot[None]) -> None:
     """Workers done, focus settled (in the shown pane, the same widget over three short pauses; 5 s at
     most), animations and pending messages run. One pause was not enough on a loaded machine: the
@@ -73,7 +64,7 @@ async def settled(pilot: Pilot[None]) -> None:
         await pilot.pause(0.05)
         await pilot.app.workers.wait_for_complete()
         now = pilot.app.focused
-        steady = steady + 1 if now is seen and _focus_in_place(pilot.app) else 0
+        steady = steady + 1 if now is seen and focus_in_place(pilot.app) else 0
         seen = now
     await pilot.wait_for_scheduled_animations()
     await pilot.app.workers.wait_for_complete()
