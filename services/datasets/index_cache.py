@@ -3,25 +3,29 @@ unchanged, instead of reading the whole DB again (issue 10 item 23: count was 0.
 selection on a 3,000-session DB, all of it the index build).
 
 One file per DB (by its resolved path) under the data dir's ``index-cache/``, written atomically. It
-is used only when its DB fingerprint (``services.traces.fingerprint``, main file and ``-wal``) still
-matches, the path is the same and the cache format is this version's; anything else (a missing,
-stale or unreadable file) means "build again". The file is a pickle: it is only ever read from the
-user's own data dir, where only sft-studio writes it.
+is used only when its DB fingerprints (``services.traces.fingerprint``: ``db_signature`` and the
+stricter ``content_fingerprint``, main file and ``-wal``) still match, the path is the same and the
+cache format is this version's; anything else (a missing, stale or unreadable file) means "build
+again". An index of a DB modified within the last second is not kept (``fingerprint.is_settled``).
+The file is a pickle: it is only ever read from the user's own data dir, where only sft-studio
+writes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
+import time
 from pathlib import Path
 
 from services.common.atomic import write_atomic
 from services.common.data_dir import data_dir
 from services.datasets.session_index import SessionIndex
 from services.traces.db import TraceDB
+from services.traces.fingerprint import Fingerprint, content_fingerprint, is_settled
 
-#: Bumped whenever SessionIndex's fields change, so an old file is never read as a new index.
-CACHE_FORMAT = 1
+#: Bumped whenever SessionIndex's fields or the file's layout change, so an old file is never read.
+CACHE_FORMAT = 2
 
 
 def _code_stamp() -> str:
@@ -47,20 +51,25 @@ def load_index(db: TraceDB) -> SessionIndex | None:
     """The cached index of ``db`` if it still describes it, else None."""
     try:
         with cache_file(db).open("rb") as f:
-            fmt, path, index = pickle.load(f)
+            fmt, path, fingerprint, index = pickle.load(f)
     except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError, pickle.UnpicklingError):
         return None
     if fmt != _code_stamp() or path != str(db.path.resolve()) or not isinstance(index, SessionIndex):
         return None
+    # The content fingerprint as well as the index's own signature: inode and ctime too.
+    if fingerprint is None or fingerprint != content_fingerprint(db.path.resolve()):
+        return None
     return index if index.is_current(db) else None
 
 
-def save_index(db: TraceDB, index: SessionIndex) -> None:
-    """Keep ``index`` for the next command (best effort: a cache that cannot be written is no error)."""
+def save_index(db: TraceDB, index: SessionIndex, fingerprint: Fingerprint) -> None:
+    """Keep ``index`` (built from the DB state ``fingerprint``, taken before the build) for the next
+    command (best effort: a cache that cannot be written is no error)."""
     target = cache_file(db)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, pickle.dumps((_code_stamp(), str(db.path.resolve()), index), protocol=5))
+        data = (_code_stamp(), str(db.path.resolve()), fingerprint, index)
+        write_atomic(target, pickle.dumps(data, protocol=5))
     except OSError:
         pass
 
@@ -70,6 +79,9 @@ def cached_index(db: TraceDB) -> tuple[SessionIndex, bool]:
     index = load_index(db)
     if index is not None:
         return index, True
+    taken_at = time.time()
+    fingerprint = content_fingerprint(db.path.resolve())  # taken first: a write during the build shows
     index = SessionIndex.build(db)
-    save_index(db, index)
+    if fingerprint is not None and is_settled(fingerprint, taken_at):  # else a write could hide in its tick
+        save_index(db, index, fingerprint)
     return index, False

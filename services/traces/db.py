@@ -30,11 +30,13 @@ from services.traces.db_errors import (
     NotSQLiteError,
     TraceDBError,
 )
+from services.traces.db_path import SQLD_DATA, resolve_db_path
 from services.traces.discovery import DEFAULT_RELATIVE, discovery_candidates, locate_db
 from services.traces.schema import Flavour
 
 __all__ = [
     "DEFAULT_RELATIVE",
+    "SQLD_DATA",
     "DBLockedError",
     "DBMissingError",
     "DBNotFoundError",
@@ -46,8 +48,8 @@ __all__ = [
     "TraceDBError",
     "discovery_candidates",
     "locate_db",
+    "resolve_db_path",
 ]
-SQLD_DATA = Path("dbs/default/data")
 TRACE_TABLES = ("session_traces", "events")
 #: Columns every synth-ai tracing_v3 generation has: without them the file is no trace DB at all (not an
 #: old one whose filters or sections are unavailable).
@@ -96,27 +98,6 @@ def detect_flavour(columns: dict[str, list[str]]) -> Flavour:
         return Flavour.V0_3_6
     # Same columns from 0.2.7 on; the libsql writer's AUTOINCREMENT keys leave sqlite_sequence.
     return Flavour.V0_2_10 if "sqlite_sequence" in columns else Flavour.V0_2_8
-
-
-def resolve_db_path(path: str | Path) -> Path:
-    """The SQLite file behind ``path``: the file itself, or a sqld directory's dbs/default/data."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        data = p / SQLD_DATA
-        if data.is_file():
-            return data
-        raise DBNotFoundError(
-            f"{p} is a directory but not a sqld trace DB: {SQLD_DATA} is missing inside it.",
-            "Pass the SQLite file itself, or a sqld directory that holds dbs/default/data.",
-        )
-    if not p.exists():
-        raise DBMissingError(
-            f"Database not found: {p}",
-            "Check the path, or run `sft-studio` from a folder that contains traces/v3/synth_ai.db.",
-        )
-    if not p.is_file():
-        raise DBNotFoundError(f"{p} is not a regular file.")
-    return p
 
 
 def _refuse_empty(path: Path) -> None:

@@ -6,7 +6,7 @@ users can diff the two; the header and the notes are ours and say what the refer
 
 from __future__ import annotations
 
-from services.traces.stats import TraceStats
+from services.traces.stats_models import TraceStats
 
 
 def human_size(n: int) -> str:

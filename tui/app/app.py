@@ -27,7 +27,6 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from services.common.workspace import current_workspace
 from services.traces.discovery import RULE_DEMO, RULE_FLAG, discovery_candidates
-from services.traces.stats import compute_stats
 from tui.app import registry
 from tui.app.collect_runner import CollectRunner
 from tui.app.help import HelpScreen, key_rows, keys_label, pane_rows
@@ -89,7 +88,7 @@ class SftStudioApp(App[None]):
         db_rule: str | None = None,
         watch_interval: float | None = DEFAULT_WATCH_S,
         candidates: Sequence[Path] | None = None,
-        stats_fn: StatsFn = compute_stats,
+        stats_fn: StatsFn | None = None,
         build_demo: bool = False,
         demo_fn: DemoFn | None = None,
         demo_path: Path | None = None,
@@ -100,7 +99,8 @@ class SftStudioApp(App[None]):
         ``db_explicit`` (the path came from --db) is kept for the CLI's contract; ``db_rule`` (a
         ``services.traces.discovery`` rule) is shown beside the DB's name. ``candidates``
         (where the empty state says we looked) defaults to ``discovery_candidates()``; ``stats_fn``
-        lets tests slow down or break the stats computation. ``build_demo`` (with ``db_path`` None)
+        lets tests slow down or break the stats computation (it then always runs: the stats cache
+        answers only for the default computation). ``build_demo`` (with ``db_path`` None)
         builds the demo DB first and then opens it; ``demo_fn`` and ``demo_path`` replace
         ``services.rollouts.demo.build_demo`` and ``demo_db_path()`` (tests). ``pane_options`` maps a
         pane id to keywords for its constructor (tests: the Filters pane's slowed preview function and

@@ -20,7 +20,7 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.worker import Worker, get_current_worker
 
-from services.traces.db import TraceDBError
+from services.traces.db_errors import TraceDBError
 
 R = TypeVar("R")
 C = TypeVar("C")

@@ -1,6 +1,7 @@
 """`sft-studio stats`: the trace-DB statistics of synth-ai's analyze_trace_db.py, plus a header.
 
 Text (the Traces pane's figures) or ``--json``. An unreadable DB is a one-paragraph error, exit 1.
+The figures of an unchanged DB come from the stats cache (``services.traces.stats_cache``).
 """
 
 from __future__ import annotations
@@ -44,13 +45,12 @@ def seconds(text: str) -> float:
 
 def cmd_stats(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Raises TraceDBError for a DB that cannot be read (``main`` reports it)."""
-    from services.traces.db import TraceDB
-    from services.traces.stats import compute_stats
+    from services.traces.stats_cache import cached_stats
     from services.traces.stats_report import full_report
 
     path = find_db(args.sub_db or args.db, err)
-    with TraceDB(path, busy_timeout_s=args.busy_timeout) as db:
-        stats = compute_stats(db)
+    # An unchanged DB is answered from the last computation (no SQLAlchemy, no read); see stats_cache.
+    stats, _ = cached_stats(path, busy_timeout_s=args.busy_timeout)
     if args.json:
         sys.stdout.write(stats.model_dump_json(indent=2) + "\n")
     else:

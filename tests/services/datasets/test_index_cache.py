@@ -13,14 +13,14 @@ from services.datasets.index_cache import cache_file, cached_index
 from services.datasets.preview import preview
 from services.traces.db import TraceDB
 from tests.services.traces.test_stats_snapshot import append_session
-from tests.support.tracegen import build_db
+from tests.support.tracegen import build_db, settle
 from tui.cli import main
 
 
 @pytest.fixture
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SFT_STUDIO_DATA_DIR", str(tmp_path / "data"))
-    return build_db(tmp_path / "synth_ai.db", sessions=8, decisions=3, quirks=False)
+    return settle(build_db(tmp_path / "synth_ai.db", sessions=8, decisions=3, quirks=False))
 
 
 def test_reused_while_unchanged_rebuilt_after_a_write(db_path: Path) -> None:

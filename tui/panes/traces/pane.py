@@ -1,6 +1,7 @@
 """The Traces pane: statistics of the open trace DB, recomputed off the event loop and on change.
 
-All DB work (opening included: ``TraceDB(path)`` probes the file and can raise) runs in one
+All DB work (opening included: ``TraceDB(path)`` probes the file and can raise; an unchanged DB is
+answered from ``services.traces.stats_cache`` without opening it) runs in one
 ``TaggedWorker``; results come back as messages tagged with a generation number, so a slow,
 superseded read can never overwrite a newer one. A timer compares cheap ``os.stat`` fingerprints and
 re-reads only when a writer changed the file, and tables are updated without moving the cursor.
@@ -28,9 +29,8 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Label, LoadingIndicator, Static
 
 from services.common.echo import cap_echo
-from services.traces.db import TraceDB
 from services.traces.fingerprint import Signature, db_signature
-from services.traces.stats import TraceStats, compute_stats
+from services.traces.stats_models import TraceStats
 from tui.app import workers
 from tui.app.collect_runner import CollectRunner
 from tui.panes.traces import view
@@ -43,7 +43,11 @@ from tui.widgets.tables import sync_rows
 if TYPE_CHECKING:  # the collector pulls in crafter and numpy: imported when a collection starts
     from services.rollouts.collector import CollectProgress, CollectResult
 
-StatsFn = Callable[[TraceDB], TraceStats]
+    # SQLAlchemy (behind TraceDB) is imported by the read, off the event loop, and only when the stats
+    # cache cannot answer: the first paint does not wait for it (issue 10 item 23).
+    from services.traces.db import TraceDB
+
+StatsFn = Callable[["TraceDB"], TraceStats]
 #: ``build_demo(db, on_progress(label, progress), should_stop) -> db``, as in ``services.rollouts.demo``.
 DemoFn = Callable[[Path, Callable[[str, "CollectProgress"], None], Callable[[], bool]], Path]
 DEFAULT_WATCH_S = 2.0
@@ -84,7 +88,7 @@ class TracesPane(Vertical):
         *,
         watch_interval: float | None = DEFAULT_WATCH_S,
         candidates: Sequence[Path] = (),
-        stats_fn: StatsFn = compute_stats,
+        stats_fn: StatsFn | None = None,
         busy_timeout_s: float = 5.0,
         build_demo: bool = False,
         demo_fn: DemoFn | None = None,
@@ -251,8 +255,15 @@ class TracesPane(Vertical):
         path, busy_timeout_s, stats_fn = self.db_path, self.busy_timeout_s, self.stats_fn
 
         def read(run: workers.Run) -> TraceStats:
-            with TraceDB(path, busy_timeout_s=busy_timeout_s) as db:
-                return stats_fn(db)
+            if stats_fn is not None:  # a test's computation: always run it
+                from services.traces.db import TraceDB
+
+                with TraceDB(path, busy_timeout_s=busy_timeout_s) as db:
+                    return stats_fn(db)
+            from services.traces.stats_cache import cached_stats
+
+            # An unchanged DB is answered from the stats cache, as `sft-studio stats` answers it.
+            return cached_stats(path, busy_timeout_s=busy_timeout_s)[0]
 
         # the fingerprint is taken first: a write during the read triggers another read
         self._reads.start(read, db_signature(path), doing=f"reading {path}")

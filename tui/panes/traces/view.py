@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from services.traces.achievement_keys import KeyStyle
-from services.traces.stats import TraceStats
+from services.traces.stats_models import TraceStats
 from services.traces.stats_report import human_size
 from tui.widgets.bars import BarRow
 from tui.widgets.tables import Row, right
