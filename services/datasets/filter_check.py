@@ -23,12 +23,15 @@ import difflib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from services.datasets.filter_spec import SUGGEST_CUTOFF, FilterSpec, validate_achievement_names
-from services.traces.db import TraceDB, TraceDBError
+from services.traces.db_errors import TraceDBError
+
+if TYPE_CHECKING:  # `count` answering from its cache checks issues without opening the DB (SQLAlchemy)
+    from services.traces.db import TraceDB
 
 #: How many known values a message lists before "…".
 LISTED = 4

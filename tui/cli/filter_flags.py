@@ -25,6 +25,11 @@ def add_filter_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", type=Path, help="TOML filter preset; flags given here override its values")
 
 
+#: The argparse destinations of the filter flags (with ``preset``, everything that decides the spec).
+FILTER_DESTS = ("models", "providers", "min_unique", "max_unique", "exclude_achievements", "required_achievements",
+                "min_outcome_reward", "max_outcome_reward", "event_reward_filters", "limit")  # fmt: skip
+
+
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """FilterSpec fields from the flags actually given (a preset supplies the rest).
 
