@@ -32,6 +32,7 @@ from services.common.atomic import AtomicFile, remove_stale_temps
 from services.common.child_process import child_env
 from services.common.version import package_version
 from services.common.workspace import default_export
+from services.datasets.db_hash_cache import load_sha256, save_sha256
 from services.datasets.examples import AchievementMap, ExampleCounters
 from services.datasets.export_part import (
     Facts,
@@ -49,6 +50,7 @@ from services.datasets.filter_spec import FilterSpec
 from services.datasets.selection import Selection, gc_paused, raw_connection, select_sessions
 from services.datasets.validation import MAX_ISSUES, ValidationReport, export_failure_text
 from services.traces.db import TraceDB
+from services.traces.fingerprint import content_fingerprint, is_settled
 from services.traces.snapshot import Snapshot, take_snapshot
 from services.traces.sqlite_stream import stream_query
 
@@ -213,7 +215,8 @@ print(digest.hexdigest())
 
 
 class _DBHash:
-    """The DB file's sha256, computed meanwhile by a child process; ``cancel`` ends it early.
+    """The DB file's sha256, computed meanwhile by a child process (or kept from an earlier export of
+    the unchanged file: ``db_hash_cache``); ``cancel`` ends it early.
 
     Never in this process: opening and closing the DB file here, while this process has an SQLite
     connection to it, drops every POSIX lock the process holds on the file (fcntl locks belong to the
@@ -225,8 +228,17 @@ class _DBHash:
         self.path = path
         self.value: str | None = None
         self.error: str | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        # An unchanged file's hash is the one kept by an earlier export (``db_hash_cache``): no process.
+        self.resolved = path.resolve()
+        self.taken_at = time.time()
+        self.fingerprint = content_fingerprint(self.resolved)
+        if self.fingerprint is not None:
+            self.value = load_sha256(self.resolved, self.fingerprint)
+            if self.value is not None:
+                return
         try:
-            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            self.proc = subprocess.Popen(
                 [sys.executable, "-c", _HASH_CHILD, str(path), str(os.getpid())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -239,10 +251,19 @@ class _DBHash:
 
     def result(self) -> str | None:
         if self.proc is None:
-            return None
+            return self.value
         out, err = self.proc.communicate()
         if self.proc.returncode == 0:
             self.value = out.decode().strip() or None
+            fp = self.fingerprint
+            # Kept only for a file that did not change while it was hashed (nor just before).
+            if (
+                self.value
+                and fp is not None
+                and is_settled(fp, self.taken_at)
+                and content_fingerprint(self.resolved) == fp
+            ):
+                save_sha256(self.resolved, fp, self.value)
         else:
             lines = err.decode(errors="replace").strip().splitlines()
             self.error = lines[-1] if lines else f"the hashing process exited with {self.proc.returncode}"
