@@ -330,3 +330,38 @@ def base_model_link(ledger: Ledger, lin: Lineage, sources: Sources | None = None
             f"(sft-studio eval --model {base_id} …) to see what fine-tuning changed"
         )
     return out
+
+
+# --------------------------------------------------------------------------------------------- text
+
+
+def _share(part: int | None, whole: int | None) -> str:
+    if part is None:
+        return "—"
+    return f"{part} ({100 * part / whole:.0f}%)" if whole else str(part)
+
+
+def table(pair: AchievementData) -> tuple[list[str], list[list[str]]]:
+    """The rows as text (achievement, rates, Δ, the run's examples and sessions with their share of
+    its data, and the base's when it has data): one wording for the CLI, the pane and exports."""
+    base = pair.base_data
+    headers = ["achievement", "run", "base", "Δ pts", "examples", "sessions"]
+    if base is not None:
+        headers += ["base examples", "base sessions"]
+    rows = []
+    for r in pair.rows:
+        row = [r.name, f"{100 * r.rate:.0f}%", f"{100 * r.base_rate:.0f}%", f"{100 * r.delta:+.0f}",
+               _share(r.examples, pair.data.examples), _share(r.sessions, pair.data.sessions)]  # fmt: skip
+        if base is not None:
+            row += [_share(r.base_examples, base.examples), _share(r.base_sessions, base.sessions)]
+        rows.append(row)
+    return headers, rows
+
+
+def data_lines(pair: AchievementData) -> list[tuple[bool, str]]:
+    """(counted, sentence) for the run's data and the base's: where the counts come from, or why
+    there are none."""
+    out = [(pair.data.counted, f"{pair.run_id}'s data: {pair.data.message}")]
+    if pair.base_data is not None:
+        out.append((pair.base_data.counted, f"{pair.base_id}'s data: {pair.base_data.message}"))
+    return out
