@@ -19,8 +19,12 @@ from pydantic import BaseModel, Field, ValidationError
 from services.common.atomic import write_atomic
 
 FORMAT = "sft-studio-sweep-state/1"
-#: pending → exporting → training → evaluating → done; failed at any step (a later run resumes it).
-State = Literal["pending", "exporting", "training", "evaluating", "done", "failed"]
+#: pending → exporting → training → evaluating → done; failed at any step, or stopped by the user
+#: after a step (a later run resumes either); skipped: the runs ledger holds the identical run
+#: (``ledger_run``), so nothing was trained.
+State = Literal["pending", "exporting", "training", "evaluating", "done", "failed", "stopped", "skipped"]
+#: The states a run never redoes.
+FINISHED: tuple[State, ...] = ("done", "skipped")
 
 
 class CellRecord(BaseModel):
@@ -42,6 +46,7 @@ class CellRecord(BaseModel):
     mean_unique: float | None = None
     seeds: int | None = None
     leakage: str | None = None  # eval seeds that were training seeds (the seed-leakage check)
+    ledger_run: str | None = None  # skipped: the runs ledger's identical run (its id, as the Runs table shows it)
     error: str | None = None
     attempts: int = 0
     updated_at: str | None = None
@@ -106,6 +111,7 @@ class CellState(BaseModel):
     mean_unique: float | None = None
     seeds: int | None = None
     leakage: str | None = None
+    ledger_run: str | None = None
     error: str | None = None
     problems: list[str] = Field(default_factory=list)  # why the plan refuses this cell now
 
@@ -141,6 +147,7 @@ def sweep_status(plan_path: Path) -> list[CellState]:
                         "mean_unique",
                         "seeds",
                         "leakage",
+                        "ledger_run",
                         "error",
                     }
                 )
