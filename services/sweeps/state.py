@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from services.common.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from services.sweeps.plan import SweepPlan
 
 FORMAT = "sft-studio-sweep-state/1"
 #: pending → exporting → training → evaluating → done; failed at any step, or stopped by the user
@@ -122,7 +125,28 @@ def sweep_status(plan_path: Path) -> list[CellState]:
     from services.sweeps.plan import load_plan
 
     plan = load_plan(plan_path, estimate=False)
-    state = load_state(plan.state_path, plan.path)
+    return cell_states(plan, load_state(plan.state_path, plan.path))
+
+
+_SHOWN = {
+    "state",
+    "examples",
+    "job_id",
+    "model",
+    "eval_id",
+    "crafter_score",
+    "crafter_score_ci",
+    "mean_unique",
+    "seeds",
+    "leakage",
+    "ledger_run",
+    "error",
+}
+
+
+def cell_states(plan: SweepPlan, state: SweepStateFile) -> list[CellState]:
+    """The plan's cells with what ``state`` recorded of each (no file read: the Runs pane calls it on
+    every progress event of a run it watches)."""
     out: list[CellState] = []
     for cell in plan.cells:
         rec = state.cells.get(cell.settings_hash)
@@ -133,26 +157,7 @@ def sweep_status(plan_path: Path) -> list[CellState]:
             state="pending",
             problems=cell.problems,
         )
-        if rec is not None:
-            base = base.model_copy(
-                update=rec.model_dump(
-                    include={
-                        "state",
-                        "examples",
-                        "job_id",
-                        "model",
-                        "eval_id",
-                        "crafter_score",
-                        "crafter_score_ci",
-                        "mean_unique",
-                        "seeds",
-                        "leakage",
-                        "ledger_run",
-                        "error",
-                    }
-                )
-            )
-        out.append(base)
+        out.append(base.model_copy(update=rec.model_dump(include=_SHOWN)) if rec is not None else base)
     return out
 
 

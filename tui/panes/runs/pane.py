@@ -29,6 +29,7 @@ from tui.app import workers
 from tui.panes.runs import view
 from tui.panes.runs.curves import LossCurves
 from tui.panes.runs.spec import SPEC
+from tui.panes.runs.sweep_grid import SweepGrid
 from tui.widgets.compare_bars import CompareBars, PairRow
 from tui.widgets.tables import cursor_key, right
 
@@ -246,6 +247,7 @@ class RunsPane(Vertical):
                     yield CompareBars(id=f"runs-compare-bars-{n}", classes="box")
             with VerticalScroll(id="runs-lineage"):
                 yield Static(id="runs-lineage-text", classes="box")
+            yield SweepGrid(id="runs-sweeps")
         yield Static(id="runs-note", markup=False)
 
     def on_mount(self) -> None:
@@ -273,6 +275,12 @@ class RunsPane(Vertical):
     # ------------------------------------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        sweeps = self.query_one(SweepGrid)
+        if action in ("sweep_start", "sweep_stop"):
+            allowed = sweeps.can_start() if action == "sweep_start" else sweeps.can_stop()
+            return self._view() == "runs-sweeps" and allowed
+        if self._view() == "runs-sweeps" and action in ("compare", "lineage", "mark", "sort", "export", "filter"):
+            return False
         if action == "compare":
             return 2 <= len(self.marked) <= MAX_MARKED
         if action in ("lineage", "mark", "sort"):
@@ -282,7 +290,20 @@ class RunsPane(Vertical):
         return True
 
     def action_refresh(self) -> None:
+        if self._view() == "runs-sweeps":
+            self.query_one(SweepGrid).reload()
+            return
         self.refresh_ledger()
+
+    def action_sweeps(self) -> None:
+        self._switch("runs-sweeps")
+        self.query_one(SweepGrid).show()
+
+    def action_sweep_start(self) -> None:
+        self.query_one(SweepGrid).start()
+
+    def action_sweep_stop(self) -> None:
+        self.query_one(SweepGrid).stop()
 
     def action_sort(self) -> None:
         table = self.query_one("#runs-table", DataTable)
