@@ -154,3 +154,33 @@ async def test_start_a_sweep_from_the_app_and_watch_it_finish(ws: Path) -> None:
                 assert text.startswith("done") and "%" in text and " u " in text, text
             assert "Sweep finished: 2 done" in str(view.query_one("#sweep-note").render())
             assert key_active(app, "runs.sweep_start")
+
+
+@pytest.mark.slow
+async def test_x_stops_a_running_sweep_after_the_current_step(ws: Path) -> None:
+    from services.sweeps.state import sweep_status
+
+    plan_path = write_plan(ws, plan_text("lora_rank = [4, 8]", eval_=EVAL))
+    app = _app(ws)
+    with local_backend(ws / "data"):
+        async with app.run_test(size=SIZE) as pilot:
+            _, view = await _sweeps(pilot)
+            await pilot.press(*plan_path.name, "enter")
+            await until(pilot, lambda: view.opened is not None)
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmSweep))
+            await pilot.press("enter")
+            await until(pilot, lambda: view.updates >= 1)  # the first cell has started
+            await pilot.press("x")
+            assert "Stopping after the current step" in str(view.query_one("#sweep-note").render())
+            assert not key_active(app, "runs.sweep_stop")  # asked once
+            await until(pilot, lambda: view.summary is not None, timeout=120)
+            await until(pilot, lambda: view.running is None)
+            await pilot.pause()
+            summary = view.summary
+            assert summary is not None and summary.stopped and "stopped by the user" in summary.stopped
+            assert len(summary.done) < 2 and not summary.failed
+            assert "Sweep stopped" in str(view.query_one("#sweep-note").render())
+            assert key_active(app, "runs.sweep_start")  # n resumes it
+    states = [c.state for c in sweep_status(plan_path)]
+    assert states[-1] != "done" and ("stopped" in states or states == ["done", "pending"]), states
