@@ -18,7 +18,7 @@ from tests.services.jobs.support import local_backend
 from tests.services.sweeps.support import plan_text, workspace, write_plan
 from tests.support.pilot import SIZE, key_active, make_app, show_pane, until
 from tui.panes.runs.pane import RunsPane
-from tui.panes.runs.sweep_grid import ConfirmSweep, SweepGrid
+from tui.panes.runs.sweep_grid import ConfirmSweep, QuitWhileRunning, SweepGrid
 
 EVAL = 'policy = "random"\nseeds = "10000-10001"\nmax_turns = 2\nconcurrency = 2'
 
@@ -110,6 +110,21 @@ async def test_a_sweep_shows_as_a_grid_of_its_axes(ws: Path) -> None:
         assert app.focused is grid
         assert key_active(app, "runs.sweep_start") and not key_active(app, "runs.sweep_stop")
         assert not key_active(app, "runs.compare") and not key_active(app, "runs.export")
+
+        # quitting while a sweep runs asks first: n stays, y stops the run after its step and quits
+        view.running = plan.path
+        quit_asked: list[bool] = []
+        assert not pane.may_close(lambda: quit_asked.append(True))
+        await until(pilot, lambda: isinstance(app.screen, QuitWhileRunning))
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, QuitWhileRunning))
+        assert not quit_asked and not view.stop_flag.is_set()
+        assert not pane.may_close(lambda: quit_asked.append(True))
+        await until(pilot, lambda: isinstance(app.screen, QuitWhileRunning))
+        await pilot.press("y")
+        await until(pilot, lambda: bool(quit_asked))
+        assert view.stop_flag.is_set() and pane.may_close(lambda: None)  # asked once
+        view.running = None
 
         await pilot.press("escape")
         assert pane.query_one("#runs-views").current == "runs-table-view"  # type: ignore[attr-defined]

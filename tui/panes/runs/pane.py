@@ -11,7 +11,7 @@ pane, and only here: the rest of the app does not read it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -316,6 +316,10 @@ class RunsPane(Vertical):
 
     def action_sweep_stop(self) -> None:
         self.query_one(SweepGrid).stop()
+
+    def may_close(self, proceed: Callable[[], None]) -> bool:
+        """Quitting while a sweep runs asks first (``MayClose``)."""
+        return self.query_one(SweepGrid).may_close(proceed)
 
     def action_sort(self) -> None:
         table = self.query_one("#runs-table", DataTable)

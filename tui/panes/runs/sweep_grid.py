@@ -303,6 +303,38 @@ class ConfirmSweep(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class QuitWhileRunning(ModalScreen[bool]):
+    """q while a sweep runs: y/Enter quits (the run stops after its current step), n/Escape stays."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "answer(False)", "Stay"),
+        Binding("enter,y", "answer(True)", "Quit"),
+    ]
+    DEFAULT_CSS = dialog_css("QuitWhileRunning", width=76)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.sweep = name
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="quit-sweep") as box:
+            box.border_title = f"Sweep {self.sweep} is running"
+            yield Static(
+                "Quitting stops it after its current step: the app closes now and the process ends when that "
+                "step does (a job being watched goes on on the backend; an eval runs to its end). Finished "
+                "cells are kept; n in the Runs pane's sweeps, or `sft-studio sweep run`, resumes the rest.",
+                classes="hint",
+                markup=False,
+            )
+            yield Static(keys_line(("y/Enter", "quit"), ("n/Esc", "stay")), classes="keys")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
 # ---------------------------------------------------------------------------------- the view
 
 
@@ -367,6 +399,7 @@ class SweepGrid(Vertical):
         self.opens = 0  # finished opens (tests wait on it)
         self.updates = 0  # progress reports drawn
         self._quiet = False
+        self._quit_confirmed = False
         self._mailbox = Mailbox(lambda: self.post_message(self.Progress()))
         self._list = workers.TaggedWorker[Any, None](self, "sweep-list", self.Listed, self.ListFailed)
         self._open = workers.TaggedWorker[Any, Path](
@@ -392,6 +425,22 @@ class SweepGrid(Vertical):
 
     def on_unmount(self) -> None:
         self.stop_flag.set()  # the app is closing: the run ends after its current step
+
+    def may_close(self, proceed: Any) -> bool:
+        """The app is quitting: True when no sweep runs (or the user said quit); else ask first."""
+        if self.running is None or self._quit_confirmed:
+            return True
+        if isinstance(self.app.screen, QuitWhileRunning):
+            return False  # already asking
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._quit_confirmed = True
+                self.stop_flag.set()
+                proceed()
+
+        self.app.push_screen(QuitWhileRunning(self.opened.plan.name if self.opened else "?"), answered)
+        return False
 
     # ------------------------------------------------------------------------------------ actions
 
