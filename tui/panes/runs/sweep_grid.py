@@ -59,6 +59,7 @@ STATE_STYLES = {
     "stopped": "bold yellow",
 }
 RUNNING_STYLE = "bold $text-accent"
+STOPPING = "Stopping after the current step"
 #: A grid cell's widest line: two columns and the row labels fit 80 columns.
 CELL_WIDTH = 30
 
@@ -480,7 +481,7 @@ class SweepGrid(Vertical):
         if self.running is None:
             return
         self.stop_flag.set()
-        self._note("Stopping after the current step (a job being watched goes on on the backend)…")
+        self._note(f"{STOPPING} (a job being watched goes on on the backend)…")
         self.app.refresh_bindings()
 
     # ------------------------------------------------------------------------------------ events
@@ -594,7 +595,7 @@ class SweepGrid(Vertical):
         self.updates += 1
         self.cells = cell_states(self.opened.plan, state)
         self.render_grid()
-        self._note(line)
+        self._note(f"{STOPPING} · {line}" if self.stop_flag.is_set() else line)
 
     @on(Ran)
     def _ran(self, message: Ran) -> None:
