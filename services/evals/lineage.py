@@ -48,7 +48,7 @@ class LeakageReport(BaseModel):
         )
 
 
-def _job_and_file(model: str, root: Path) -> tuple[str, str, str] | None:
+def job_and_file(model: str, root: Path) -> tuple[str, str, str] | None:
     """(job id, training file id, file sha256) of a fine-tuned model in the local backend, or None."""
     from services.training.server.settings import DB_FILE, backend_dir
 
@@ -76,7 +76,7 @@ def _job_and_file(model: str, root: Path) -> tuple[str, str, str] | None:
         store.close()
 
 
-def _manifest_with(sha256: str, ft_data: Path) -> tuple[Path, dict[str, Any]] | None:
+def manifest_with(sha256: str, ft_data: Path) -> tuple[Path, dict[str, Any]] | None:
     if not ft_data.is_dir():
         return None
     for path in sorted(ft_data.rglob("*.manifest.json")):
@@ -130,11 +130,11 @@ def model_lineage(model: str, *, root: Path | None = None, workspace: Path | Non
     """The training seeds of a local-backend model, when every link of its lineage is on disk."""
     from services.common.workspace import ft_data_dir
 
-    found = _job_and_file(model, root or data_dir())
+    found = job_and_file(model, root or data_dir())
     if found is None:
         return None
     job_id, file_id, sha = found
-    manifest = _manifest_with(sha, ft_data_dir(workspace))
+    manifest = manifest_with(sha, ft_data_dir(workspace))
     if manifest is None:
         return None
     manifest_path, body = manifest
