@@ -34,11 +34,6 @@ cp "$ROOT/configs/crafter_fft_qwen0p6b.toml" "$WS/configs/fft_tiny.toml"
   hyperparameters.parallelism.use_deepspeed=false hyperparameters.parallelism.bf16=false \
   hyperparameters.parallelism.activation_checkpointing=false
 
-#    The larger dataset gets 2 epochs, so both models see about the same number of examples
-#    (3 x 23,746 = 71 k vs 2 x 41,314 = 83 k): the comparison is "filtered vs everything at about
-#    equal training compute" (runs compare flags the two settings that differ).
-cp "$WS/configs/fft_tiny.toml" "$WS/configs/fft_tiny_2ep.toml"
-"${S[@]}" config set --force "$WS/configs/fft_tiny_2ep.toml" hyperparameters.n_epochs=2
 
 # 4. Train both on the local backend (started on demand; one job at a time); the model id is the
 #    last line of `train`.
@@ -46,7 +41,7 @@ train() {
   "${S[@]}" train --config "$WS/configs/$1" --dataset "$WS/ft_data/$2.jsonl" --backend local --poll \
     --poll-timeout 14400 | tail -n 1
 }
-MODELS=("$(train fft_tiny.toml quality)" "$(train fft_tiny_2ep.toml everything)")
+MODELS=("$(train fft_tiny.toml quality)" "$(train fft_tiny.toml everything)")
 
 # 5. Evals on seeds 10000-10049 (disjoint from every training seed; the leakage check runs first).
 EVAL=(--seeds 10000-10049 --max-turns 50)
