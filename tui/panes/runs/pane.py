@@ -1,11 +1,13 @@
 """The Runs pane: the runs ledger as a sortable, filterable table, a comparison of 2–4 marked runs,
 and one run's lineage back to the trace DB.
 
-The ledger is read in a worker (``services.ledger.table.run_rows``, one query per table); sorting and
-filtering work on cell texts computed once per load (``view.table_rows``), so they stay in the tens
-of milliseconds for a thousand runs. Comparisons (``services.ledger.compare.compare_runs`` plus the
-eval results' per-achievement deltas) and lineages (``services.ledger.lineage.lineage``, which hashes
-the dataset file again) are workers too. A corrupt or newer ledger is said in one sentence in this
+The ledger is read in a worker (``services.ledger.table.run_rows``, one query per table), which also
+formats every cell and measures every column once (``view.table_rows``, ``view.column_widths``);
+sorting and filtering then reorder plain rows, and the table (``tui.widgets.virtual_table``) draws
+only the rows in view, so opening, sorting and filtering a thousand runs cost milliseconds.
+Comparisons (``services.ledger.compare.compare_runs`` plus the eval results' per-achievement deltas)
+and lineages (``services.ledger.lineage.lineage``, which hashes the dataset file again) are workers
+too. A corrupt or newer ledger is said in one sentence in this
 pane, and only here: the rest of the app does not read it.
 """
 
@@ -23,14 +25,14 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import ContentSwitcher, DataTable, Input, Static
+from textual.widgets import ContentSwitcher, Input, Static
 
 from tui.app import workers
 from tui.panes.runs import achievement_data, view
 from tui.panes.runs.curves import LossCurves
 from tui.panes.runs.spec import SPEC
 from tui.widgets.compare_bars import CompareBars, PairRow
-from tui.widgets.tables import cursor_key, right
+from tui.widgets.virtual_table import VColumn, VirtualTable
 
 if TYPE_CHECKING:
     from services.ledger.achievement_data import AchievementData
@@ -55,12 +57,14 @@ def shown_path(path: Path) -> str:
 
 @dataclass
 class Loaded:
-    """What one read of the ledger gave: its runs with their cells (empty when the file is not there)."""
+    """What one read of the ledger gave: its runs with their cells and the columns' widths (empty
+    when the file is not there)."""
 
     path: Path
     rows: list[view.TableRow]
     exists: bool
     counts: dict[str, int] = field(default_factory=dict)
+    widths: tuple[int, ...] = ()
 
 
 @dataclass
@@ -92,10 +96,9 @@ def load_ledger(path: Path) -> Loaded:
         return Loaded(path, [], exists=False)
     with Ledger(path) as ledger:
         runs = run_rows(ledger)
-        facts = ledger.all_facts()
         counts = ledger.counts()
-    val = {job: f.final_val_loss for job, f in facts.items()}
-    return Loaded(path, view.table_rows(runs, val), exists=True, counts=counts)
+    rows = view.table_rows(runs)
+    return Loaded(path, rows, exists=True, counts=counts, widths=view.column_widths(rows))
 
 
 def compare_ledger(path: Path, run_ids: Sequence[str]) -> Compared:
@@ -220,8 +223,6 @@ class RunsPane(Vertical):
         self.lineage: Lineage | None = None
         self.loads = 0  # finished reads (tests wait on it)
         self.exported: list[Path] = []
-        self._cell_run: dict[int, str] = {}  # id() of each row's run cell -> run id (for the table's sort)
-        self._marks_shown: dict[str, int] = {}
         self._list = workers.TaggedWorker[Any, None](
             self, "runs-list", self.Listed, self.ListFailed, known=_ledger_errors
         )
@@ -240,7 +241,7 @@ class RunsPane(Vertical):
         with ContentSwitcher(initial="runs-table-view", id="runs-views"):
             with Vertical(id="runs-table-view"):
                 yield Input(placeholder="/ filter: words every row must contain", id="runs-filter", compact=True)
-                yield DataTable(id="runs-table", classes="box", cursor_type="cell", zebra_stripes=True)
+                yield VirtualTable(id="runs-table", classes="box", marks=True)
                 yield Static(id="runs-message", markup=False)
             with VerticalScroll(id="runs-compare"):
                 yield Static(id="runs-compare-settings", classes="box")
@@ -255,10 +256,8 @@ class RunsPane(Vertical):
         yield Static(id="runs-note", markup=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        table.add_column(" ", key="mark")
-        for column in view.COLUMNS:
-            table.add_column(column.label, key=column.key)
+        table = self.query_one("#runs-table", VirtualTable)
+        self._set_columns(view.column_widths([]))
         table.border_title = "Runs (s sort · / filter · space mark · c compare · l lineage · e export)"
         self.query_one("#runs-compare-settings").border_title = "Settings (≠ differs)"
         self.query_one("#runs-curves").border_title = "Training loss"
@@ -297,19 +296,20 @@ class RunsPane(Vertical):
         self.refresh_ledger()
 
     def action_sort(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        column = max(table.cursor_column - 1, 0)
+        table = self.query_one("#runs-table", VirtualTable)
+        column = max(table.cursor_column - 1, 0)  # column 0 is the marks
         key = view.COLUMN_KEYS[column]
         self.sort_reverse = (not self.sort_reverse) if key == self.sort_column else key in ("score", "unique")
         self.sort_column = key
-        self.apply()
+        self.apply(follow=False)
 
     def action_filter(self) -> None:
         self._switch("runs-table-view")
         self.query_one("#runs-filter", Input).focus()
 
     def action_mark(self) -> None:
-        run_id = cursor_key(self.query_one("#runs-table", DataTable))
+        table = self.query_one("#runs-table", VirtualTable)
+        run_id = table.cursor_key
         if run_id is None:
             return
         if run_id in self.marked:
@@ -321,7 +321,7 @@ class RunsPane(Vertical):
             return
         else:
             self.marked.append(run_id)
-        self._sync_marks(self.query_one("#runs-table", DataTable))
+        table.set_marks(self._marks())
         self._header()
         self.refresh_bindings()
 
@@ -331,25 +331,26 @@ class RunsPane(Vertical):
         self._compare.start(lambda run: compare_ledger(self.ledger_path, ids), ids, doing="comparing runs")
 
     def action_lineage(self) -> None:
-        run_id = cursor_key(self.query_one("#runs-table", DataTable))
+        run_id = self.query_one("#runs-table", VirtualTable).cursor_key
         if run_id is None:
             return
         self._note(f"Reading the lineage of {run_id} (hashing its dataset file)…")
         self._lineage.start(lambda run: lineage_of(self.ledger_path, run_id), run_id, doing="reading the lineage")
 
     def action_export(self) -> None:
+        from services.ledger.exports import comparison_csv, comparison_markdown, write_exports
         from services.ledger.table import as_csv, as_markdown
 
         folder = self.export_dir or _workspace_runs()
         if self._view() == "runs-compare" and self.comparison is not None:
             kind = "comparison"
             c = self.comparison.comparison
-            texts = (view.comparison_csv(c), view.comparison_markdown(c))
+            texts = (comparison_csv(c), comparison_markdown(c))
         else:
             kind = "table"
             runs = [r.run for r in self.rows]
             texts = (as_csv(runs), as_markdown(runs))
-        self._export.start(lambda run: view.write_exports(folder, kind, *texts), kind, doing=f"exporting the {kind}")
+        self._export.start(lambda run: write_exports(folder, kind, *texts), kind, doing=f"exporting the {kind}")
 
     def action_back(self) -> None:
         self._switch("runs-table-view")
@@ -389,50 +390,35 @@ class RunsPane(Vertical):
 
     @on(Input.Submitted, "#runs-filter")
     def _filter_done(self) -> None:
-        self.query_one("#runs-table", DataTable).focus()
+        self.query_one("#runs-table", VirtualTable).focus()
 
-    def apply(self, *, reload: bool = False) -> None:
+    def apply(self, *, reload: bool = False, follow: bool = True) -> None:
         """Filter, then sort, then show (the precomputed cells: no formatting here); ``reload``: the
-        ledger was read again, so cells may have changed."""
+        ledger was read again (new cells and column widths); ``follow``: the cursor stays on its run
+        (not after a sort, which keeps the cursor's place as the view reorders)."""
         rows = view.filter_rows(self.all_rows, self.filter_text)
         if self.sort_column is not None:
             rows = view.sort_rows(rows, self.sort_column, reverse=self.sort_reverse)
         self.rows = rows
-        self.render_table(reload=reload)
+        self.render_table(reload=reload, follow=follow)
         self.refresh_bindings()
 
-    def _cells(self, row: view.TableRow, numeric: list[bool]) -> list[Text]:
-        mark = self.marked.index(row.run.id) + 1 if row.run.id in self.marked else 0
-        texts = [_mark_text(mark)]
-        texts += [right(t) if n else Text(t) for t, n in zip(row.cells, numeric, strict=True)]
-        self._cell_run[id(texts[1])] = row.run.id
-        return texts
+    def _set_columns(self, widths: Sequence[int]) -> None:
+        columns = [VColumn(c.label, w, c.numeric) for c, w in zip(view.COLUMNS, widths, strict=True)]
+        self.query_one("#runs-table", VirtualTable).set_columns(columns)
 
-    def render_table(self, *, reload: bool = False) -> None:
-        """Show ``self.rows``. The same runs in another order (a sort) are reordered in place by the
-        table's own sort, which keeps every cell and its measured width (a rebuild of 1,000 rows costs
-        hundreds of milliseconds); a changed set of runs (load, filter) rebuilds."""
-        table = self.query_one("#runs-table", DataTable)
+    def _marks(self) -> dict[str, int]:
+        return {key: n for n, key in enumerate(self.marked, 1)}
+
+    def render_table(self, *, reload: bool = False, follow: bool = True) -> None:
+        """Show ``self.rows``: the table keeps a reference to the list and draws the rows in view, so
+        this costs the same for 5 runs or 5,000."""
+        table = self.query_one("#runs-table", VirtualTable)
         message = self.query_one("#runs-message", Static)
-        keys = [row.run.id for row in self.rows]
-        current = [row.key.value for row in table.ordered_rows]
-        if not reload and keys != current and len(keys) == len(current) and set(keys) == set(current):
-            order = {key: i for i, key in enumerate(keys)}
-            table.sort("run", key=lambda cell: order[self._cell_run[id(cell)]])
-        elif reload or keys != current:
-            numeric = [c.numeric for c in view.COLUMNS]
-            self._cell_run = {}
-            self._marks_shown = {key: self.marked.index(key) + 1 for key in self.marked if key in keys}
-            # Rebuilt, never updated cell by cell: update_cell(update_width=True) on 15,000 cells
-            # stalled the app for a minute, where clear + add_row takes a fraction of a second.
-            old_key, old_row, column = cursor_key(table), table.cursor_row, table.cursor_column
-            table.clear()
-            for row in self.rows:
-                table.add_row(*self._cells(row, numeric), key=row.run.id)
-            if keys:
-                at = keys.index(old_key) if old_key in keys else min(max(old_row, 0), len(keys) - 1)
-                table.move_cursor(row=at, column=column, animate=False)
-        self._sync_marks(table)
+        if reload and self.loaded is not None and self.loaded.widths:
+            self._set_columns(self.loaded.widths)
+        table.set_rows(self.rows, follow=follow)
+        table.set_marks(self._marks())
         text = ""
         if self.error is not None:
             text = self.error
@@ -450,14 +436,6 @@ class RunsPane(Vertical):
             self._focus_table()
         self.query_one("#runs-filter").display = self.error is None and bool(self.all_rows)
         self._header()
-
-    def _sync_marks(self, table: DataTable[Any]) -> None:
-        """Only the mark cells that changed (a mark is one cell, not a redraw of the table)."""
-        shown = {key: self.marked.index(key) + 1 for key in self.marked if key in table.rows}
-        for key in set(self._marks_shown) | set(shown):
-            if self._marks_shown.get(key) != shown.get(key) and key in table.rows:
-                table.update_cell(key, "mark", _mark_text(shown.get(key, 0)))
-        self._marks_shown = shown
 
     def _header(self) -> None:
         parts = [f"Ledger {shown_path(self.ledger_path)}"]
@@ -587,7 +565,7 @@ class RunsPane(Vertical):
     # ---------------------------------------------------------------------------------------- helpers
 
     def _focus_table(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
+        table = self.query_one("#runs-table", VirtualTable)
         if table.display:
             table.focus()
         else:
@@ -604,10 +582,6 @@ class RunsPane(Vertical):
         note = self.query_one("#runs-note", Static)
         note.update(text)
         note.set_class(error, "-error")
-
-
-def _mark_text(mark: int) -> Text:
-    return Text(str(mark), style="bold reverse") if mark else Text(" ")
 
 
 def _diff_style(diff: float) -> str:
