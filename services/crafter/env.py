@@ -141,9 +141,10 @@ class _FastCrafter(_CrafterEnv):  # type: ignore[misc]
         return bool(dead or over)
 
 
-#: Freshly generated worlds kept per (seed, length). Generating a world is ~0.2 s of pure-Python
-#: noise, a deep copy ~2 ms; evals and demos replay the same fixed seeds, so this is most of an
-#: episode's cost saved. A copy is the same world, RNG state included (tests/services/crafter/test_crafter_env.py).
+#: Freshly generated worlds kept per (seed, length). Generating a world takes ~30 ms
+#: (fast_worldgen; crafter's own generator ~0.2 s), a deep copy ~2 ms; evals and demos replay the
+#: same fixed seeds, so this saves a good part of a short episode's cost. A copy is the same world,
+#: RNG state included (tests/services/crafter/test_crafter_env.py).
 PRISTINE_WORLDS = 128
 _PRISTINE: OrderedDict[tuple[int, int], _FastCrafter] = OrderedDict()
 _PRISTINE_LOCK = threading.Lock()
@@ -209,7 +210,7 @@ class CrafterTextEnv:
             if pristine is not None:
                 _PRISTINE.move_to_end(key)
         if pristine is None:
-            pristine = _generate(self.seed, self.length)  # outside the lock: it takes ~0.2 s
+            pristine = _generate(self.seed, self.length)  # outside the lock: it takes ~30 ms
             with _PRISTINE_LOCK:
                 _PRISTINE[key] = pristine
                 while len(_PRISTINE) > PRISTINE_WORLDS:

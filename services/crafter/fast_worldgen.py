@@ -108,27 +108,21 @@ def noise3d(simplex: Any, x: _Array, y: _Array, z: _Array) -> _Array:
     zsb = zsb_f.astype(np.int64)
 
     value = np.zeros(x.shape, dtype=np.float64)
-    # Extra vertices: lattice offsets (int) and deltas (float), filled region by region.
-    ext_sv = [np.zeros(x.shape, dtype=np.int64) for _ in range(6)]
-    ext_d = [np.zeros(x.shape, dtype=np.float64) for _ in range(6)]
     first = in_sum <= 1
     second = ~first & (in_sum >= 2)
     middle = ~first & ~second
     for region, mask in ((_region_first, first), (_region_second, second), (_region_middle, middle)):
-        if not mask.any():
-            continue
-        args = (xsb[mask], ysb[mask], zsb[mask], xins[mask], yins[mask], zins[mask], in_sum[mask])
-        part, svs, ds = region(lattice, *args, dx0[mask], dy0[mask], dz0[mask])
-        value[mask] = part
-        for target, source in zip(ext_sv, svs, strict=True):
-            target[mask] = source
-        for delta, part_delta in zip(ext_d, ds, strict=True):
-            delta[mask] = part_delta
-    # First extra vertex, then the second.
-    value = lattice.add(value, ext_sv[0], ext_sv[1], ext_sv[2], ext_d[0], ext_d[1], ext_d[2])
-    value = lattice.add(value, ext_sv[3], ext_sv[4], ext_sv[5], ext_d[3], ext_d[4], ext_d[5])
+        if mask.any():
+            args = (xsb[mask], ysb[mask], zsb[mask], xins[mask], yins[mask], zins[mask], in_sum[mask])
+            value[mask] = _with_extra_vertices(lattice, *region(lattice, *args, dx0[mask], dy0[mask], dz0[mask]))
     result: _Array = value / _NORM
     return result
+
+
+def _with_extra_vertices(lattice: _Lattice, value: _Array, svs: list[_Array], ds: list[_Array]) -> _Array:
+    """The region's sum plus the first extra vertex's contribution, then the second's."""
+    value = lattice.add(value, svs[0], svs[1], svs[2], ds[0], ds[1], ds[2])
+    return lattice.add(value, svs[3], svs[4], svs[5], ds[3], ds[4], ds[5])
 
 
 _Region = tuple[_Array, list[_Array], list[_Array]]
