@@ -62,6 +62,7 @@ __all__ = [
     "NothingMatched",
     "Selection",
     "SubsetResult",
+    "db_sha256",
     "export_sft",
     "file_sha256",
     "manifest_path",
@@ -254,6 +255,14 @@ class _DBHash:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.communicate()
+
+
+def db_sha256(path: Path) -> tuple[str | None, str | None]:
+    """A trace DB file's sha256 hashed by a child process, as the export hashed it: ``(sha256, None)``
+    or ``(None, why not)``. For callers that may hold (or share a process with) a connection to the
+    DB, such as the app's workers: hashing it here would drop this process's SQLite locks on it."""
+    digest = _DBHash(path)
+    return digest.result(), digest.error
 
 
 # --------------------------------------------------------------------------------------------------

@@ -33,9 +33,9 @@ def local_backend_link(
     known = ledger.model(model)
     if known is not None and known.job_id:
         return known.job_id, None
-    from services.evals.lineage import _job_and_file, _manifest_with
+    from services.evals.lineage import job_and_file, manifest_with
 
-    found = _job_and_file(model, root or data_dir())
+    found = job_and_file(model, root or data_dir())
     if found is None:
         return None, None
     job_id, _file_id, sha = found
@@ -43,7 +43,7 @@ def local_backend_link(
     if dataset is None:
         from services.common.workspace import ft_data_dir
 
-        manifest = _manifest_with(sha, ft_data_dir(workspace))
+        manifest = manifest_with(sha, ft_data_dir(workspace))
         if manifest is not None:
             dataset = ledger.record_manifest(manifest[0])
     if ledger.jobs.get(job_id) is None:

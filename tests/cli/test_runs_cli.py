@@ -92,6 +92,39 @@ def test_compare_marks_differences(filled: dict[str, str], capsys: pytest.Captur
     assert "one axis at a time" in capsys.readouterr().err
 
 
+def test_compare_and_show_link_achievements_to_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Per achievement gained or lost, the training examples and sessions that reached it, counted
+    from the trace DB (``tests/support/linked_ledger.py``: real exports of a generated DB)."""
+    from tests.support.linked_ledger import ALL, BASE, GOOD, build_linked_ledger, expected_counts
+
+    linked = build_linked_ledger(tmp_path)
+    ledger = ["--ledger", str(linked.ledger)]
+    assert main(["runs", "compare", ALL, GOOD, *ledger]) == 0
+    out = capsys.readouterr().out
+    good = expected_counts(linked.db, linked.data[GOOD])
+    assert f"Achievements gained or lost: {GOOD} vs {ALL} on 4 common seeds" in out
+    table = out[out.index("Achievements gained or lost") :]
+    row = next(line.split() for line in table.splitlines() if line.strip().startswith("place_table"))
+    assert row[:5] == ["place_table", "50%", "0%", "+50", str(good["place_table"][0])]
+    assert "collect_drink" in table and "-25" in table and "base examples" in table
+
+    assert main(["runs", "compare", ALL, GOOD, *ledger, "--json"]) == 0
+    (pair,) = json.loads(capsys.readouterr().out)["achievement_data"]
+    assert pair["data"]["state"] == "counted" and pair["base_data"]["state"] == "counted"
+    assert {r["name"]: (r["examples"], r["sessions"]) for r in pair["rows"]} == {
+        name: good[name] for name in ("place_table", "collect_sapling", "collect_wood", "collect_drink")
+    }
+
+    assert main(["runs", "show", GOOD, *ledger]) == 0
+    out = capsys.readouterr().out
+    assert f"{GOOD} vs {BASE} (base model) on 4 common seeds" in out and "place_table" in out
+    assert "base examples" not in out  # the base model has no training data of its own
+    linked.db.write_bytes(linked.db.read_bytes() + b"x")  # no longer the DB exported from
+    assert main(["runs", "show", GOOD, *ledger, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)["achievement_data"]
+    assert doc["data"]["state"] == "changed" and all(r["examples"] is None for r in doc["rows"])
+
+
 def test_reproduce_match_then_mismatch(filled: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", "reproduce", MODEL]) == 0
     out = capsys.readouterr().out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,12 @@ async def test_mark_and_compare_one_axis_then_several(ledger: Path, tmp_path: Pa
         assert "-1.66 [-3.19, -0.36]" in scores and "paired on 10 seeds: worse" in scores
         bars = [b for b in pane.query(CompareBars) if b.display]
         assert len(bars) == 1 and len(bars[0].rows) == 22
+        # the data behind each change: this ledger's trace DB is not on disk, so nothing is counted
+        (link,) = c.data_links
+        assert link.data.state == "missing" and link.rows and all(r.examples is None for r in link.rows)
+        data = _text(pane.query_one("#runs-compare-data", Static))
+        assert "fft:…:job_all vs fft:…:job_filtered" in data and "Not counted" in data and "not on disk" in data
+        assert link.rows[0].name in data and f"{100 * link.rows[0].delta:+.0f}" in data
 
         await pilot.press("e")  # the comparison shown is what gets exported
         await until(pilot, lambda: bool(pane.exported))
@@ -122,6 +129,36 @@ async def test_mark_and_compare_one_axis_then_several(ledger: Path, tmp_path: Pa
         assert warnings and "axes differ" in warnings[0] and "one axis at a time" in warnings[0]
         assert "one axis at a time" in _text(pane.query_one("#runs-compare-settings", Static))
         assert len([b for b in pane.query(CompareBars) if b.display]) == 2
+        assert len(pane.comparison.data_links) == 2  # type: ignore[union-attr]
+
+
+async def test_compare_links_achievements_to_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real exports of a generated trace DB (``tests/support/linked_ledger.py``): the section counts,
+    per achievement gained or lost, the training examples and sessions that reached it."""
+    from tests.support.linked_ledger import ALL, GOOD, build_linked_ledger, expected_counts
+
+    monkeypatch.setenv("SFT_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    linked = build_linked_ledger(tmp_path)
+    app = _app(linked.ledger, tmp_path / "exports")
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await _shown(pilot)
+        ids = _ids(pane)
+        table = pane.query_one("#runs-table", DataTable)
+        for run_id in (ALL, GOOD):
+            table.move_cursor(row=ids.index(run_id))
+            await pilot.press("space")
+        await pilot.press("c")
+        await until(pilot, lambda: pane.comparison is not None)
+        data = _text(pane.query_one("#runs-compare-data", Static))
+    good = expected_counts(linked.db, linked.data[GOOD])
+    assert "fft:…:job_good vs fft:…:job_all, 4 common seeds" in data and "Not counted" not in data
+    lines = linked.data[GOOD].read_text().splitlines()
+    sessions = {json.loads(line)["metadata"]["session_id"] for line in lines}
+    assert f"{len(lines)} examples from {len(sessions)} sessions" in data
+    row = next(line.split() for line in data.splitlines() if line.strip().startswith("place_table"))
+    examples, reached = good["place_table"]
+    assert row[:5] == ["place_table", "50%", "0%", "+50", str(examples)]
+    assert row[6] == str(reached) and len(row) == 12  # the base's examples and sessions too
 
 
 async def test_at_most_four_marked(ledger: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from tui.cli.errors import CommandError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from services.ledger.achievement_data import AchievementData
     from services.ledger.records import Lineage
     from services.ledger.store import Ledger
 
@@ -142,9 +143,17 @@ def _list(args: argparse.Namespace, ledger: Ledger, out: Console, err: Console) 
 def _show(args: argparse.Namespace, ledger: Ledger, out: Console, err: Console) -> int:
     from rich.markup import escape
 
+    from services.ledger.achievement_data import base_model_link
+
     lin = _lineage(ledger, args.run_id)
+    data_link = base_model_link(ledger, lin)
     if args.json:
-        _json(lin.model_dump(mode="json"))
+        _json(
+            {
+                **lin.model_dump(mode="json"),
+                "achievement_data": data_link.model_dump(mode="json") if data_link else None,
+            }
+        )
         return 0
     p = out.print
     if lin.model is not None:
@@ -179,6 +188,8 @@ def _show(args: argparse.Namespace, ledger: Ledger, out: Console, err: Console) 
 
         p(f"  filter: {escape(filter_summary(d.filter))}")
         p(f"  trace DB: {escape(d.db_path or '?')} (sha256 {(d.db_sha256 or '?')[:12]})", highlight=False)
+    if data_link is not None:
+        _print_data_link(out, data_link)
     for warning in lin.warnings:
         err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     return 0
@@ -188,13 +199,16 @@ def _compare(args: argparse.Namespace, ledger: Ledger, out: Console, err: Consol
     from rich.markup import escape
     from rich.table import Table
 
+    from services.ledger.achievement_data import compare_links
     from services.ledger.compare import compare_runs
 
     if len(args.run_ids) < 2:
         raise UsageError("compare needs at least two run ids")
-    result = compare_runs([_lineage(ledger, r, verify=False) for r in args.run_ids])
+    lineages = [_lineage(ledger, r, verify=False) for r in args.run_ids]
+    result = compare_runs(lineages)
+    links = compare_links(lineages)
     if args.json:
-        _json(result.model_dump(mode="json"))
+        _json({**result.model_dump(mode="json"), "achievement_data": [x.model_dump(mode="json") for x in links]})
         return 0
     table = Table(box=None, header_style="bold")
     table.add_column("setting")
@@ -212,9 +226,42 @@ def _compare(args: argparse.Namespace, ledger: Ledger, out: Console, err: Consol
             + (f"(paired on {s.paired_seeds} seeds: {escape(s.verdict)})" if s.paired_seeds else f"({escape(s.note)})"),
             highlight=False,
         )
+    for data_link in links:
+        _print_data_link(out, data_link)
     for warning in result.warnings:
         err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     return 0
+
+
+def _print_data_link(out: Console, pair: AchievementData) -> None:
+    """The achievements that changed against the base, with the training data from sessions that
+    reached each (``services.ledger.achievement_data``)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from services.ledger.achievement_data import data_lines, table
+
+    base = f"{pair.base_id} (base model)" if pair.base_kind == "base model" else pair.base_id
+    seeds = f" on {pair.seeds} common seeds" if pair.seeds else ""
+    out.print(
+        f"[bold]Achievements gained or lost[/]: {escape(pair.run_id)} vs {escape(base)}{seeds}, with the training "
+        "examples and sessions that reached each",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for counted, line in data_lines(pair):
+        out.print(("  " if counted else "  [yellow]not counted:[/] ") + escape(line), highlight=False, soft_wrap=True)
+    if not pair.rows:
+        out.print(f"  {escape(pair.note or 'no achievement changed')}", highlight=False, soft_wrap=True)
+        return
+    headers, rows = table(pair)
+    grid = Table(box=None, header_style="bold", pad_edge=False)
+    for i, header in enumerate(headers):
+        grid.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for row, link in zip(rows, pair.rows, strict=True):
+        style = "green" if link.delta > 0 else "red"
+        grid.add_row(f"[{style}]{escape(row[0])}[/]", *row[1:3], f"[{style}]{row[3]}[/]", *row[4:])
+    out.print(grid)
 
 
 def _reproduce(args: argparse.Namespace, ledger: Ledger, out: Console, err: Console) -> int:

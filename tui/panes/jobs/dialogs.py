@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
 from services.common.workspace import display_path
-from tui.panes.jobs.datasets import DatasetEntry
+from services.datasets.listing import DatasetEntry
 from tui.widgets.dialog import dialog_css, keys_line
 
 

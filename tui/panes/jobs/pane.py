@@ -32,12 +32,12 @@ from textual.widgets import DataTable, Static
 from services.common.secrets import mask_url
 from services.common.workspace import configs_dir, ft_data_dir
 from services.configs.files import list_configs
+from services.datasets.listing import DatasetEntry, list_datasets
 from services.jobs.api_models import JobInfo, is_terminal
 from services.jobs.backends import BackendChoice
 from services.jobs.errors import BackendError
 from services.jobs.submit import SubmissionPlan, SubmittedJob
 from tui.app.workers import Done, Failed, TaggedWorker
-from tui.panes.jobs.datasets import DatasetEntry, list_datasets
 from tui.panes.jobs.detail import JobDetail
 from tui.panes.jobs.dialogs import ConfirmDialog, ConfirmSubmitDialog, SubmitDialog, SubmitRequest
 from tui.panes.jobs.link import (

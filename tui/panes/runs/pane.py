@@ -26,13 +26,14 @@ from textual.content import Content
 from textual.widgets import ContentSwitcher, DataTable, Input, Static
 
 from tui.app import workers
-from tui.panes.runs import view
+from tui.panes.runs import achievement_data, view
 from tui.panes.runs.curves import LossCurves
 from tui.panes.runs.spec import SPEC
 from tui.widgets.compare_bars import CompareBars, PairRow
 from tui.widgets.tables import cursor_key, right
 
 if TYPE_CHECKING:
+    from services.ledger.achievement_data import AchievementData
     from services.ledger.compare import RunComparison
     from services.ledger.records import Lineage
 
@@ -67,6 +68,8 @@ class Compared:
     comparison: RunComparison
     curves: list[tuple[str, list[list[float]]]]
     achievements: list[tuple[str, str, list[PairRow] | str]]  # (run, first run, deltas or why none)
+    #: Per run after the first: the achievements that changed, with the training data that reached them.
+    data_links: list[AchievementData] = field(default_factory=list)
 
 
 def _ledger_errors(exc: BaseException) -> tuple[str, str] | None:
@@ -121,7 +124,9 @@ def compare_ledger(path: Path, run_ids: Sequence[str]) -> Compared:
             achievements.append((other.id, first.id, f"not comparable: {exc}"))
             continue
         achievements.append((other.id, first.id, [PairRow(d.name, d.a, d.b) for d in c.achievements]))
-    return Compared(result, curves, achievements)
+    from services.ledger.achievement_data import compare_links
+
+    return Compared(result, curves, achievements, compare_links(lineages))  # hashes and reads trace DBs: a worker
 
 
 def lineage_of(path: Path, run_id: str) -> Lineage:
@@ -244,6 +249,7 @@ class RunsPane(Vertical):
                 for n in range(MAX_MARKED - 1):  # composed once: shown or hidden, never mounted per comparison
                     yield Static(id=f"runs-compare-note-{n}", classes="box", markup=False)
                     yield CompareBars(id=f"runs-compare-bars-{n}", classes="box")
+                yield Static(id="runs-compare-data", classes="box")
             with VerticalScroll(id="runs-lineage"):
                 yield Static(id="runs-lineage-text", classes="box")
         yield Static(id="runs-note", markup=False)
@@ -257,10 +263,16 @@ class RunsPane(Vertical):
         self.query_one("#runs-compare-settings").border_title = "Settings (≠ differs)"
         self.query_one("#runs-curves").border_title = "Training loss"
         self.query_one("#runs-compare-scores").border_title = "Crafter score differences (95% CI)"
+        self.query_one("#runs-compare-data").border_title = achievement_data.TITLE
         self.query_one("#runs-lineage-text").border_title = "Lineage: from the eval back to the trace DB"
         self.query_one("#runs-message").display = False
         for widget in self.query("#runs-compare > .box"):
-            widget.display = widget.id in ("runs-compare-settings", "runs-curves", "runs-compare-scores")
+            widget.display = widget.id in (
+                "runs-compare-settings",
+                "runs-curves",
+                "runs-compare-scores",
+                "runs-compare-data",
+            )
         self._header()
 
     def activate(self) -> None:
@@ -524,6 +536,8 @@ class RunsPane(Vertical):
             elif deltas is not None:
                 bars.border_title = f"Per-achievement success rate: {run_id} vs {first_id}, Δ in points"
                 bars.set_rows(deltas, (run_id, first_id))
+        data = self.query_one("#runs-compare-data", Static)
+        data.update(achievement_data.section(message.result.data_links, _shown))
         self._note("Comparing the marked runs · e exports it · Escape: back to the table")
         self._switch("runs-compare")
         scroller = self.query_one("#runs-compare", VerticalScroll)

@@ -1,9 +1,9 @@
-"""The exported datasets the submit form offers: ``ft_data/*.jsonl`` with each one's manifest summary.
+"""The exported datasets of a folder (``ft_data/*.jsonl``), each with its manifest's summary.
 
-An export (Filters pane, ``sft-studio export``) writes ``x.jsonl`` beside ``x.manifest.json``; the form
-shows what the manifest says (examples, estimated tokens, the filter that made it) so the user picks
-a dataset knowing what is in it. A file without a readable manifest is still offered, marked so.
-There is no manifest reader in ``services/datasets`` yet; this one only reads the few fields shown.
+An export (Filters pane, ``sft-studio export``) writes ``x.jsonl`` beside ``x.manifest.json``; the Jobs
+pane's submit form shows what the manifest says (examples, estimated tokens, the filter that made it)
+so the user picks a dataset knowing what is in it. A file without a readable manifest is still
+offered, marked so. Only the few fields shown are read (the ledger reads manifests whole).
 """
 
 from __future__ import annotations
