@@ -3,8 +3,9 @@
 Why: crafter 1.8.3 (``crafter.worldgen.generate_world``) builds a 64x64 world cell by cell and calls
 opensimplex 0.3's pure-Python ``noise3d`` 5 to 13 times per cell: ~0.2 s a world, 68 % of it noise,
 which is most of the time of building the demo DB (bench/RESULTS.md, "Demo DB"). Here each distinct
-noise call of crafter's ``_set_material`` (a fixed z and scale per call site) is computed for the
-whole grid at once by :func:`noise3d`, a numpy port of ``OpenSimplex.noise3d`` that performs the same
+noise call of crafter's ``_set_material`` (a fixed z and scale per call site) is computed over the
+grid in two batches (the second only on the cells where crafter's branches may use it; ~30 ms a
+world in all, bench/RESULTS.md) by :func:`noise3d`, a numpy port of ``OpenSimplex.noise3d`` that performs the same
 float64 operations in the same order, branch by branch (numpy's ``+ - * /``, ``floor`` and ``sqrt``
 round exactly as Python's floats do, so every value is bit-identical). crafter's per-cell decisions
 then run over those grids, with the world's RNG drawn exactly as crafter draws it: the same
