@@ -13,6 +13,7 @@ pane, and only here: the rest of the app does not read it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Static
 
 from tui.app import workers
@@ -221,6 +223,7 @@ class RunsPane(Vertical):
         self.marked: list[str] = []
         self.comparison: Compared | None = None
         self.lineage: Lineage | None = None
+        self._view_mounts: dict[str, asyncio.Future[None]] = {}
         self.loads = 0  # finished reads (tests wait on it)
         self.exported: list[Path] = []
         self._list = workers.TaggedWorker[Any, None](
@@ -243,35 +246,49 @@ class RunsPane(Vertical):
                 yield Input(placeholder="/ filter: words every row must contain", id="runs-filter", compact=True)
                 yield VirtualTable(id="runs-table", classes="box", marks=True)
                 yield Static(id="runs-message", markup=False)
-            with VerticalScroll(id="runs-compare"):
-                yield Static(id="runs-compare-settings", classes="box")
-                yield LossCurves(id="runs-curves", classes="box")
-                yield Static(id="runs-compare-scores", classes="box")
-                for n in range(MAX_MARKED - 1):  # composed once: shown or hidden, never mounted per comparison
-                    yield Static(id=f"runs-compare-note-{n}", classes="box", markup=False)
-                    yield CompareBars(id=f"runs-compare-bars-{n}", classes="box")
-                yield Static(id="runs-compare-data", classes="box")
-            with VerticalScroll(id="runs-lineage"):
-                yield Static(id="runs-lineage-text", classes="box")
+            # The comparison and lineage views are filled on first use (_view_ready): composing their
+            # dozen widgets up front was a third of the pane's open time (bench/RESULTS.md).
+            yield VerticalScroll(id="runs-compare")
+            yield VerticalScroll(id="runs-lineage")
         yield Static(id="runs-note", markup=False)
+
+    def _compare_widgets(self) -> list[Widget]:
+        widgets: list[Widget] = [
+            Static(id="runs-compare-settings", classes="box"),
+            LossCurves(id="runs-curves", classes="box"),
+            Static(id="runs-compare-scores", classes="box"),
+        ]
+        for n in range(MAX_MARKED - 1):  # mounted once: shown or hidden, never mounted per comparison
+            widgets += [Static(id=f"runs-compare-note-{n}", classes="box", markup=False)]
+            widgets += [CompareBars(id=f"runs-compare-bars-{n}", classes="box")]
+        widgets.append(Static(id="runs-compare-data", classes="box"))
+        widgets[0].border_title = "Settings (≠ differs)"
+        widgets[1].border_title = "Training loss"
+        widgets[2].border_title = "Crafter score differences (95% CI)"
+        widgets[-1].border_title = achievement_data.TITLE
+        for widget in widgets[3:-1]:
+            widget.display = False
+        return widgets
+
+    def _lineage_widgets(self) -> list[Widget]:
+        text = Static(id="runs-lineage-text", classes="box")
+        text.border_title = "Lineage: from the eval back to the trace DB"
+        return [text]
+
+    async def _view_ready(self, view_id: str) -> None:
+        """Mount the view's widgets the first time it is needed (once, even when two results race)."""
+        task = self._view_mounts.get(view_id)
+        if task is None:
+            widgets = self._compare_widgets() if view_id == "runs-compare" else self._lineage_widgets()
+            task = asyncio.ensure_future(self.query_one(f"#{view_id}", VerticalScroll).mount_all(widgets))
+            self._view_mounts[view_id] = task
+        await task
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", VirtualTable)
         self._set_columns(view.column_widths([]))
         table.border_title = "Runs (s sort · / filter · space mark · c compare · l lineage · e export)"
-        self.query_one("#runs-compare-settings").border_title = "Settings (≠ differs)"
-        self.query_one("#runs-curves").border_title = "Training loss"
-        self.query_one("#runs-compare-scores").border_title = "Crafter score differences (95% CI)"
-        self.query_one("#runs-compare-data").border_title = achievement_data.TITLE
-        self.query_one("#runs-lineage-text").border_title = "Lineage: from the eval back to the trace DB"
         self.query_one("#runs-message").display = False
-        for widget in self.query("#runs-compare > .box"):
-            widget.display = widget.id in (
-                "runs-compare-settings",
-                "runs-curves",
-                "runs-compare-scores",
-                "runs-compare-data",
-            )
         self._header()
 
     def activate(self) -> None:
@@ -458,8 +475,11 @@ class RunsPane(Vertical):
     # ------------------------------------------------------------------------------------- comparison
 
     @on(ComparedDone)
-    def _compared(self, message: ComparedDone) -> None:
+    async def _compared(self, message: ComparedDone) -> None:
         if not self._compare.is_current(message):
+            return
+        await self._view_ready("runs-compare")
+        if not self._compare.is_current(message):  # a newer comparison started while mounting
             return
         self.comparison = message.result
         c = message.result.comparison
@@ -530,7 +550,10 @@ class RunsPane(Vertical):
     # ---------------------------------------------------------------------------------------- lineage
 
     @on(LineageDone)
-    def _lineage_done(self, message: LineageDone) -> None:
+    async def _lineage_done(self, message: LineageDone) -> None:
+        if not self._lineage.is_current(message):
+            return
+        await self._view_ready("runs-lineage")
         if not self._lineage.is_current(message):
             return
         self.lineage = message.result
