@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from services.evals.results import EvalResult
 from services.evals.scoring import BOOTSTRAP_RESAMPLES, bootstrap_indices, scores_of_rates, unlock_matrix
 from services.evals.settings import EvalError
-from services.evals.stats_math import mean_ci, paired_t_test
+from services.evals.stats_math import mean_ci, p_eq, paired_t_test
 from services.traces.achievement_keys import ACHIEVEMENTS
 
 ALPHA = 0.05
@@ -79,11 +79,11 @@ def compare(a: EvalResult, b: EvalResult) -> Comparison:
     else:
         verdict = "no detectable difference"
     if verdict == "no detectable difference":
-        summary = f"{a.model} vs {b.model}: no detectable difference at {n} seeds (paired t test p = {p:.3g})."
+        summary = f"{a.model} vs {b.model}: no detectable difference at {n} seeds (paired t test p {p_eq(p)})."
     else:
         summary = (
             f"{a.model} is {verdict} than {b.model} at {n} seeds: {mean_diff:+.2f} unique achievements per "
-            f"episode (95 % CI {d_low:+.2f} to {d_high:+.2f}, paired t test p = {p:.3g}); Crafter score "
+            f"episode (95 % CI {d_low:+.2f} to {d_high:+.2f}, paired t test p {p_eq(p)}); Crafter score "
             f"{score_a - score_b:+.2f} points (95 % CI {low:+.2f} to {high:+.2f})."
         )
     return Comparison(

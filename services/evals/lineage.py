@@ -37,6 +37,15 @@ class LeakageReport(BaseModel):
     overlap: list[int]
 
     @property
+    def passed_message(self) -> str:
+        """What a check without overlap says (which lineage it read, so the user can judge it)."""
+        return (
+            f"none of the eval seeds is among the {len(self.lineage.seeds)} training seed(s) of "
+            f"{self.lineage.model} (job {self.lineage.job_id}, {self.lineage.dataset_file}, "
+            f"{self.lineage.sessions} session(s) of {self.lineage.trace_db})."
+        )
+
+    @property
     def message(self) -> str:
         n = len(self.overlap)
         shown = ", ".join(map(str, self.overlap[:10])) + (" …" if n > 10 else "")
@@ -157,13 +166,22 @@ def model_lineage(model: str, *, root: Path | None = None, workspace: Path | Non
     )
 
 
-def check_leakage(
+def seed_check(
     model: str, eval_seeds: list[int], *, root: Path | None = None, workspace: Path | None = None
 ) -> LeakageReport | None:
-    """A report when the model's lineage is known and some eval seeds are training seeds, else None."""
+    """The model's lineage with the eval seeds it trained on (maybe none), or None when the lineage
+    is unknown (not a local-backend model, or a link is missing): "passed" and "could not check" are
+    different answers, and the CLI says which."""
     lineage = model_lineage(model, root=root, workspace=workspace)
     if lineage is None:
         return None
     trained = set(lineage.seeds)
-    overlap = sorted(s for s in eval_seeds if s in trained)
-    return LeakageReport(lineage=lineage, overlap=overlap) if overlap else None
+    return LeakageReport(lineage=lineage, overlap=sorted(s for s in eval_seeds if s in trained))
+
+
+def check_leakage(
+    model: str, eval_seeds: list[int], *, root: Path | None = None, workspace: Path | None = None
+) -> LeakageReport | None:
+    """A report when the model's lineage is known and some eval seeds are training seeds, else None."""
+    report = seed_check(model, eval_seeds, root=root, workspace=workspace)
+    return report if report is not None and report.overlap else None

@@ -105,3 +105,15 @@ def paired_t_test(differences: list[float]) -> tuple[float, float]:
         return (0.0, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), 0.0)
     t = mean / math.sqrt(var / n)
     return t, 2.0 * (1.0 - t_cdf(abs(t), n - 1))
+
+
+def p_text(p: float) -> str:
+    """A p value for people: three significant digits, and ``< 1e-15`` where the double-precision
+    tail underflows to 0 (printing "p = 0" would claim a certainty no test gives)."""
+    return f"{p:.3g}" if p >= 1e-15 else "< 1e-15"
+
+
+def p_eq(p: float) -> str:
+    """``= 0.0123`` or ``< 1e-15``: the relation and the value, for "paired t test p …"."""
+    text = p_text(p)
+    return text if text.startswith("<") else f"= {text}"

@@ -79,9 +79,9 @@ def cell(grid: DataTable[Any], row: int, column: int) -> str:
 async def _sweeps(pilot: Any) -> tuple[RunsPane, SweepGrid]:
     pane = await show_pane(pilot, "6", RunsPane)
     await pilot.press("w")
-    view = pane.query_one(SweepGrid)
     await until(pilot, lambda: pane.query_one("#runs-views").current == "runs-sweeps")  # type: ignore[attr-defined]
-    return pane, view
+    await until(pilot, lambda: bool(pane.query(SweepGrid)))  # built on the first w
+    return pane, pane.query_one(SweepGrid)
 
 
 async def test_a_sweep_shows_as_a_grid_of_its_axes(ws: Path) -> None:

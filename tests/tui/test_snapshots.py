@@ -729,8 +729,10 @@ async def _sweep_grid_shown(pilot: Pilot[None]) -> None:
     pane = await show_pane(pilot, "6", RunsPane)
     await settled(pilot)
     await pilot.press("w")
-    view = pane.query_one(SweepGrid)
     deadline = time.monotonic() + 60
+    while not pane.query(SweepGrid) and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    view = pane.query_one(SweepGrid)
     while view.opens < 1 and time.monotonic() < deadline:
         await pilot.pause(0.05)
     for field in pilot.app.query(Input):

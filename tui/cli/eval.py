@@ -218,13 +218,15 @@ def print_comparison(out: Console, c: Comparison) -> None:
         color = "green" if d.delta > 0 else "red" if d.delta < 0 else "dim"
         table.add_row(d.name, _pct(d.a), _pct(d.b), f"[{color}]{100 * d.delta:+.0f}[/]")
     out.print(table)
+    from services.evals.stats_math import p_eq
+
     low, high = c.score_diff_ci
     mlow, mhigh = c.mean_diff_ci
     out.print(
         f"Crafter score A {c.score_a:.2f}% vs B {c.score_b:.2f}%: {c.score_diff:+.2f} points "
         f"(95% CI {low:+.2f} to {high:+.2f})\n"
         f"unique achievements per seed A {c.mean_unique_a:.2f} vs B {c.mean_unique_b:.2f}: {c.mean_diff:+.2f} "
-        f"(95% CI {mlow:+.2f} to {mhigh:+.2f}), paired t test p = {c.p_value:.3g} on {c.seeds} common seed(s)"
+        f"(95% CI {mlow:+.2f} to {mhigh:+.2f}), paired t test p {p_eq(c.p_value)} on {c.seeds} common seed(s)"
         + (f"; seeds only in A: {c.only_a}, only in B: {c.only_b}" if c.only_a or c.only_b else ""),
         highlight=False,
         soft_wrap=True,
@@ -264,7 +266,7 @@ def cmd_compare(a_ref: str, b_ref: str, as_json: bool, out: Console) -> int:
 
 def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from services.evals.launcher import run_eval
-    from services.evals.lineage import check_leakage
+    from services.evals.lineage import seed_check
     from services.evals.local_backend import with_local_backend
     from services.evals.results import LeakageNote, result_from_run, save_result
     from services.evals.settings import EvalError
@@ -277,8 +279,15 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise CommandError(str(exc)) from None
     leakage: LeakageNote | None = None
     if settings.policy == "openai":
-        report = check_leakage(settings.model_name(), settings.seeds)
-        if report is not None:
+        report = seed_check(settings.model_name(), settings.seeds)
+        if report is None:
+            err.print(
+                "Seed check: not done (no training data traced for this model: not a local-backend fine-tune, "
+                "or its dataset manifest or trace DB is not here)."
+            )
+        elif not report.overlap:
+            err.print(f"Seed check passed: {report.passed_message}", highlight=False, soft_wrap=True)
+        else:
             err.print(f"[bold yellow]Seed leakage:[/] {report.message}", highlight=False, soft_wrap=True)
             leakage = LeakageNote(
                 overlap=len(report.overlap), training_seeds=len(report.lineage.seeds), message=report.message

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.evals.lineage import check_leakage, model_lineage
+from services.evals.lineage import check_leakage, model_lineage, seed_check
 from services.rollouts.collector import CollectSpec, collect
 from services.training.server.settings import DB_FILE, backend_dir
 from services.training.server.store import Store
@@ -54,6 +54,9 @@ def test_overlap_is_found_and_counted(tmp_path: Path, trace_db: Path) -> None:
 def test_disjoint_seeds_give_no_warning(tmp_path: Path, trace_db: Path) -> None:
     model = _setup(tmp_path, trace_db)
     assert check_leakage(model, [10000, 10001], root=tmp_path / "data", workspace=tmp_path / "ws") is None
+    passed = seed_check(model, [10000, 10001], root=tmp_path / "data", workspace=tmp_path / "ws")
+    assert passed is not None and passed.overlap == []  # checked and passed: not the same as unknown
+    assert passed.passed_message.startswith(f"none of the eval seeds is among the 4 training seed(s) of {model}")
 
 
 def test_unknown_lineage_is_none_not_a_guess(tmp_path: Path, trace_db: Path) -> None:
@@ -61,3 +64,4 @@ def test_unknown_lineage_is_none_not_a_guess(tmp_path: Path, trace_db: Path) -> 
     model = _setup(tmp_path, trace_db, manifest_sha="other")  # no manifest for the training file
     assert check_leakage(model, [3], root=tmp_path / "data", workspace=tmp_path / "ws") is None
     assert check_leakage("sft-studio/tiny-qwen3", [3], root=tmp_path / "data", workspace=tmp_path / "ws") is None
+    assert seed_check("qwen/qwen3-32b", [3], root=tmp_path / "nothing", workspace=tmp_path) is None

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.content import Content
 
 from services.common.echo import cap_echo
+from services.evals.stats_math import p_eq
 from services.traces.achievement_keys import ACHIEVEMENTS
 from tui.widgets.bars import BarRow
 from tui.widgets.compare_bars import PairRow
@@ -236,7 +237,7 @@ def comparison_summary(c: Comparison) -> Content:
                 (f"{c.mean_unique_b:.2f}", "bold"),
                 ": ",
                 (f"{c.mean_diff:+.2f}", f"bold {colour}"),
-                f" (95 % CI {c.mean_diff_ci[0]:+.2f} to {c.mean_diff_ci[1]:+.2f}), paired t test p = {c.p_value:.3g}",
+                f" (95 % CI {c.mean_diff_ci[0]:+.2f} to {c.mean_diff_ci[1]:+.2f}), paired t test p {p_eq(c.p_value)}",
             ),
         ]
     )
