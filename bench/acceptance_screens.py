@@ -45,6 +45,10 @@ async def shoot(out: Path, models: list[str], size: tuple[int, int]) -> list[Pat
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(1.0)
         saved.append(Path(app.save_screenshot(f"runs_compare_{size[0]}x{size[1]}.svg", str(out))))
+        for page in range(1, 4):  # the rest of the comparison: loss curves, scores, achievements
+            await pilot.press("pagedown")
+            await pilot.pause(0.5)
+            saved.append(Path(app.save_screenshot(f"runs_compare_{size[0]}x{size[1]}_p{page}.svg", str(out))))
     return saved
 
 

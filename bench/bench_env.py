@@ -3,6 +3,7 @@
     uv run python bench/bench_env.py                       # 5 episodes x 1000 steps, teacher 5 x 100
     uv run python bench/bench_env.py --episodes 2 --steps 300 --decisions 50     # smoke run
     uv run python bench/bench_env.py --quality 50          # + teacher/random achievements, seeds 0-49
+    uv run python bench/bench_env.py --worldgen 40         # only world generation: crafter's vs ours
 
 Rows (single process; world generation is excluded from steps/s and shown as its own row):
 
@@ -12,6 +13,11 @@ Rows (single process; world generation is excluded from steps/s and shown as its
 - ``text env, obs per step``: the same with one action per decision (worst case).
 - ``teacher``: the collector's loop without the trace DB: format the observation, build the prompt,
   ``await TeacherPolicy.decide`` (parse, plan, call record), step the env.
+
+``--worldgen N`` times only world generation, seeds 0..N-1 (the worlds ``CrafterTextEnv(seed)`` gets):
+crafter's own ``worldgen.generate_world`` and ``services.crafter.fast_worldgen`` on the same fresh
+world, alternating which goes first, with the 1-minute load average before and after (the machine
+may be shared) and a check that both built the same world.
 
 ``--quality N`` plays seeds 0..N-1 for ``--decisions`` decisions with the teacher and the random
 policy and prints mean/std/min/max unique achievements and per-achievement rates.
@@ -23,6 +29,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import math
+import os
 import platform
 import random
 import statistics
@@ -31,6 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -148,6 +156,45 @@ def _quality(seeds: int, decisions: int) -> None:
     print(f"{'Crafter score (%)':<20} {scores['teacher']:>8.2f} {scores['random']:>8.2f}")
 
 
+def _worldgen(seeds: int) -> None:
+    from crafter import constants, engine, objects, worldgen
+
+    from services.crafter import fast_worldgen
+
+    def fresh(seed: int) -> tuple[Any, Any]:
+        world = engine.World((64, 64), constants.materials, (12, 12))
+        world.reset(seed=hash((seed, 1)) % (2**31 - 1))  # as crafter.Env.reset, first episode
+        player = objects.Player(world, (32, 32))
+        world.add(player)
+        return world, player
+
+    print(f"port verified here: {fast_worldgen.port_verified()} (the once-per-process check, untimed)")
+    load_before = os.getloadavg()[0]
+    times: dict[str, list[float]] = {"crafter": [], "fast_worldgen": []}
+    generators = {"crafter": worldgen.generate_world, "fast_worldgen": fast_worldgen.generate_world}
+    differ = 0
+    for seed in range(seeds):
+        maps = {}
+        for name in sorted(generators, reverse=seed % 2 == 1):
+            world, player = fresh(seed)
+            started = time.perf_counter()
+            generators[name](world, player)
+            times[name].append(time.perf_counter() - started)
+            maps[name] = (
+                world._mat_map.tobytes(),
+                [o.pos.tolist() for o in world.objects],
+                world.random.randint(1 << 30),
+            )
+        differ += maps["crafter"] != maps["fast_worldgen"]
+    print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(f"{'generator':<16} {'worlds':>6} {'mean ms':>8} {'median ms':>9} {'min ms':>7}")
+    for name, spent in times.items():
+        row = f"{name:<16} {len(spent):>6} {1000 * statistics.mean(spent):>8.1f}"
+        print(f"{row} {1000 * statistics.median(spent):>9.1f} {1000 * min(spent):>7.1f}")
+    ratio = statistics.mean(times["crafter"]) / statistics.mean(times["fast_worldgen"])
+    print(f"speed-up (mean): {ratio:.1f}x; worlds that differ: {differ} of {seeds}")
+
+
 def _crafter_score(success_percent: list[float]) -> float:
     """danijar/crafter analysis/common.py: geometric mean of (1 + success %) over all achievements, - 1."""
     return math.exp(statistics.mean(math.log(1 + s) for s in success_percent)) - 1
@@ -159,7 +206,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1000, help="env steps per episode for the env rows")
     parser.add_argument("--decisions", type=int, default=100, help="teacher decisions per episode")
     parser.add_argument("--quality", type=int, default=0, metavar="SEEDS", help="also measure achievements")
+    parser.add_argument("--worldgen", type=int, default=0, metavar="SEEDS", help="only time world generation")
     args = parser.parse_args()
+    if args.worldgen:
+        _worldgen(args.worldgen)
+        return 0
 
     version = importlib.metadata.version("crafter")
     print(f"Python {platform.python_version()} on {platform.machine()}, crafter {version}")

@@ -8,9 +8,11 @@ one world on a fresh Env. ``_FastCrafter`` fixes the first two (balancing visits
 position and class; no image, no semantic map) and ``CrafterTextEnv`` builds a fresh one per
 episode. The other orders are already fixed: ``world.objects`` is a list in insertion order, chunk
 keys are a dict in insertion order, and ``world.nearby``'s sets are only used for membership.
-World generation and all game rules are crafter's own; ``step`` repeats ``crafter.Env.step`` with
-cheaper distance checks and is tested step-for-step against it (tests/services/crafter/test_crafter_env.py), as is
-the determinism across processes.
+All game rules are crafter's own; ``step`` repeats ``crafter.Env.step`` with cheaper distance checks
+and is tested step-for-step against it (tests/services/crafter/test_crafter_env.py), as is the
+determinism across processes. ``reset`` repeats ``crafter.Env.reset`` but builds the world with
+:mod:`services.crafter.fast_worldgen`: crafter's generator vectorised, the same world bit for bit
+(it falls back to crafter's own where it cannot vouch for that).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from crafter import constants, engine  # type: ignore[import-untyped]
+from crafter import constants, engine, objects  # type: ignore[import-untyped]
 from crafter.env import Env as _CrafterEnv  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
+from services.crafter import fast_worldgen
 from services.crafter.facts import ACTIONS
 
 VITALS: tuple[str, ...] = ("health", "food", "drink", "energy")
@@ -94,6 +97,19 @@ class _FastCrafter(_CrafterEnv):  # type: ignore[misc]
         self.reward_range = None
         self.metadata = None
 
+    def reset(self) -> None:
+        """crafter.Env.reset with the world built by fast_worldgen (the same world, faster)."""
+        center = (self._world.area[0] // 2, self._world.area[1] // 2)
+        self._episode += 1
+        self._step = 0
+        self._world.reset(seed=hash((self._seed, self._episode)) % (2**31 - 1))
+        self._update_time()
+        self._player = objects.Player(self._world, center)
+        self._last_health = self._player.health
+        self._world.add(self._player)
+        self._unlocked = set()
+        fast_worldgen.generate_world(self._world, self._player)
+
     def _obs(self) -> None:
         return None
 
@@ -125,9 +141,10 @@ class _FastCrafter(_CrafterEnv):  # type: ignore[misc]
         return bool(dead or over)
 
 
-#: Freshly generated worlds kept per (seed, length). Generating a world is ~0.2 s of pure-Python
-#: noise, a deep copy ~2 ms; evals and demos replay the same fixed seeds, so this is most of an
-#: episode's cost saved. A copy is the same world, RNG state included (tests/services/crafter/test_crafter_env.py).
+#: Freshly generated worlds kept per (seed, length). Generating a world takes ~30 ms
+#: (fast_worldgen; crafter's own generator ~0.2 s), a deep copy ~2 ms; evals and demos replay the
+#: same fixed seeds, so this saves a good part of a short episode's cost. A copy is the same world,
+#: RNG state included (tests/services/crafter/test_crafter_env.py).
 PRISTINE_WORLDS = 128
 _PRISTINE: OrderedDict[tuple[int, int], _FastCrafter] = OrderedDict()
 _PRISTINE_LOCK = threading.Lock()
@@ -193,7 +210,7 @@ class CrafterTextEnv:
             if pristine is not None:
                 _PRISTINE.move_to_end(key)
         if pristine is None:
-            pristine = _generate(self.seed, self.length)  # outside the lock: it takes ~0.2 s
+            pristine = _generate(self.seed, self.length)  # outside the lock: it takes ~30 ms
             with _PRISTINE_LOCK:
                 _PRISTINE[key] = pristine
                 while len(_PRISTINE) > PRISTINE_WORLDS:

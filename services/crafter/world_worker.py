@@ -1,7 +1,8 @@
 """Building Crafter worlds ahead of time in plain child processes (the collector's prefetch).
 
-World generation is ~0.2 s of pure-Python noise per seed, as long as a whole teacher episode; on a
-2-core machine building the next worlds in parallel nearly halves a collection. A plain subprocess,
+World generation is ~30 ms a seed (services/crafter/fast_worldgen.py; it was ~0.2 s, as long as a
+whole teacher episode, before that port); building the next worlds in parallel still takes it off
+the collector's own core. A plain subprocess,
 not multiprocessing: no resource tracker is started (it outlived a killed collector for minutes and
 held the caller's stdout/stderr), nothing of the parent's ``__main__`` is re-imported, and the child
 asks the kernel to kill it when the parent dies (:func:`~services.common.child_process.die_with_parent`),

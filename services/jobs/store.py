@@ -135,19 +135,21 @@ class JobStore:
 
     def migrate(self) -> int:
         """Apply the migrations not applied yet (an exclusive transaction: two processes opening the
-        store at once apply each once). Returns the schema version."""
+        store at once apply each once). Returns the schema version.
+
+        A store that is already up to date is only read: opening it never takes the write lock, so a
+        reader (the Runs pane's worker, ``runs list``) does not wait for another process's write."""
+        known = max(version for version, _, _ in MIGRATIONS)
+        done = self._applied()
+        if done >= {version for version, _, _ in MIGRATIONS}:
+            self._refuse_newer(done, known)
+            return max(done)
         with self.engine.connect() as conn:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 Base.metadata.create_all(conn, tables=[SchemaVersion.__table__])  # type: ignore[list-item]
                 done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
-                known = max(version for version, _, _ in MIGRATIONS)
-                if done and max(done) > known:
-                    raise JobStoreUnusable(
-                        f"{self.path} is at schema version {max(done)}, newer than this sft-studio knows "
-                        f"({known}); it was left unchanged.",
-                        "Upgrade sft-studio, or point SFT_STUDIO_DATA_DIR at another folder.",
-                    )
+                self._refuse_newer(done, known)
                 for version, name, apply in MIGRATIONS:
                     if version in done:
                         continue
@@ -161,6 +163,24 @@ class JobStore:
                 conn.exec_driver_sql("ROLLBACK")
                 raise
         return self.schema_version()
+
+    def _applied(self) -> set[int]:
+        """The versions recorded, read without a write lock (none while the table does not exist)."""
+        with self.engine.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+            ).first()
+            if exists is None:
+                return set()
+            return {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
+
+    def _refuse_newer(self, done: set[int], known: int) -> None:
+        if done and max(done) > known:
+            raise JobStoreUnusable(
+                f"{self.path} is at schema version {max(done)}, newer than this sft-studio knows "
+                f"({known}); it was left unchanged.",
+                "Upgrade sft-studio, or point SFT_STUDIO_DATA_DIR at another folder.",
+            )
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

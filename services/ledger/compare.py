@@ -24,6 +24,8 @@ EVAL_KEYS = ("policy", "max_turns", "temperature", "max_tokens", "top_p", "mode"
 def _text(value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):  # spelt as in the TOML the user edits, not Python's True/False
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list):

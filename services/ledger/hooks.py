@@ -82,6 +82,15 @@ def on_job_end(job_id: str, snapshot: Any) -> None:
     _best_effort(f"the end of job {job_id}", record)
 
 
+def on_job_status(job_id: str, status: str, finished_at: str | None = None) -> None:
+    """A terminal status learnt without a poll (``jobs cancel`` answered ``cancelled``): the ledger
+    must not go on calling the job ``queued``. Final figures come only from a poll (:func:`on_job_end`)."""
+    _best_effort(
+        f"the status of job {job_id}",
+        lambda ledger: ledger.record_job_end(job_id, status=status, finished_at=finished_at),
+    )
+
+
 def on_eval_saved(result: Any, folder: Path) -> None:
     """A saved eval (``services.evals.results.EvalResult``), linked to its job and dataset when the
     ledger knows them or the local backend's store does (``services.evals.lineage``)."""

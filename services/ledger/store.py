@@ -307,6 +307,33 @@ class Ledger:
             row = s.scalars(query.order_by(JobFactsRow.id.desc())).first()
             return JobFacts.model_validate(row) if row is not None else None
 
+    def trained_models(self, dataset_sha256: str, config_sha256: str, config_text: str | None = None) -> dict[str, str]:
+        """The models (model id -> job id) of jobs trained on the dataset of ``dataset_sha256`` with the
+        config of ``config_sha256`` (the file's sha256) or, for a row recorded without that hash, of
+        exactly ``config_text``: what a sweep asks before it trains a cell again."""
+        with self._read() as s:
+            datasets = list(s.scalars(select(DatasetRow.id).where(DatasetRow.sha256 == dataset_sha256)))
+            if not datasets:
+                return {}
+            configs = [
+                row.id
+                for row in s.scalars(select(ConfigRow))
+                if row.sha256 == config_sha256 or (config_text is not None and row.text == config_text)
+            ]
+            if not configs:
+                return {}
+            jobs = list(
+                s.scalars(
+                    select(JobFactsRow.job_id).where(
+                        JobFactsRow.dataset_id.in_(datasets), JobFactsRow.config_id.in_(configs)
+                    )
+                )
+            )
+            if not jobs:
+                return {}
+            rows = s.scalars(select(ModelRow).where(ModelRow.job_id.in_(jobs)))
+            return {row.model_id: row.job_id or "" for row in rows}
+
     def all_facts(self) -> dict[str, JobFacts]:
         with self._read() as s:
             return {r.job_id: JobFacts.model_validate(r) for r in s.scalars(select(JobFactsRow))}

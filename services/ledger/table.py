@@ -31,6 +31,7 @@ class RunRow(BaseModel):
     tokens: int | None = None
     filter: str | None = None
     final_loss: float | None = None
+    final_val_loss: float | None = None
     tokens_per_s: float | None = None
     evals: int = 0
     eval_id: str | None = None
@@ -76,7 +77,7 @@ def run_rows(ledger: Ledger) -> list[RunRow]:
             for r in s.execute(
                 select(
                     JobFactsRow.job_id, JobFactsRow.dataset_id, JobFactsRow.status, JobFactsRow.examples,
-                    JobFactsRow.final_loss, JobFactsRow.tokens_per_s,
+                    JobFactsRow.final_loss, JobFactsRow.final_val_loss, JobFactsRow.tokens_per_s,
                 ).order_by(JobFactsRow.id)
             )
         }  # fmt: skip
@@ -124,6 +125,7 @@ def run_rows(ledger: Ledger) -> list[RunRow]:
                 tokens=data.tokens if data else None,
                 filter=filter_summary(data.filter) if data else None,
                 final_loss=fact.final_loss if fact else None,
+                final_val_loss=fact.final_val_loss if fact else None,
                 tokens_per_s=fact.tokens_per_s if fact else None,
                 evals=len(mine),
                 eval_id=last.eval_id if last else None,
@@ -143,8 +145,8 @@ def _pair(low: float | None, high: float | None) -> tuple[float, float] | None:
 
 COLUMNS = [
     "id", "kind", "base", "job", "status", "train_kind", "lora_rank", "learning_rate", "dataset", "examples", "tokens",
-    "filter", "final_loss", "tokens_per_s", "evals", "eval_id", "crafter_score", "crafter_score_ci", "mean_unique",
-    "mean_unique_ci", "seeds",
+    "filter", "final_loss", "final_val_loss", "tokens_per_s", "evals", "eval_id", "crafter_score", "crafter_score_ci",
+    "mean_unique", "mean_unique_ci", "seeds",
 ]  # fmt: skip
 
 

@@ -134,8 +134,9 @@ def make_policy(spec: CollectSpec, seed: int, run: int) -> Policy:
 class _WorldPrefetch:
     """Builds upcoming episodes' worlds in helper processes while episodes play.
 
-    World generation is ~0.2 s of pure-Python noise per seed, as long as a whole teacher episode;
-    on a 2-core machine building the next worlds in parallel nearly halves a collection. Worlds
+    World generation is ~30 ms a seed (services/crafter/fast_worldgen.py; ~0.2 s, as long as a
+    whole teacher episode, before that port); building the next worlds in parallel takes it off the
+    collector's own core. Worlds
     come back pickled (~30 KB) into crafter_env's cache, so CrafterTextEnv(seed) finds them. The
     helpers are plain child processes that die with the collector (services/crafter/world_worker).
     """

@@ -22,9 +22,12 @@ DEMO_TEACHER_SEEDS = (0, 119)
 DEMO_RANDOM_SEEDS = (0, 79)
 DEMO_MAX_TURNS = 30
 #: How long a build takes, as the README, the app's build screen, its help and `demo --help` say it
-#: (measured: bench/bench_demo.py, bench/RESULTS.md). Crafter generates each of the 120 worlds in pure
-#: Python, so the time follows the free CPU: ~22 s on a quiet 2-core machine, 2-4 min on a crowded one.
-BUILD_TIME = "about half a minute on a quiet 2-core machine, a few minutes when other programs keep the CPUs busy"
+#: (measured: bench/bench_demo.py, bench/RESULTS.md). The time follows the free CPU: 21.8 s on a quiet
+#: 2-core machine when crafter built the 120 worlds in pure Python (~0.2 s each; ~30 ms since
+#: services/crafter/fast_worldgen.py), and on a crowded one 166 s before that port, 104 s after it.
+BUILD_TIME = (
+    "under half a minute on a quiet 2-core machine, one to a few minutes when other programs keep the CPUs busy"
+)
 
 
 def demo_db_path() -> Path:

@@ -6,6 +6,15 @@ hooks, and a cell's job carries the sweep's ``[tags]`` in its payload. The state
 after each step (:mod:`services.sweeps.state`): a killed run resumes where it stopped (a submitted
 job is watched again, not submitted twice; a finished cell is never redone).
 
+A cell the runs ledger has already run (the same dataset sha256, the same config text, an eval on
+the plan's seeds: :mod:`services.sweeps.ledger_match`) is exported (to learn its dataset's sha256)
+but not trained again: it is marked ``skipped`` with the ledger's run id and result, so a plan re-run
+after its state file was deleted retrains nothing.
+
+A ``stop`` event (the Runs pane's stop key) ends the run after the current step: between cells and
+between a cell's steps; a job being watched is left running on the backend (a later run watches it
+again), an eval runs to its end. The cell is marked ``stopped`` and the run returns.
+
 When the backend stops answering mid-way (submission fails on the network, or the watch fails
 ``backend_failures`` polls in a row) the current cell is marked ``failed`` with the reason and the
 run stops: the remaining cells stay ``pending``, and ``sweep run`` again resumes them all.
@@ -35,7 +44,7 @@ from services.jobs.errors import (
     SubmissionRefused,
 )
 from services.sweeps.plan import Cell, PlanError, SweepPlan, refusal
-from services.sweeps.state import CellRecord, ExportRecord, SweepStateFile, load_state, now, save_state
+from services.sweeps.state import FINISHED, CellRecord, ExportRecord, SweepStateFile, load_state, now, save_state
 
 if TYPE_CHECKING:
     from services.jobs.backends import BackendChoice
@@ -52,6 +61,18 @@ class CellFailed(Exception):
 
 class BackendDown(Exception):
     """The backend stopped answering: this cell is marked failed and the run stops (resumable)."""
+
+
+class StoppedByUser(Exception):
+    """The user asked the run to stop; raised between steps (the cell is resumable)."""
+
+    def __init__(self, after: str) -> None:
+        super().__init__(after)
+        self.after = after
+
+
+#: ``RunSummary.stopped`` and the cell's note when the user stopped the run.
+STOPPED_BY_USER = "stopped by the user"
 
 
 @dataclass
@@ -78,6 +99,8 @@ def planned_actions(plan: SweepPlan) -> list[tuple[Cell, str]]:
             action = "run: export → config → job → eval"
         elif rec.state == "done":
             action = "skip (done)"
+        elif rec.state == "skipped":
+            action = f"skip (in the runs ledger: {rec.ledger_run})"
         elif rec.model:
             action = f"resume: eval of {rec.model}"
         elif rec.job_id:
@@ -103,6 +126,7 @@ class _Run:
         poll_interval: float | None,
         poll_timeout: float,
         backend_failures: int,
+        stop: threading.Event | None = None,
     ) -> None:
         self.plan = plan
         self.choice = choice
@@ -112,6 +136,7 @@ class _Run:
         self.poll_interval = poll_interval
         self.poll_timeout = poll_timeout
         self.backend_failures = backend_failures
+        self.stop = stop or threading.Event()
         self.state: SweepStateFile = load_state(plan.state_path, plan.path)
 
     @property
@@ -139,6 +164,11 @@ class _Run:
         rec.state = state
         rec.updated_at = now()
         self.save()
+
+    def check_stop(self, after: str) -> None:
+        """Between steps: the user's stop ends the run here."""
+        if self.stop.is_set():
+            raise StoppedByUser(after)
 
     # ------------------------------------------------------------------ export
 
@@ -292,6 +322,8 @@ class _Run:
 
         def on_snapshot(_snapshot: Any) -> None:
             failures[0] = 0
+            if self.stop.is_set():  # the user's stop: leave the job running, a later run watches it again
+                stop.set()
 
         job_id = rec.job_id
         try:
@@ -309,6 +341,8 @@ class _Run:
             raise CellFailed(f"job {job_id} is not known to the backend any more") from None
         except BackendError as exc:
             raise CellFailed(exc.message) from None
+        if result.outcome == "stopped" and self.stop.is_set() and failures[0] < self.backend_failures:
+            raise StoppedByUser(f"watching job {job_id} (it goes on on the backend; a later run watches it again)")
         if result.outcome == "stopped":
             raise BackendDown(f"the backend stopped answering while job {job_id} ran ({last_error[0]})")
         if result.outcome == "timeout" or result.snapshot is None:
@@ -370,6 +404,27 @@ class _Run:
         trained = len(report.lineage.seeds)
         return LeakageNote(overlap=len(report.overlap), training_seeds=trained, message=report.message)
 
+    # ------------------------------------------------------------------ the ledger
+
+    def in_ledger(self, cell: Cell, rec: CellRecord) -> bool:
+        """The ledger's identical run, when there is one: the cell is marked skipped with its result."""
+        from services.sweeps.ledger_match import find_in_ledger
+
+        found = find_in_ledger(cell, rec.dataset_sha256, self.plan.eval)
+        if found is None:
+            return False
+        rec.ledger_run = found.run_id
+        rec.job_id = found.job_id or None
+        rec.model = found.model
+        rec.eval_id = found.eval_id
+        rec.crafter_score = found.crafter_score
+        rec.crafter_score_ci = found.crafter_score_ci
+        rec.mean_unique = found.mean_unique
+        rec.seeds = found.seeds
+        self.mark(rec, "skipped")
+        self.event(cell.name, "skip", f"in the runs ledger already: {found.run_id} ({_result_text(rec)})")
+        return True
+
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunSummary:
@@ -378,19 +433,35 @@ class _Run:
             rec = self.state.cells.get(cell.settings_hash)
             if rec is None:
                 rec = self.state.cells[cell.settings_hash] = CellRecord(name=cell.name, values=cell.values)
-            if rec.state == "done":
+            if rec.state in FINISHED:
                 summary.skipped.append(cell.name)
-                self.event(cell.name, "skip", "done already")
+                why = "done already" if rec.state == "done" else f"in the runs ledger already: {rec.ledger_run}"
+                self.event(cell.name, "skip", why)
                 continue
+            if self.stop.is_set():
+                summary.stopped = f"{STOPPED_BY_USER}; run the sweep again to resume"
+                self.event(cell.name, "stopped", STOPPED_BY_USER)
+                break
             rec.attempts += 1
             rec.error = None
             try:
                 if rec.model is None:
                     if rec.job_id is None:
                         self.export(cell, rec)
+                        if self.in_ledger(cell, rec):
+                            summary.skipped.append(cell.name)
+                            continue
+                        self.check_stop("the export")
                         self.config(cell, rec)
                     self.train(cell, rec)
+                    self.check_stop("the training")
                 self.evaluate(cell, rec)
+            except StoppedByUser as exc:
+                rec.error = f"{STOPPED_BY_USER} after {exc.after}; run the sweep again to resume"
+                self.mark(rec, "stopped")
+                summary.stopped = f"{STOPPED_BY_USER}; run the sweep again to resume"
+                self.event(cell.name, "stopped", rec.error)
+                break
             except BackendDown as exc:
                 rec.error = str(exc)
                 self.mark(rec, "failed")
@@ -436,10 +507,11 @@ def run_sweep(
     poll_interval: float | None = None,
     poll_timeout: float = 3600.0,
     backend_failures: int = 3,
+    stop: threading.Event | None = None,
 ) -> RunSummary:
     """Run every cell not done yet; :class:`PlanError` (nothing run) when a cell is impossible or the
     eval cannot run on this backend. ``client``: an open client (else one is opened at the first job
-    and closed at the end)."""
+    and closed at the end). ``stop``: set it (from any thread) to end the run after the current step."""
     if plan.eval.policy == "model" and choice.kind != "local":
         raise PlanError(
             '[eval] policy "model" evaluates the fine-tuned model on the local backend: run the sweep with '
@@ -450,7 +522,14 @@ def run_sweep(
         raise PlanError(problem)
     with _run_lock(plan):
         runner = _Run(
-            plan, choice, client, on_event or (lambda *_: None), poll_interval, poll_timeout, max(1, backend_failures)
+            plan,
+            choice,
+            client,
+            on_event or (lambda *_: None),
+            poll_interval,
+            poll_timeout,
+            max(1, backend_failures),
+            stop,
         )
         try:
             return runner.run()

@@ -12,15 +12,22 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from services.common.atomic import write_atomic
 
+if TYPE_CHECKING:
+    from services.sweeps.plan import SweepPlan
+
 FORMAT = "sft-studio-sweep-state/1"
-#: pending → exporting → training → evaluating → done; failed at any step (a later run resumes it).
-State = Literal["pending", "exporting", "training", "evaluating", "done", "failed"]
+#: pending → exporting → training → evaluating → done; failed at any step, or stopped by the user
+#: after a step (a later run resumes either); skipped: the runs ledger holds the identical run
+#: (``ledger_run``), so nothing was trained.
+State = Literal["pending", "exporting", "training", "evaluating", "done", "failed", "stopped", "skipped"]
+#: The states a run never redoes.
+FINISHED: tuple[State, ...] = ("done", "skipped")
 
 
 class CellRecord(BaseModel):
@@ -42,6 +49,7 @@ class CellRecord(BaseModel):
     mean_unique: float | None = None
     seeds: int | None = None
     leakage: str | None = None  # eval seeds that were training seeds (the seed-leakage check)
+    ledger_run: str | None = None  # skipped: the runs ledger's identical run (its id, as the Runs table shows it)
     error: str | None = None
     attempts: int = 0
     updated_at: str | None = None
@@ -106,6 +114,7 @@ class CellState(BaseModel):
     mean_unique: float | None = None
     seeds: int | None = None
     leakage: str | None = None
+    ledger_run: str | None = None
     error: str | None = None
     problems: list[str] = Field(default_factory=list)  # why the plan refuses this cell now
 
@@ -116,7 +125,28 @@ def sweep_status(plan_path: Path) -> list[CellState]:
     from services.sweeps.plan import load_plan
 
     plan = load_plan(plan_path, estimate=False)
-    state = load_state(plan.state_path, plan.path)
+    return cell_states(plan, load_state(plan.state_path, plan.path))
+
+
+_SHOWN = {
+    "state",
+    "examples",
+    "job_id",
+    "model",
+    "eval_id",
+    "crafter_score",
+    "crafter_score_ci",
+    "mean_unique",
+    "seeds",
+    "leakage",
+    "ledger_run",
+    "error",
+}
+
+
+def cell_states(plan: SweepPlan, state: SweepStateFile) -> list[CellState]:
+    """The plan's cells with what ``state`` recorded of each (no file read: the Runs pane calls it on
+    every progress event of a run it watches)."""
     out: list[CellState] = []
     for cell in plan.cells:
         rec = state.cells.get(cell.settings_hash)
@@ -127,25 +157,7 @@ def sweep_status(plan_path: Path) -> list[CellState]:
             state="pending",
             problems=cell.problems,
         )
-        if rec is not None:
-            base = base.model_copy(
-                update=rec.model_dump(
-                    include={
-                        "state",
-                        "examples",
-                        "job_id",
-                        "model",
-                        "eval_id",
-                        "crafter_score",
-                        "crafter_score_ci",
-                        "mean_unique",
-                        "seeds",
-                        "leakage",
-                        "error",
-                    }
-                )
-            )
-        out.append(base)
+        out.append(base.model_copy(update=rec.model_dump(include=_SHOWN)) if rec is not None else base)
     return out
 
 

@@ -100,6 +100,28 @@ def test_models_list(env: Path, stub: StubBackend, capsys) -> None:  # type: ign
     assert code == 1 and "HTML" in err
 
 
+def test_a_cancelled_job_is_cancelled_in_the_runs_ledger(
+    env: Path, stub: StubBackend, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jobs cancel` answered `cancelled`: the ledger said `queued` for ever (nothing polled it again)."""
+    from services.jobs.store import JobRecord
+    from services.ledger.store import Ledger
+    from services.ledger.table import run_rows
+
+    ledger_file = env / "runs.db"
+    monkeypatch.setenv("SFT_STUDIO_LEDGER", str(ledger_file))
+    job_id = _job(stub, {"status": "queued"})
+    with Ledger(ledger_file) as ledger:
+        ledger.record_submission(
+            JobRecord(backend="url", base_url=stub.base_url, job_id=job_id, submitted_at="2026-12-08T00:00:00+00:00")
+        )
+        assert [r.status for r in run_rows(ledger) if r.job == job_id] == [None]
+    code, out, _err = _run(["jobs", "cancel", job_id, "--backend", stub.base_url], capsys)
+    assert code == 0 and "cancelled" in out
+    with Ledger(ledger_file) as ledger:
+        assert [r.status for r in run_rows(ledger) if r.job == job_id] == ["cancelled"]
+
+
 def test_cancel_a_running_local_job(env: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     with local_backend(env / "data"):
         choice = resolve_backend("local", cwd=env, environ={})

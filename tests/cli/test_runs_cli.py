@@ -48,7 +48,9 @@ def filled(tmp_path: Path, capsys: pytest.CaptureFixture[str], ledger_file: Path
                       dataset_sha256=manifest["sha256"], payload={"model": "sft-studio/tiny-qwen3",
                       "hyperparameters": {"n_epochs": 3, "learning_rate": 0.0001}})
         )  # fmt: skip
-        ledger.record_job_end("job_cli1", status="succeeded", fine_tuned_model=MODEL, final_loss=0.25)
+        ledger.record_job_end(
+            "job_cli1", status="succeeded", fine_tuned_model=MODEL, final_loss=0.25, final_val_loss=0.375
+        )
     teacher, rand = _eval(capsys, "teacher"), _eval(capsys, "random")
     return {"traces": str(traces), "out": str(out), "teacher": teacher["eval_id"], "random": rand["eval_id"],
             "teacher_model": teacher["model"], "random_model": rand["model"], "sha": manifest["sha256"]}  # fmt: skip
@@ -61,6 +63,7 @@ def test_list_show_export(filled: dict[str, str], capsys: pytest.CaptureFixture[
     assert main(["runs", "list", "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows[MODEL]["examples"] == 6 and rows[MODEL]["final_loss"] == 0.25 and rows[MODEL]["evals"] == 0
+    assert rows[MODEL]["final_val_loss"] == 0.375 and rows[filled["teacher_model"]]["final_val_loss"] is None
     assert rows[filled["teacher_model"]]["eval_id"] == filled["teacher"]
 
     assert main(["runs", "show", MODEL, "--json"]) == 0
@@ -74,8 +77,10 @@ def test_list_show_export(filled: dict[str, str], capsys: pytest.CaptureFixture[
     assert main(["runs", "export"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["id"] for r in table} == {MODEL, filled["teacher_model"], filled["random_model"]}
+    assert [r["final_val_loss"] for r in table if r["id"] == MODEL] == ["0.375"]
     assert main(["runs", "export", "--format", "md"]) == 0
-    assert capsys.readouterr().out.startswith("| id | kind |")
+    md = capsys.readouterr().out
+    assert md.startswith("| id | kind |") and "| final_loss | final_val_loss |" in md and "| 0.25 | 0.375 |" in md
     target = ledger_file.parent / "runs.json"
     assert main(["runs", "export", "--json", "--output", str(target)]) == 0
     assert len(json.loads(target.read_text())) == 3
@@ -90,6 +95,24 @@ def test_compare_marks_differences(filled: dict[str, str], capsys: pytest.Captur
     assert doc["scores"][0]["paired_seeds"] == 3 and doc["scores"][0]["diff_ci"] is not None
     assert main(["runs", "compare", MODEL, filled["teacher_model"]]) == 0
     assert "one axis at a time" in capsys.readouterr().err
+
+
+def test_compare_as_csv_and_markdown(filled: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The same text as the Runs pane's e writes for a comparison (``services.ledger.exports``)."""
+    assert main(["runs", "compare", filled["teacher_model"], filled["random_model"], "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["setting", filled["teacher_model"], filled["random_model"], "differs"]
+    policy = next(r for r in rows if r[0] == "eval.policy")
+    assert policy[-1] == "yes" and policy[1] != policy[2]
+    scores = rows[rows.index(["run", "against", "score", "against score", "difference", "difference 95% CI",
+                              "paired seeds", "verdict"]) + 1]  # fmt: skip
+    assert scores[:2] == [filled["random_model"], filled["teacher_model"]] and scores[6] == "3"
+    assert main(["runs", "compare", filled["teacher"], filled["random"], "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("| setting | ") and "| **eval.policy** ≠ |" in md and "| run | against | score |" in md
+    with pytest.raises(SystemExit) as exit_info:  # one output format at a time
+        main(["runs", "compare", filled["teacher"], filled["random"], "--format", "md", "--json"])
+    assert exit_info.value.code == 2
 
 
 def test_compare_and_show_link_achievements_to_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

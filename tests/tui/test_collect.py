@@ -238,7 +238,8 @@ async def test_stop_keeps_finished_episodes_and_one_at_a_time(small_db: Path) ->
         await until(pilot, lambda: any("already running" in n.message for n in app._notifications))
         assert not isinstance(app.screen, CollectForm)
         await press_busy(pilot, "x")
-        await until(pilot, lambda: not pane(app).collecting)
+        # The runner is idle before the pane has handled its Finished message: wait for both.
+        await until(pilot, lambda: not pane(app).collecting and pane(app).last_summary is not None)
         (finished,) = {id(m): m for m in seen if isinstance(m, CollectRunner.Finished)}.values()
         result = finished.result
         assert result.stopped and 1 <= result.progress.episodes_done < 40
@@ -246,6 +247,13 @@ async def test_stop_keeps_finished_episodes_and_one_at_a_time(small_db: Path) ->
         text, severity = pane(app).last_summary or ("", "")
         assert severity == "warning" and "Stopped early" in text and "kept" in text
         assert not strip.running and not key_active(app, "traces.stop")
+
+
+def test_activity_after_the_screens_are_gone_is_ignored() -> None:
+    """A stats read can end while the app shuts down; its activity message must not crash the exit
+    (it did, NoMatches/ScreenStackError, in test_stop_keeps_finished_episodes_and_one_at_a_time)."""
+    app = SftStudioApp(db_path=None, build_demo=False, watch_interval=None)
+    app.on_traces_pane_activity_changed(TracesPane.ActivityChanged("Reading the trace DB"))
 
 
 async def test_unreachable_inference_url_shows_the_collect_error(small_db: Path) -> None:

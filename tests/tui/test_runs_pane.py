@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from tests.support.pilot import SIZE, make_app, show_pane, until
 from tests.tui.runs_ledger import FILTERED, LORA, UNFILTERED, fill_ledger
 from tui.panes.runs.curves import LossCurves
 from tui.panes.runs.pane import EMPTY_HELP, RunsPane
 from tui.widgets.compare_bars import CompareBars
+from tui.widgets.virtual_table import VirtualTable
 
 
 def _text(widget: Static) -> str:
@@ -46,7 +47,7 @@ async def _shown(pilot: Any) -> RunsPane:
 
 
 def _ids(pane: RunsPane) -> list[str]:
-    return [row.key.value or "" for row in pane.query_one("#runs-table", DataTable).ordered_rows]
+    return pane.query_one("#runs-table", VirtualTable).keys
 
 
 @pytest.fixture
@@ -90,11 +91,15 @@ async def test_mark_and_compare_one_axis_then_several(ledger: Path, tmp_path: Pa
         pane = await _shown(pilot)
         ids = _ids(pane)
         assert not pane.check_action("compare", ())
-        table = pane.query_one("#runs-table", DataTable)
+        table = pane.query_one("#runs-table", VirtualTable)
         for run_id in (FILTERED, UNFILTERED):
             table.move_cursor(row=ids.index(run_id))
             await pilot.press("space")
         assert pane.marked == [FILTERED, UNFILTERED] and pane.check_action("compare", ())
+        await pilot.pause()
+        # The mark column (3 cells wide, left of the run) numbers the runs in the order they were marked.
+        shown = {run_id: table.render_line(1 + i).text[:3].strip() for i, run_id in enumerate(table.keys)}
+        assert shown[FILTERED] == "1" and shown[UNFILTERED] == "2" and shown[LORA] == ""
         await pilot.press("c")
         await until(pilot, lambda: pane.comparison is not None)
         c = pane.comparison
@@ -143,7 +148,7 @@ async def test_compare_links_achievements_to_the_data(tmp_path: Path, monkeypatc
     async with app.run_test(size=SIZE) as pilot:
         pane = await _shown(pilot)
         ids = _ids(pane)
-        table = pane.query_one("#runs-table", DataTable)
+        table = pane.query_one("#runs-table", VirtualTable)
         for run_id in (ALL, GOOD):
             table.move_cursor(row=ids.index(run_id))
             await pilot.press("space")
@@ -180,7 +185,7 @@ async def test_lineage_and_a_changed_dataset(ledger: Path, tmp_path: Path) -> No
     app = _app(ledger, tmp_path / "exports")
     async with app.run_test(size=SIZE) as pilot:
         pane = await _shown(pilot)
-        pane.query_one("#runs-table", DataTable).move_cursor(row=_ids(pane).index(FILTERED))
+        pane.query_one("#runs-table", VirtualTable).move_cursor(row=_ids(pane).index(FILTERED))
         await pilot.press("l")
         await until(pilot, lambda: pane.lineage is not None)
         text = _text(pane.query_one("#runs-lineage-text", Static))

@@ -700,3 +700,51 @@ def test_runs_pane_80x24(runs_app: SftStudioApp, snap_compare) -> None:  # type:
 def test_runs_lineage(runs_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     """l on the best run: eval → model → job → config/payload → dataset (sha256, matches) → filter → trace DB."""
     assert snap_compare(runs_app, terminal_size=SIZE, run_before=_runs_shown("l"))
+
+
+# ---------------------------------------------------------------------------------- Runs: sweeps
+
+
+@pytest.fixture
+def sweep_app(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> SftStudioApp:
+    """A 2 × 2 sweep (lora_rank × learning_rate) on the fixed DB, its state file written by the test
+    (done with a result, failed, training, never started); estimates from the DB, time unmeasured."""
+    from tests.services.jobs.support import fake_model, write_config
+    from tests.tui.test_runs_sweeps import recorded_sweep
+
+    monkeypatch.setenv("SFT_STUDIO_WORKSPACE", str(in_tmp))
+    build_db(in_tmp / REL, sessions=12, decisions=4)
+    (in_tmp / "configs").mkdir()
+    write_config(in_tmp / "configs", model=str(fake_model(in_tmp)), name="base.toml")
+    recorded_sweep(in_tmp, db=str(REL))
+    options = {"ledger_path": in_tmp / "runs.db", "export_dir": in_tmp / "runs"}
+    return SftStudioApp(db_path=None, watch_interval=None, candidates=[], pane_options={"runs": options})
+
+
+async def _sweep_grid_shown(pilot: Pilot[None]) -> None:
+    from tui.panes.runs.pane import RunsPane
+    from tui.panes.runs.sweep_grid import SweepGrid
+
+    await loaded(pilot)
+    pane = await show_pane(pilot, "6", RunsPane)
+    await settled(pilot)
+    await pilot.press("w")
+    deadline = time.monotonic() + 60
+    while not pane.query(SweepGrid) and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    view = pane.query_one(SweepGrid)
+    while view.opens < 1 and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    for field in pilot.app.query(Input):
+        field.cursor_blink = False
+    await settled(pilot)
+
+
+def test_runs_sweep_grid(sweep_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """w: the known sweep opened as a grid, lora_rank rows × learning_rate columns; each cell its state,
+    its estimate (examples · steps · time) and, when done, its score with the CI and mean unique."""
+    assert snap_compare(sweep_app, terminal_size=SIZE, run_before=_sweep_grid_shown)
+
+
+def test_runs_sweep_grid_80x24(sweep_app: SftStudioApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(sweep_app, terminal_size=NARROW, run_before=_sweep_grid_shown)

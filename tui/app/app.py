@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -338,7 +339,11 @@ class SftStudioApp(App[None]):
             preset(event.model_id)
 
     def on_traces_pane_activity_changed(self, event: TracesPane.ActivityChanged) -> None:
-        self.query_one(StatusLine).show_activity(event.text)
+        try:
+            line = self.query_one(StatusLine)
+        except (NoMatches, ScreenStackError):
+            return  # the app is shutting down: a stats read ended after its screen went
+        line.show_activity(event.text)
 
     async def on_traces_pane_db_opened(self, event: TracesPane.DbOpened) -> None:
         if event.path != self.db_path:  # only the demo build opens another DB than the one given

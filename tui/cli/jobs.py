@@ -219,6 +219,10 @@ def _cancel(args: argparse.Namespace, client: Any, out: Console, err: Console, b
     store = open_store()
     if store is not None:
         store.update_status(args.job_id, status=job.status)
+    if job.terminal:
+        from services.ledger.hooks import on_job_status
+
+        on_job_status(args.job_id, job.status, getattr(job, "finished_at", None) or getattr(job, "updated_at", None))
     if args.json:
         json_out(job.raw)
         return 0

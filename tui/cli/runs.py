@@ -41,7 +41,11 @@ def add_parsers(sub: Any) -> None:
     actions["show"].add_argument("run_id", metavar="ID")
     actions["show"].add_argument("--json", action="store_true", help="the whole lineage as JSON")
     actions["compare"].add_argument("run_ids", metavar="ID", nargs="+")
-    actions["compare"].add_argument("--json", action="store_true", help="machine-readable output")
+    compare_output = actions["compare"].add_mutually_exclusive_group()
+    compare_output.add_argument("--json", action="store_true", help="machine-readable output")
+    compare_output.add_argument(
+        "--format", choices=("csv", "md"), help="the comparison as CSV or Markdown (as the Runs pane's e writes it)"
+    )
     actions["reproduce"].add_argument("run_id", metavar="ID")
     actions["reproduce"].add_argument("--json", action="store_true", help="machine-readable output")
     actions["export"].add_argument("--format", choices=("csv", "md"), default="csv", help="table format (default csv)")
@@ -209,6 +213,12 @@ def _compare(args: argparse.Namespace, ledger: Ledger, out: Console, err: Consol
     links = compare_links(lineages)
     if args.json:
         _json({**result.model_dump(mode="json"), "achievement_data": [x.model_dump(mode="json") for x in links]})
+        return 0
+    if args.format is not None:
+        from services.ledger.exports import comparison_csv, comparison_markdown
+
+        text = comparison_csv(result) if args.format == "csv" else comparison_markdown(result)
+        print(text, end="", flush=True)
         return 0
     table = Table(box=None, header_style="bold")
     table.add_column("setting")

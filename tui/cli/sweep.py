@@ -199,7 +199,7 @@ def _status_table(name: str, cells: list[CellState]) -> Table:
     table = Table(title=f"sweep {name}", title_justify="left")
     for column in ("#", "cell", "state", "examples", "model", "Crafter score [95% CI]", "mean unique", "note"):
         table.add_column(column)
-    styles = {"done": "green", "failed": "red", "pending": "dim"}
+    styles = {"done": "green", "skipped": "green", "failed": "red", "stopped": "red", "pending": "dim"}
     for i, cell in enumerate(cells, 1):
         table.add_row(
             str(i),
@@ -209,9 +209,15 @@ def _status_table(name: str, cells: list[CellState]) -> Table:
             escape(cell.model or cell.job_id or "-"),
             _score(cell),
             f"{cell.mean_unique:.2f}" if cell.mean_unique is not None else "-",
-            escape(cell.error or "; ".join(cell.problems) or (f"seed leakage: {cell.leakage}" if cell.leakage else "")),
+            escape(cell.error or "; ".join(cell.problems) or _note(cell)),
         )
     return table
+
+
+def _note(cell: CellState) -> str:
+    if cell.ledger_run:
+        return f"in the runs ledger already: {cell.ledger_run}"
+    return f"seed leakage: {cell.leakage}" if cell.leakage else ""
 
 
 def _status(args: argparse.Namespace, out: Console) -> int:

@@ -74,3 +74,25 @@ def test_a_store_from_a_newer_version_is_refused_and_left_unchanged(tmp_path: Pa
     with pytest.raises(JobStoreUnusable, match=f"schema version {newer}, newer than this sft-studio"):
         JobStore(path)
     assert path.read_bytes() == before
+
+
+def test_an_up_to_date_store_opens_and_reads_while_another_writer_holds_the_lock(tmp_path: Path) -> None:
+    """The Runs pane's worker and ``runs list`` open the store to read: they must not wait for a write
+    in progress elsewhere (opening used to take the write lock to check the migrations)."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "runs.db"
+    JobStore(path).add(_record("job_1"))
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE jobs SET last_status = 'running'")
+    try:
+        t = time.monotonic()
+        store = JobStore(path)
+        assert [r.job_id for r in store.list()] == ["job_1"] and store.list()[0].last_status != "running"
+        assert time.monotonic() - t < 5  # the busy timeout is 10 s: no wait for the writer
+        store.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

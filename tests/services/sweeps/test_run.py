@@ -93,6 +93,16 @@ def test_two_cells_run_and_a_killed_run_resumes(ws: Path) -> None:
     assert again.cells[0].estimate is not None and again.cells[0].estimate.seconds is not None
     assert "earlier job" in again.cells[0].estimate.throughput
 
+    # 4. the state file deleted: the runs ledger knows both cells, so nothing is trained again
+    models = [c.model for c in cells]
+    plan.state_path.unlink()
+    seen, record = _events()
+    rerun = run_sweep(plan, choice, on_event=record)  # no backend runs: a skipped cell never opens one
+    assert rerun.ok and rerun.skipped == [c.name for c in plan.cells] and not rerun.done
+    assert not any(step in ("config", "submit", "eval") for _, step, _ in seen), seen
+    after = sweep_status(plan_path)
+    assert [c.state for c in after] == ["skipped", "skipped"] and [c.ledger_run for c in after] == models
+
 
 @pytest.mark.slow
 def test_backend_down_mid_way_marks_the_cell_and_resumes(ws: Path) -> None:
@@ -127,6 +137,36 @@ def test_backend_down_mid_way_marks_the_cell_and_resumes(ws: Path) -> None:
             client.close()
     assert again.ok and again.skipped == [plan.cells[0].name] and again.done == [plan.cells[1].name]
     assert [c.state for c in sweep_status(plan_path)] == ["done", "done"]
+
+
+@pytest.mark.slow
+def test_a_stop_while_training_leaves_the_job_running_and_a_later_run_watches_it(ws: Path) -> None:
+    import threading
+
+    plan_path = write_plan(ws, plan_text("lora_rank = [4]", eval_=EVAL))
+    plan = load_plan(plan_path, backend="local")
+    stop = threading.Event()
+
+    def stop_at_submit(name: str, step: str, text: str) -> None:
+        if step == "submit":
+            stop.set()
+
+    with local_backend(ws / "data"):
+        choice = resolve_backend("local", cwd=ws, environ={}, data_dir=ws / "data")
+        client = open_client(choice)
+        try:
+            summary = run_sweep(plan, choice, client, on_event=stop_at_submit, poll_interval=0.2, stop=stop)
+            [cell] = sweep_status(plan_path)
+            assert summary.stopped and not summary.failed and cell.state == "stopped" and cell.job_id
+            assert "watching job" in (cell.error or "")
+            seen, record = _events()
+            again = run_sweep(plan, choice, client, on_event=record, poll_interval=0.2, poll_timeout=60)
+            jobs = client.list_jobs()
+        finally:
+            client.close()
+    assert again.ok and again.done == [plan.cells[0].name]
+    assert any(step == "watch" and cell.job_id in text for _, step, text in seen)
+    assert [j.job_id for j in jobs] == [cell.job_id]  # watched again, not submitted twice
 
 
 def test_nothing_is_overwritten_silently(ws: Path) -> None:

@@ -1,17 +1,20 @@
 """The Runs pane: the runs ledger as a sortable, filterable table, a comparison of 2–4 marked runs,
 and one run's lineage back to the trace DB.
 
-The ledger is read in a worker (``services.ledger.table.run_rows``, one query per table); sorting and
-filtering work on cell texts computed once per load (``view.table_rows``), so they stay in the tens
-of milliseconds for a thousand runs. Comparisons (``services.ledger.compare.compare_runs`` plus the
-eval results' per-achievement deltas) and lineages (``services.ledger.lineage.lineage``, which hashes
-the dataset file again) are workers too. A corrupt or newer ledger is said in one sentence in this
+The ledger is read in a worker (``services.ledger.table.run_rows``, one query per table), which also
+formats every cell and measures every column once (``view.table_rows``, ``view.column_widths``);
+sorting and filtering then reorder plain rows, and the table (``tui.widgets.virtual_table``) draws
+only the rows in view, so opening, sorting and filtering a thousand runs cost milliseconds.
+Comparisons (``services.ledger.compare.compare_runs`` plus the eval results' per-achievement deltas)
+and lineages (``services.ledger.lineage.lineage``, which hashes the dataset file again) are workers
+too. A corrupt or newer ledger is said in one sentence in this
 pane, and only here: the rest of the app does not read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,14 +26,16 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import ContentSwitcher, DataTable, Input, Static
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Input, Static
 
 from tui.app import workers
 from tui.panes.runs import achievement_data, view
 from tui.panes.runs.curves import LossCurves
 from tui.panes.runs.spec import SPEC
+from tui.panes.runs.sweep_grid import SweepGrid
 from tui.widgets.compare_bars import CompareBars, PairRow
-from tui.widgets.tables import cursor_key, right
+from tui.widgets.virtual_table import VColumn, VirtualTable
 
 if TYPE_CHECKING:
     from services.ledger.achievement_data import AchievementData
@@ -55,12 +60,14 @@ def shown_path(path: Path) -> str:
 
 @dataclass
 class Loaded:
-    """What one read of the ledger gave: its runs with their cells (empty when the file is not there)."""
+    """What one read of the ledger gave: its runs with their cells and the columns' widths (empty
+    when the file is not there)."""
 
     path: Path
     rows: list[view.TableRow]
     exists: bool
     counts: dict[str, int] = field(default_factory=dict)
+    widths: tuple[int, ...] = ()
 
 
 @dataclass
@@ -92,10 +99,9 @@ def load_ledger(path: Path) -> Loaded:
         return Loaded(path, [], exists=False)
     with Ledger(path) as ledger:
         runs = run_rows(ledger)
-        facts = ledger.all_facts()
         counts = ledger.counts()
-    val = {job: f.final_val_loss for job, f in facts.items()}
-    return Loaded(path, view.table_rows(runs, val), exists=True, counts=counts)
+    rows = view.table_rows(runs)
+    return Loaded(path, rows, exists=True, counts=counts, widths=view.column_widths(rows))
 
 
 def compare_ledger(path: Path, run_ids: Sequence[str]) -> Compared:
@@ -218,10 +224,9 @@ class RunsPane(Vertical):
         self.marked: list[str] = []
         self.comparison: Compared | None = None
         self.lineage: Lineage | None = None
+        self._view_mounts: dict[str, asyncio.Future[None]] = {}
         self.loads = 0  # finished reads (tests wait on it)
         self.exported: list[Path] = []
-        self._cell_run: dict[int, str] = {}  # id() of each row's run cell -> run id (for the table's sort)
-        self._marks_shown: dict[str, int] = {}
         self._list = workers.TaggedWorker[Any, None](
             self, "runs-list", self.Listed, self.ListFailed, known=_ledger_errors
         )
@@ -240,39 +245,52 @@ class RunsPane(Vertical):
         with ContentSwitcher(initial="runs-table-view", id="runs-views"):
             with Vertical(id="runs-table-view"):
                 yield Input(placeholder="/ filter: words every row must contain", id="runs-filter", compact=True)
-                yield DataTable(id="runs-table", classes="box", cursor_type="cell", zebra_stripes=True)
+                yield VirtualTable(id="runs-table", classes="box", marks=True)
                 yield Static(id="runs-message", markup=False)
-            with VerticalScroll(id="runs-compare"):
-                yield Static(id="runs-compare-settings", classes="box")
-                yield LossCurves(id="runs-curves", classes="box")
-                yield Static(id="runs-compare-scores", classes="box")
-                for n in range(MAX_MARKED - 1):  # composed once: shown or hidden, never mounted per comparison
-                    yield Static(id=f"runs-compare-note-{n}", classes="box", markup=False)
-                    yield CompareBars(id=f"runs-compare-bars-{n}", classes="box")
-                yield Static(id="runs-compare-data", classes="box")
-            with VerticalScroll(id="runs-lineage"):
-                yield Static(id="runs-lineage-text", classes="box")
+            # The comparison and lineage views are filled on first use (_view_ready): composing their
+            # dozen widgets up front was a third of the pane's open time (bench/RESULTS.md).
+            yield VerticalScroll(id="runs-compare")
+            yield VerticalScroll(id="runs-lineage")
+            yield Vertical(id="runs-sweeps")  # its SweepGrid is mounted on the first w
         yield Static(id="runs-note", markup=False)
 
+    def _compare_widgets(self) -> list[Widget]:
+        widgets: list[Widget] = [
+            Static(id="runs-compare-settings", classes="box"),
+            LossCurves(id="runs-curves", classes="box"),
+            Static(id="runs-compare-scores", classes="box"),
+        ]
+        for n in range(MAX_MARKED - 1):  # mounted once: shown or hidden, never mounted per comparison
+            widgets += [Static(id=f"runs-compare-note-{n}", classes="box", markup=False)]
+            widgets += [CompareBars(id=f"runs-compare-bars-{n}", classes="box")]
+        widgets.append(Static(id="runs-compare-data", classes="box"))
+        widgets[0].border_title = "Settings (≠ differs)"
+        widgets[1].border_title = "Training loss"
+        widgets[2].border_title = "Crafter score differences (95% CI)"
+        widgets[-1].border_title = achievement_data.TITLE
+        for widget in widgets[3:-1]:
+            widget.display = False
+        return widgets
+
+    def _lineage_widgets(self) -> list[Widget]:
+        text = Static(id="runs-lineage-text", classes="box")
+        text.border_title = "Lineage: from the eval back to the trace DB"
+        return [text]
+
+    async def _view_ready(self, view_id: str) -> None:
+        """Mount the view's widgets the first time it is needed (once, even when two results race)."""
+        task = self._view_mounts.get(view_id)
+        if task is None:
+            widgets = self._compare_widgets() if view_id == "runs-compare" else self._lineage_widgets()
+            task = asyncio.ensure_future(self.query_one(f"#{view_id}", VerticalScroll).mount_all(widgets))
+            self._view_mounts[view_id] = task
+        await task
+
     def on_mount(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        table.add_column(" ", key="mark")
-        for column in view.COLUMNS:
-            table.add_column(column.label, key=column.key)
+        table = self.query_one("#runs-table", VirtualTable)
+        self._set_columns(view.column_widths([]))
         table.border_title = "Runs (s sort · / filter · space mark · c compare · l lineage · e export)"
-        self.query_one("#runs-compare-settings").border_title = "Settings (≠ differs)"
-        self.query_one("#runs-curves").border_title = "Training loss"
-        self.query_one("#runs-compare-scores").border_title = "Crafter score differences (95% CI)"
-        self.query_one("#runs-compare-data").border_title = achievement_data.TITLE
-        self.query_one("#runs-lineage-text").border_title = "Lineage: from the eval back to the trace DB"
         self.query_one("#runs-message").display = False
-        for widget in self.query("#runs-compare > .box"):
-            widget.display = widget.id in (
-                "runs-compare-settings",
-                "runs-curves",
-                "runs-compare-scores",
-                "runs-compare-data",
-            )
         self._header()
 
     def activate(self) -> None:
@@ -285,6 +303,13 @@ class RunsPane(Vertical):
     # ------------------------------------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("sweep_start", "sweep_stop"):
+            sweeps = self._sweep_grid()
+            if sweeps is None or self._view() != "runs-sweeps":
+                return False
+            return sweeps.can_start() if action == "sweep_start" else sweeps.can_stop()
+        if self._view() == "runs-sweeps" and action in ("compare", "lineage", "mark", "sort", "export", "filter"):
+            return False
         if action == "compare":
             return 2 <= len(self.marked) <= MAX_MARKED
         if action in ("lineage", "mark", "sort"):
@@ -294,22 +319,51 @@ class RunsPane(Vertical):
         return True
 
     def action_refresh(self) -> None:
+        sweeps = self._sweep_grid()
+        if sweeps is not None and self._view() == "runs-sweeps":
+            sweeps.reload()
+            return
         self.refresh_ledger()
 
+    def _sweep_grid(self) -> SweepGrid | None:
+        return next(iter(self.query(SweepGrid)), None)
+
+    async def action_sweeps(self) -> None:
+        sweeps = self._sweep_grid()
+        if sweeps is None:  # built on first use, as the comparison and lineage views are
+            sweeps = SweepGrid()
+            await self.query_one("#runs-sweeps", Vertical).mount(sweeps)
+        self._switch("runs-sweeps")
+        sweeps.show()
+
+    def action_sweep_start(self) -> None:
+        if (sweeps := self._sweep_grid()) is not None:
+            sweeps.start()
+
+    def action_sweep_stop(self) -> None:
+        if (sweeps := self._sweep_grid()) is not None:
+            sweeps.stop()
+
+    def may_close(self, proceed: Callable[[], None]) -> bool:
+        """Quitting while a sweep runs asks first (``MayClose``)."""
+        sweeps = self._sweep_grid()
+        return sweeps is None or sweeps.may_close(proceed)
+
     def action_sort(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        column = max(table.cursor_column - 1, 0)
+        table = self.query_one("#runs-table", VirtualTable)
+        column = max(table.cursor_column - 1, 0)  # column 0 is the marks
         key = view.COLUMN_KEYS[column]
         self.sort_reverse = (not self.sort_reverse) if key == self.sort_column else key in ("score", "unique")
         self.sort_column = key
-        self.apply()
+        self.apply(follow=False)
 
     def action_filter(self) -> None:
         self._switch("runs-table-view")
         self.query_one("#runs-filter", Input).focus()
 
     def action_mark(self) -> None:
-        run_id = cursor_key(self.query_one("#runs-table", DataTable))
+        table = self.query_one("#runs-table", VirtualTable)
+        run_id = table.cursor_key
         if run_id is None:
             return
         if run_id in self.marked:
@@ -321,7 +375,7 @@ class RunsPane(Vertical):
             return
         else:
             self.marked.append(run_id)
-        self._sync_marks(self.query_one("#runs-table", DataTable))
+        table.set_marks(self._marks())
         self._header()
         self.refresh_bindings()
 
@@ -331,25 +385,26 @@ class RunsPane(Vertical):
         self._compare.start(lambda run: compare_ledger(self.ledger_path, ids), ids, doing="comparing runs")
 
     def action_lineage(self) -> None:
-        run_id = cursor_key(self.query_one("#runs-table", DataTable))
+        run_id = self.query_one("#runs-table", VirtualTable).cursor_key
         if run_id is None:
             return
         self._note(f"Reading the lineage of {run_id} (hashing its dataset file)…")
         self._lineage.start(lambda run: lineage_of(self.ledger_path, run_id), run_id, doing="reading the lineage")
 
     def action_export(self) -> None:
+        from services.ledger.exports import comparison_csv, comparison_markdown, write_exports
         from services.ledger.table import as_csv, as_markdown
 
         folder = self.export_dir or _workspace_runs()
         if self._view() == "runs-compare" and self.comparison is not None:
             kind = "comparison"
             c = self.comparison.comparison
-            texts = (view.comparison_csv(c), view.comparison_markdown(c))
+            texts = (comparison_csv(c), comparison_markdown(c))
         else:
             kind = "table"
             runs = [r.run for r in self.rows]
             texts = (as_csv(runs), as_markdown(runs))
-        self._export.start(lambda run: view.write_exports(folder, kind, *texts), kind, doing=f"exporting the {kind}")
+        self._export.start(lambda run: write_exports(folder, kind, *texts), kind, doing=f"exporting the {kind}")
 
     def action_back(self) -> None:
         self._switch("runs-table-view")
@@ -389,50 +444,35 @@ class RunsPane(Vertical):
 
     @on(Input.Submitted, "#runs-filter")
     def _filter_done(self) -> None:
-        self.query_one("#runs-table", DataTable).focus()
+        self.query_one("#runs-table", VirtualTable).focus()
 
-    def apply(self, *, reload: bool = False) -> None:
+    def apply(self, *, reload: bool = False, follow: bool = True) -> None:
         """Filter, then sort, then show (the precomputed cells: no formatting here); ``reload``: the
-        ledger was read again, so cells may have changed."""
+        ledger was read again (new cells and column widths); ``follow``: the cursor stays on its run
+        (not after a sort, which keeps the cursor's place as the view reorders)."""
         rows = view.filter_rows(self.all_rows, self.filter_text)
         if self.sort_column is not None:
             rows = view.sort_rows(rows, self.sort_column, reverse=self.sort_reverse)
         self.rows = rows
-        self.render_table(reload=reload)
+        self.render_table(reload=reload, follow=follow)
         self.refresh_bindings()
 
-    def _cells(self, row: view.TableRow, numeric: list[bool]) -> list[Text]:
-        mark = self.marked.index(row.run.id) + 1 if row.run.id in self.marked else 0
-        texts = [_mark_text(mark)]
-        texts += [right(t) if n else Text(t) for t, n in zip(row.cells, numeric, strict=True)]
-        self._cell_run[id(texts[1])] = row.run.id
-        return texts
+    def _set_columns(self, widths: Sequence[int]) -> None:
+        columns = [VColumn(c.label, w, c.numeric) for c, w in zip(view.COLUMNS, widths, strict=True)]
+        self.query_one("#runs-table", VirtualTable).set_columns(columns)
 
-    def render_table(self, *, reload: bool = False) -> None:
-        """Show ``self.rows``. The same runs in another order (a sort) are reordered in place by the
-        table's own sort, which keeps every cell and its measured width (a rebuild of 1,000 rows costs
-        hundreds of milliseconds); a changed set of runs (load, filter) rebuilds."""
-        table = self.query_one("#runs-table", DataTable)
+    def _marks(self) -> dict[str, int]:
+        return {key: n for n, key in enumerate(self.marked, 1)}
+
+    def render_table(self, *, reload: bool = False, follow: bool = True) -> None:
+        """Show ``self.rows``: the table keeps a reference to the list and draws the rows in view, so
+        this costs the same for 5 runs or 5,000."""
+        table = self.query_one("#runs-table", VirtualTable)
         message = self.query_one("#runs-message", Static)
-        keys = [row.run.id for row in self.rows]
-        current = [row.key.value for row in table.ordered_rows]
-        if not reload and keys != current and len(keys) == len(current) and set(keys) == set(current):
-            order = {key: i for i, key in enumerate(keys)}
-            table.sort("run", key=lambda cell: order[self._cell_run[id(cell)]])
-        elif reload or keys != current:
-            numeric = [c.numeric for c in view.COLUMNS]
-            self._cell_run = {}
-            self._marks_shown = {key: self.marked.index(key) + 1 for key in self.marked if key in keys}
-            # Rebuilt, never updated cell by cell: update_cell(update_width=True) on 15,000 cells
-            # stalled the app for a minute, where clear + add_row takes a fraction of a second.
-            old_key, old_row, column = cursor_key(table), table.cursor_row, table.cursor_column
-            table.clear()
-            for row in self.rows:
-                table.add_row(*self._cells(row, numeric), key=row.run.id)
-            if keys:
-                at = keys.index(old_key) if old_key in keys else min(max(old_row, 0), len(keys) - 1)
-                table.move_cursor(row=at, column=column, animate=False)
-        self._sync_marks(table)
+        if reload and self.loaded is not None and self.loaded.widths:
+            self._set_columns(self.loaded.widths)
+        table.set_rows(self.rows, follow=follow)
+        table.set_marks(self._marks())
         text = ""
         if self.error is not None:
             text = self.error
@@ -450,14 +490,6 @@ class RunsPane(Vertical):
             self._focus_table()
         self.query_one("#runs-filter").display = self.error is None and bool(self.all_rows)
         self._header()
-
-    def _sync_marks(self, table: DataTable[Any]) -> None:
-        """Only the mark cells that changed (a mark is one cell, not a redraw of the table)."""
-        shown = {key: self.marked.index(key) + 1 for key in self.marked if key in table.rows}
-        for key in set(self._marks_shown) | set(shown):
-            if self._marks_shown.get(key) != shown.get(key) and key in table.rows:
-                table.update_cell(key, "mark", _mark_text(shown.get(key, 0)))
-        self._marks_shown = shown
 
     def _header(self) -> None:
         parts = [f"Ledger {shown_path(self.ledger_path)}"]
@@ -480,8 +512,11 @@ class RunsPane(Vertical):
     # ------------------------------------------------------------------------------------- comparison
 
     @on(ComparedDone)
-    def _compared(self, message: ComparedDone) -> None:
+    async def _compared(self, message: ComparedDone) -> None:
         if not self._compare.is_current(message):
+            return
+        await self._view_ready("runs-compare")
+        if not self._compare.is_current(message):  # a newer comparison started while mounting
             return
         self.comparison = message.result
         c = message.result.comparison
@@ -552,7 +587,10 @@ class RunsPane(Vertical):
     # ---------------------------------------------------------------------------------------- lineage
 
     @on(LineageDone)
-    def _lineage_done(self, message: LineageDone) -> None:
+    async def _lineage_done(self, message: LineageDone) -> None:
+        if not self._lineage.is_current(message):
+            return
+        await self._view_ready("runs-lineage")
         if not self._lineage.is_current(message):
             return
         self.lineage = message.result
@@ -587,7 +625,7 @@ class RunsPane(Vertical):
     # ---------------------------------------------------------------------------------------- helpers
 
     def _focus_table(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
+        table = self.query_one("#runs-table", VirtualTable)
         if table.display:
             table.focus()
         else:
@@ -604,10 +642,6 @@ class RunsPane(Vertical):
         note = self.query_one("#runs-note", Static)
         note.update(text)
         note.set_class(error, "-error")
-
-
-def _mark_text(mark: int) -> Text:
-    return Text(str(mark), style="bold reverse") if mark else Text(" ")
 
 
 def _diff_style(diff: float) -> str:

@@ -1,22 +1,21 @@
 """What the Runs pane shows, as plain functions of ledger records (no widgets: tested directly and
-timed by the bench): the table's columns, cells, sort keys and filter, the lineage as text, and a
-comparison as CSV and Markdown.
+timed by the bench): the table's columns, cells, column widths, sort keys and filter, and the lineage
+as text (a comparison's CSV and Markdown are ``services.ledger.exports``).
 
-Every cell's text is computed once per load (``TableRow``): sorting and filtering 1,000 runs then
-compare precomputed values instead of formatting again.
+Every cell's text and width is computed once per load, in the pane's worker (``TableRow``,
+``column_widths``): sorting and filtering 1,000 runs then compare precomputed values instead of
+formatting again, and the table draws only the rows in view.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from services.ledger.compare import RunComparison
+from rich.cells import cell_len
+
 from services.ledger.records import Lineage
 from services.ledger.table import RunRow, filter_summary
 
@@ -63,34 +62,32 @@ class Column:
 
     key: str
     label: str
-    text: Callable[[RunRow, float | None], str]
-    value: Callable[[RunRow, float | None], Any]
+    text: Callable[[RunRow], str]
+    value: Callable[[RunRow], Any]
     numeric: bool = True
 
 
-def _lr_text(row: RunRow, _: float | None) -> str:
+def _lr_text(row: RunRow) -> str:
     lr = _num(row.learning_rate)
     return "" if lr is None else f"{lr:.0e}" if lr < 0.01 else f"{lr:g}"
 
 
 #: The key columns first: at 80x24 the run, its score and its training kind fit without scrolling.
 COLUMNS: tuple[Column, ...] = (
-    Column("run", "run", lambda r, v: short_id(r.id), lambda r, v: r.id, numeric=False),
-    Column("score", "score % [95% CI]", lambda r, v: score_text(r), lambda r, v: r.crafter_score),
-    Column("unique", "unique", lambda r, v: _fmt(r.mean_unique, 2), lambda r, v: r.mean_unique),
-    Column("train", "train", lambda r, v: r.train_kind or r.kind, lambda r, v: r.train_kind or r.kind, numeric=False),
-    Column("base", "base", lambda r, v: r.base or "", lambda r, v: r.base, numeric=False),
-    Column(
-        "rank", "rank", lambda r, v: "" if r.lora_rank is None else str(r.lora_rank), lambda r, v: _num(r.lora_rank)
-    ),
-    Column("lr", "lr", _lr_text, lambda r, v: _num(r.learning_rate)),
-    Column("examples", "examples", lambda r, v: "" if r.examples is None else str(r.examples), lambda r, v: r.examples),
-    Column("tokens", "tokens", lambda r, v: "" if r.tokens is None else str(r.tokens), lambda r, v: r.tokens),
-    Column("filter", "filter", lambda r, v: r.filter or "", lambda r, v: r.filter, numeric=False),
-    Column("loss", "loss", lambda r, v: _fmt(r.final_loss, 3), lambda r, v: r.final_loss),
-    Column("val", "val loss", lambda r, v: _fmt(v, 3), lambda r, v: v),
-    Column("tps", "tok/s", lambda r, v: _fmt(r.tokens_per_s, 0), lambda r, v: r.tokens_per_s),
-    Column("status", "status", lambda r, v: r.status or "", lambda r, v: r.status, numeric=False),
+    Column("run", "run", lambda r: short_id(r.id), lambda r: r.id, numeric=False),
+    Column("score", "score % [95% CI]", lambda r: score_text(r), lambda r: r.crafter_score),
+    Column("unique", "unique", lambda r: _fmt(r.mean_unique, 2), lambda r: r.mean_unique),
+    Column("train", "train", lambda r: r.train_kind or r.kind, lambda r: r.train_kind or r.kind, numeric=False),
+    Column("base", "base", lambda r: r.base or "", lambda r: r.base, numeric=False),
+    Column("rank", "rank", lambda r: "" if r.lora_rank is None else str(r.lora_rank), lambda r: _num(r.lora_rank)),
+    Column("lr", "lr", _lr_text, lambda r: _num(r.learning_rate)),
+    Column("examples", "examples", lambda r: "" if r.examples is None else str(r.examples), lambda r: r.examples),
+    Column("tokens", "tokens", lambda r: "" if r.tokens is None else str(r.tokens), lambda r: r.tokens),
+    Column("filter", "filter", lambda r: r.filter or "", lambda r: r.filter, numeric=False),
+    Column("loss", "loss", lambda r: _fmt(r.final_loss, 3), lambda r: r.final_loss),
+    Column("val", "val loss", lambda r: _fmt(r.final_val_loss, 3), lambda r: r.final_val_loss),
+    Column("tps", "tok/s", lambda r: _fmt(r.tokens_per_s, 0), lambda r: r.tokens_per_s),
+    Column("status", "status", lambda r: r.status or "", lambda r: r.status, numeric=False),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 
@@ -104,16 +101,30 @@ class TableRow:
     values: tuple[Any, ...]
     haystack: str
 
+    @property
+    def key(self) -> str:
+        """The run id (the table's row key)."""
+        return self.run.id
 
-def table_rows(runs: Sequence[RunRow], val_losses: dict[str, float | None] | None = None) -> list[TableRow]:
-    """``val_losses`` maps a job id to its final validation loss (the runs table does not carry it)."""
+
+def table_rows(runs: Sequence[RunRow]) -> list[TableRow]:
     out = []
     for run in runs:
-        val = (val_losses or {}).get(run.job or "")
-        cells = tuple(c.text(run, val) for c in COLUMNS)
-        values = tuple(c.value(run, val) for c in COLUMNS)
+        cells = tuple(c.text(run) for c in COLUMNS)
+        values = tuple(c.value(run) for c in COLUMNS)
         out.append(TableRow(run, cells, values, " ".join((run.id, *cells)).lower()))
     return out
+
+
+def column_widths(rows: Sequence[TableRow]) -> tuple[int, ...]:
+    """Each column's width in cells: its widest text over ``rows`` and its header. Taken over every
+    run of a load, not the filtered ones, so the columns stay put while a filter is typed."""
+    widths = [cell_len(c.label) for c in COLUMNS]
+    for row in rows:
+        for i, text in enumerate(row.cells):
+            if len(text) > widths[i] or not text.isascii():
+                widths[i] = max(widths[i], cell_len(text))
+    return tuple(widths)
 
 
 def sort_rows(rows: Sequence[TableRow], column: str, *, reverse: bool = False) -> list[TableRow]:
@@ -205,69 +216,6 @@ def lineage_lines(lin: Lineage, shown: Callable[[str], str] = str) -> list[tuple
     for warning in lin.warnings:
         add(("error", f"Warning: {shown_paths(warning, shown)}"))
     return out
-
-
-# --------------------------------------------------------------------------------------- comparison
-
-
-def _ci(pair: tuple[float, float] | None) -> str:
-    return "" if pair is None else f"[{pair[0]:+.2f}, {pair[1]:+.2f}]"
-
-
-def comparison_csv(c: RunComparison) -> str:
-    """Settings (one row each, with ``differs``), then one row per score difference."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["setting", *c.ids, "differs"])
-    for row in c.settings:
-        w.writerow([row.name, *row.values, "yes" if row.differs else ""])
-    w.writerow([])
-    w.writerow(
-        ["run", "against", "score", "against score", "difference", "difference 95% CI", "paired seeds", "verdict"]
-    )
-    for s in c.scores:
-        ci = f"{s.diff_ci[0]:.2f} {s.diff_ci[1]:.2f}" if s.diff_ci else ""
-        w.writerow([s.b, s.a, f"{s.score_b:.2f}", f"{s.score_a:.2f}", f"{s.diff:+.2f}", ci, s.paired_seeds, s.verdict])
-    for warning in c.warnings:
-        w.writerow(["warning", warning])
-    return buf.getvalue()
-
-
-def comparison_markdown(c: RunComparison) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
-
-    lines = ["| setting | " + " | ".join(map(cell, c.ids)) + " |", "|---|" + "---|" * len(c.ids)]
-    for row in c.settings:
-        name = f"**{cell(row.name)}** ≠" if row.differs else cell(row.name)
-        lines.append(f"| {name} | " + " | ".join(map(cell, row.values)) + " |")
-    if c.scores:
-        lines += ["", "| run | against | score | difference [95% CI] | verdict |", "|---|---|---|---|---|"]
-        for s in c.scores:
-            lines.append(
-                f"| {cell(s.b)} | {cell(s.a)} | {s.score_b:.2f} vs {s.score_a:.2f} | {s.diff:+.2f} {_ci(s.diff_ci)} "
-                f"| {cell(s.verdict if s.paired_seeds else s.note)} |"
-            )
-    if c.warnings:
-        lines.append("")
-        lines += [f"> Warning: {cell(w)}" for w in c.warnings]
-    return "\n".join(lines) + "\n"
-
-
-def export_names(kind: str) -> tuple[str, str]:
-    """The CSV and Markdown file names of an export (``table`` or ``comparison``)."""
-    return f"runs-{kind}.csv", f"runs-{kind}.md"
-
-
-def write_exports(folder: Path, kind: str, csv_text: str, md_text: str) -> list[Path]:
-    """Both files, atomically (a reader never sees half a file)."""
-    from services.common.atomic import write_atomic
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / name for name in export_names(kind)]
-    for path, text in zip(paths, (csv_text, md_text), strict=True):
-        write_atomic(path, text.encode())
-    return paths
 
 
 def shown_paths(text: str, shown: Callable[[str], str]) -> str:
