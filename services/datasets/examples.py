@@ -221,9 +221,9 @@ def build_examples(
     allowed_models: set[str] | None,
     limit: int | None,
     counters: ExampleCounters,
-) -> Generator[tuple[dict[str, Any], str], None, None]:
-    """Yield ``(record, text)`` per example, in the reference's order; ``text`` is the record as
-    json.dump writes it (no newline), known to encode as UTF-8.
+) -> Generator[tuple[dict[str, Any], bytes], None, None]:
+    """Yield ``(record, line)`` per example, in the reference's order; ``line`` is the record as
+    json.dump writes it (no newline), encoded as UTF-8 (``_line``).
 
     ``rows`` must come ordered by session_id, id. ``sessions=None`` takes every row (the caller
     already selected them in SQL).
@@ -253,8 +253,8 @@ def build_examples(
             if example is None:
                 continue
             out = _record(example, session_id, turn, model, provider, achieved, cumulative[session_id] + len(unique))
-            text = _encode(out)
-            if "e+" in text:
+            text = _line(out) or _utf8(out)
+            if text is not None and b"e+" in text:
                 # A float printed in exponent form: maybe an integer beyond 64 bits that orjson read
                 # as a float. Rebuild this record from json.loads, which keeps it an integer.
                 if exact is None:
@@ -265,13 +265,10 @@ def build_examples(
                     out = _record(
                         example, session_id, turn, model, provider, achieved, cumulative[session_id] + len(unique)
                     )
-                    text = _encode(out)
-            if not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:  # a lone surrogate (from a JSON escape): cannot be written
-                    counters.not_utf8 += 1
-                    continue
+                    text = _line(out) or _utf8(out)
+            if text is None:  # a lone surrogate (from a JSON escape): cannot be written as UTF-8
+                counters.not_utf8 += 1
+                continue
             cumulative[session_id] += len(unique)
             if example[1] or example[2]:
                 counters.image_examples += 1
@@ -280,6 +277,103 @@ def build_examples(
             emitted += 1
             if limit is not None and emitted >= limit:
                 return
+
+
+_dumps = orjson.dumps
+_OrjsonError = orjson.JSONEncodeError
+
+
+class _Unusual(Exception):
+    """A record ``_line`` does not know the shape of: the general path writes it."""
+
+
+def _utf8(out: dict[str, Any]) -> bytes | None:
+    """What json.dump writes for ``out``, as UTF-8 (the general path); None when it cannot be
+    written as UTF-8."""
+    try:
+        return _encode(out).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+def _value(value: Any) -> bytes:
+    """One JSON value as json.dumps(ensure_ascii=False) writes it, UTF-8: a string through orjson
+    (the same escapes, checked for every code point by tests/services/datasets/test_export_lines.py),
+    anything else through the stdlib encoder."""
+    kind = type(value)
+    if kind is str:
+        return _dumps(value)
+    if kind is int:
+        return str(value).encode()  # int.__repr__, as the stdlib encoder writes it
+    if value is None:
+        return b"null"
+    return _encode(value).encode("utf-8")
+
+
+def _strings(values: list[Any]) -> bytes:
+    return b"[" + b", ".join([_value(v) for v in values]) + b"]"
+
+
+def _message(message: dict[str, Any]) -> bytes:
+    """A message as ``_example`` builds it: role, content and, for the assistant, normalised tool
+    calls (every field a string)."""
+    head = b'{"role": ' + _value(message["role"]) + b', "content": ' + _value(message["content"])
+    calls = message.get("tool_calls")
+    if len(message) != (2 if calls is None else 3):
+        raise _Unusual
+    if calls is None:
+        return head + b"}"
+    return (
+        head
+        + b', "tool_calls": ['
+        + b", ".join(
+            [
+                b'{"id": '
+                + _dumps(call["id"])
+                + b', "type": "function", "function": {"name": '
+                + _dumps(call["function"]["name"])
+                + b', "arguments": '
+                + _dumps(call["function"]["arguments"])
+                + b"}}"
+                for call in calls
+            ]
+        )
+        + b"]}"
+    )
+
+
+def _line(out: dict[str, Any]) -> bytes | None:
+    """``_record``'s dict as ``_encode(out).encode("utf-8")`` gives it, without the stdlib encoder's
+    per-call cost: the structure is fixed, so only the values are encoded. None when a value is one
+    orjson refuses (a lone surrogate: the general path counts it) or the record does not have the
+    shape ``_record`` gives (``_message``'s keys); the caller then takes the general path."""
+    meta = out["metadata"]
+    achievements = meta["achievements"]
+    try:
+        messages = b", ".join([_message(m) for m in out["messages"]])
+        return (
+            b'{"messages": ['
+            + messages
+            + b'], "metadata": {"session_id": '
+            + _value(meta["session_id"])
+            + b', "turn": '
+            + _value(meta["turn"])
+            + b', "model": '
+            + _value(meta["model"])
+            + b', "provider": '
+            + _value(meta["provider"])
+            + b', "achievements": {"new_unique": '
+            + _strings(achievements["new_unique"])
+            + b', "turned_true": '
+            + _strings(achievements["turned_true"])
+            + b', "cumulative_unique": '
+            + _value(achievements["cumulative_unique"])
+            + (b'}, "user_has_image": true' if meta["user_has_image"] else b'}, "user_has_image": false')
+            + (b', "assistant_has_image": true' if meta["assistant_has_image"] else b', "assistant_has_image": false')
+            + (b', "has_image": true}}' if meta["has_image"] else b', "has_image": false}}')
+        )
+    except (_OrjsonError, UnicodeEncodeError, _Unusual):
+        return None
 
 
 def _record(

@@ -167,12 +167,12 @@ def write_part(
         counters=counters,
     )
     model_ids: dict[Any, int] = {}
-    buffer: list[str] = []
+    buffer: list[bytes] = []
     buffered = 0
     last_sid: str | None = None
     n = 0
     try:
-        for record, text in examples:
+        for record, line in examples:
             n += 1
             chars, segments, ok = _inspect(record)
             if not ok:
@@ -197,16 +197,16 @@ def write_part(
             if mid is None:
                 mid = model_ids[model] = len(out.models)
                 out.models.append(str(model))
-            size = len(text) + 1 if text.isascii() else len(text.encode("utf-8")) + 1
+            size = len(line) + 1
             out.line_session.append(len(out.session_ids) - 1)
             out.line_model.append(mid)
             out.line_tokens.append(-(-chars // 4))
             out.line_flags.append((FLAG_IMAGE if meta["has_image"] else 0) | (FLAG_SEGMENTS if segments else 0))
             out.line_bytes.append(size)
-            buffer.append(text)
+            buffer.append(line)
             buffered += size
             if buffered >= _CHUNK:
-                write(("\n".join(buffer) + "\n").encode("utf-8"))
+                write(b"\n".join(buffer) + b"\n")
                 buffer.clear()
                 buffered = 0
             if n % _CHECK_EVERY == 0 and should_stop is not None and should_stop():
@@ -214,7 +214,7 @@ def write_part(
     finally:
         examples.close()
     if buffer and not out.problems:
-        write(("\n".join(buffer) + "\n").encode("utf-8"))
+        write(b"\n".join(buffer) + b"\n")
     out.examples = n
     out.lines = len(out.line_bytes)
     out.size = sum(out.line_bytes)
@@ -222,10 +222,12 @@ def write_part(
 
 
 # --------------------------------------------------------------------------------------------------
-# Worker process: ``python -c "from services.datasets.export_part import worker_main; worker_main()" PATH PID``
+# Worker process: ``python -c "from services.datasets.export_part import worker_main; worker_main()" PID``
 # dies with its parent PID (``die_with_parent``: a killed exporter leaves no worker writing on),
-# reads a pickled PartJob on stdin, writes the part's lines to PATH, and answers on stdout with
+# reads a pickled (PartJob, PATH) on stdin, writes the part's lines to PATH, and answers on stdout with
 # frames: b"P" + session count (progress), then b"R" + pickled PartResult, or b"E" + error text.
+# It is started before the selection (its start-up overlaps it) and waits on stdin for its job; a
+# stdin closed without a job (the export needed no second part) ends it quietly.
 
 _LEN = struct.Struct("<Q")
 _INT = struct.Struct("<q")
@@ -270,12 +272,15 @@ def run_part_file(job: PartJob, path: str, on_progress: Callable[[int, int], Non
 
 
 def worker_main() -> None:
-    die_with_parent(int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    die_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else None)
     gc.disable()  # see sft_selection.gc_paused
     stdout = sys.stdout.buffer
     try:
-        job = pickle.load(sys.stdin.buffer)
-        assert isinstance(job, PartJob)
+        try:
+            job, path = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return  # no job: the export did not need this worker
+        assert isinstance(job, PartJob) and isinstance(path, str)
         last = [0]
 
         def on_progress(sessions: int, examples: int) -> None:
@@ -283,7 +288,7 @@ def worker_main() -> None:
                 last[0] = sessions
                 _frame(stdout, b"P", _INT.pack(sessions) + _INT.pack(examples))
 
-        result = run_part_file(job, sys.argv[1], on_progress)
+        result = run_part_file(job, path, on_progress)
         _frame(stdout, b"R", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:
         _frame(stdout, b"E", f"{type(exc).__name__}: {exc}".encode())
@@ -307,20 +312,22 @@ _WORKER = "from services.datasets.export_part import worker_main; worker_main()"
 
 
 class Worker:
-    """The second part, written by a child process into ``path``.
+    """The second part, written by a child process.
 
-    ``result()`` is None when the child could not start, died or failed: the exporter then writes
-    that part itself, so a worker problem costs time, never the export.
+    Started early (``Worker()``: interpreter and imports while the exporter selects), given its part
+    with ``start``. ``result()`` is None when the child could not start, died or failed: the exporter
+    then writes that part itself, so a worker problem costs time, never the export.
     """
 
-    def __init__(self, job: PartJob, path: Path, on_progress: Callable[[int, int], None]) -> None:
-        self.on_progress = on_progress
+    def __init__(self) -> None:
+        self.on_progress: Callable[[int, int], None] | None = None
         self._result: PartResult | None = None
         self.error: str | None = None
+        self.thread: threading.Thread | None = None
         env = child_env()
         try:
             self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(path), str(os.getpid())],
+                [sys.executable, "-c", _WORKER, str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -329,20 +336,25 @@ class Worker:
         except OSError as exc:
             self.proc = None
             self.error = f"cannot start: {exc}"
-        self.thread = threading.Thread(target=self._talk, args=(job,), name="sft-export-worker", daemon=True)
+
+    def start(self, job: PartJob, path: Path, on_progress: Callable[[int, int], None]) -> None:
+        """Hand the child ``job``, to be written into ``path`` (answers are read on a thread)."""
+        self.on_progress = on_progress
+        self.thread = threading.Thread(target=self._talk, args=(job, str(path)), name="sft-export-worker", daemon=True)
         self.thread.start()
 
-    def _talk(self, job: PartJob) -> None:
+    def _talk(self, job: PartJob, path: str) -> None:
         proc = self.proc
         if proc is None or proc.stdin is None or proc.stdout is None:
             return
         try:
-            proc.stdin.write(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            proc.stdin.write(pickle.dumps((job, path), protocol=pickle.HIGHEST_PROTOCOL))
             proc.stdin.close()
             while (frame := read_frame(proc.stdout)) is not None:
                 kind, payload = frame
                 if kind == b"P":
-                    self.on_progress(*progress_counts(payload))
+                    if self.on_progress is not None:
+                        self.on_progress(*progress_counts(payload))
                 elif kind == b"R":
                     result = pickle.loads(payload)
                     self._result = result if isinstance(result, PartResult) else None
@@ -355,7 +367,7 @@ class Worker:
 
     def result(self, should_stop: Callable[[], bool] | None) -> PartResult | None:
         """Wait for the child; ``should_stop`` is polled (then PartStopped)."""
-        while self.thread.is_alive():
+        while self.thread is not None and self.thread.is_alive():
             self.thread.join(0.1)
             if should_stop is not None and should_stop():
                 self.stop()
@@ -374,7 +386,8 @@ class Worker:
             if stream is not None:
                 with suppress(OSError):
                     stream.close()
-        self.thread.join()
+        if self.thread is not None:
+            self.thread.join()
 
 
 @dataclass
