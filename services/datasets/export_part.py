@@ -31,7 +31,7 @@ import orjson
 
 from services.common.child_process import child_env, die_with_parent
 from services.datasets.examples import AchievementMap, ExampleCounters, Row, build_examples
-from services.datasets.validation import MAX_ISSUES, export_problem, upload_issue
+from services.datasets.validation_rules import MAX_ISSUES, export_problem, upload_issue
 from services.traces.snapshot import bound
 from services.traces.sqlite_stream import stream_query
 
