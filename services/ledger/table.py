@@ -53,87 +53,95 @@ def filter_summary(spec: dict[str, Any]) -> str:
 
 def run_rows(ledger: Ledger) -> list[RunRow]:
     """Column queries, not whole rows: the loss curves and eval settings stay on disk (a list of
-    1,000 runs reads a few hundred kB, not every JSON blob)."""
+    1,000 runs reads a few hundred kB, not every JSON blob). The results are read as plain tuples
+    and unpacked by position (a named attribute of a SQLAlchemy row costs several times more), and
+    each dataset's filter summary is written once, however many runs used it."""
     with ledger._read() as s:
-        models = s.execute(select(ModelRow.model_id, ModelRow.kind, ModelRow.base, ModelRow.job_id)).all()
+        models = s.execute(select(ModelRow.model_id, ModelRow.kind, ModelRow.base, ModelRow.job_id)).tuples().all()
         jobs = {
-            r.job_id: r
+            r[0]: r
             for r in s.execute(
                 select(
                     JobRow.job_id,
                     JobRow.base_model,
                     JobRow.last_status,
-                    func.json_extract(JobRow.payload, "$.hyperparameters.train_kind").label("train_kind"),
+                    func.json_extract(JobRow.payload, "$.hyperparameters.train_kind"),
                     func.coalesce(
                         func.json_extract(JobRow.payload, "$.hyperparameters.lora_rank"),
                         func.json_extract(JobRow.payload, "$.hyperparameters.r"),
-                    ).label("lora_rank"),
-                    func.json_extract(JobRow.payload, "$.hyperparameters.learning_rate").label("learning_rate"),
+                    ),
+                    func.json_extract(JobRow.payload, "$.hyperparameters.learning_rate"),
                 ).order_by(JobRow.id)
-            )
+            ).tuples()
         }
         facts = {
-            r.job_id: r
+            r[0]: r
             for r in s.execute(
                 select(
                     JobFactsRow.job_id, JobFactsRow.dataset_id, JobFactsRow.status, JobFactsRow.examples,
                     JobFactsRow.final_loss, JobFactsRow.final_val_loss, JobFactsRow.tokens_per_s,
                 ).order_by(JobFactsRow.id)
-            )
+            ).tuples()
         }  # fmt: skip
         datasets = {
-            r.id: r
-            for r in s.execute(
+            id_: (os.path.basename(path), examples, tokens, filter_summary(spec))
+            for id_, path, examples, tokens, spec in s.execute(
                 select(DatasetRow.id, DatasetRow.path, DatasetRow.examples, DatasetRow.tokens, DatasetRow.filter)
-            )
+            ).tuples()
         }
         evals: dict[str, list[Any]] = {}
         for e in s.execute(
             select(
-                EvalRow.eval_id, EvalRow.model_id, EvalRow.dataset_id, EvalRow.crafter_score, EvalRow.crafter_score_low,
+                EvalRow.model_id, EvalRow.eval_id, EvalRow.dataset_id, EvalRow.crafter_score, EvalRow.crafter_score_low,
                 EvalRow.crafter_score_high, EvalRow.mean_unique, EvalRow.mean_unique_low, EvalRow.mean_unique_high,
-                func.json_array_length(EvalRow.seeds).label("seeds"),
+                func.json_array_length(EvalRow.seeds),
             ).order_by(EvalRow.created_at, EvalRow.eval_id)
-        ):  # fmt: skip
-            evals.setdefault(e.model_id, []).append(e)
+        ).tuples():  # fmt: skip
+            evals.setdefault(e[0], []).append(e)
     rows = []
-    with_model = {m.job_id for m in models if m.job_id}
-    entries: list[tuple[str, str, str | None, str | None]] = [(m.model_id, m.kind, m.base, m.job_id) for m in models]
-    entries += [(j, "job", jobs[j].base_model, j) for j in jobs if j not in with_model]
+    with_model = {m[3] for m in models if m[3]}
+    entries: list[tuple[str, str, str | None, str | None]] = list(models)
+    entries += [(j, "job", job[1], j) for j, job in jobs.items() if j not in with_model]
+    no_job = (None,) * 6
+    no_fact = (None,) * 7
+    no_eval = (None,) * 10
     for run_id, kind, base, job_id in entries:
-        job = jobs.get(job_id) if job_id else None
-        fact = facts.get(job_id) if job_id else None
-        mine = evals.get(run_id, [])
-        eval_ids = {e.dataset_id for e in mine if e.dataset_id is not None}
-        dataset_id = fact.dataset_id if fact is not None and fact.dataset_id is not None else (
-            max(eval_ids) if eval_ids else None
-        )  # fmt: skip
+        _, _, last_status, train_kind, lora_rank, learning_rate = (jobs.get(job_id) if job_id else None) or no_job
+        _, fact_dataset, fact_status, fact_examples, final_loss, final_val_loss, tokens_per_s = (
+            facts.get(job_id) if job_id else None
+        ) or no_fact
+        mine = evals.get(run_id, ())
+        dataset_id = fact_dataset
+        if dataset_id is None:
+            dataset_id = max((e[2] for e in mine if e[2] is not None), default=None)
         data = datasets.get(dataset_id) if dataset_id is not None else None
-        last = mine[-1] if mine else None
+        _, eval_id, _, score, score_low, score_high, unique, unique_low, unique_high, seeds = (
+            mine[-1] if mine else no_eval
+        )
         rows.append(
             RunRow(
                 id=run_id,
                 kind=kind,
                 base=base,
                 job=job_id,
-                status=(fact.status if fact and fact.status else job.last_status if job else None),
-                train_kind=(job.train_kind if job else None) or (kind if kind in ("peft", "fft") else None),
-                lora_rank=job.lora_rank if job else None,
-                learning_rate=job.learning_rate if job else None,
-                dataset=os.path.basename(data.path) if data else None,
-                examples=(fact.examples if fact and fact.examples else data.examples if data else None),
-                tokens=data.tokens if data else None,
-                filter=filter_summary(data.filter) if data else None,
-                final_loss=fact.final_loss if fact else None,
-                final_val_loss=fact.final_val_loss if fact else None,
-                tokens_per_s=fact.tokens_per_s if fact else None,
+                status=fact_status or last_status,
+                train_kind=train_kind or (kind if kind in ("peft", "fft") else None),
+                lora_rank=lora_rank,
+                learning_rate=learning_rate,
+                dataset=data[0] if data else None,
+                examples=fact_examples or (data[1] if data else None),
+                tokens=data[2] if data else None,
+                filter=data[3] if data else None,
+                final_loss=final_loss,
+                final_val_loss=final_val_loss,
+                tokens_per_s=tokens_per_s,
                 evals=len(mine),
-                eval_id=last.eval_id if last else None,
-                crafter_score=last.crafter_score if last else None,
-                crafter_score_ci=_pair(last.crafter_score_low, last.crafter_score_high) if last else None,
-                mean_unique=last.mean_unique if last else None,
-                mean_unique_ci=_pair(last.mean_unique_low, last.mean_unique_high) if last else None,
-                seeds=last.seeds if last else None,
+                eval_id=eval_id,
+                crafter_score=score,
+                crafter_score_ci=_pair(score_low, score_high),
+                mean_unique=unique,
+                mean_unique_ci=_pair(unique_low, unique_high),
+                seeds=seeds,
             )
         )
     return rows

@@ -24,7 +24,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from services.common.workspace import current_workspace
 from services.traces.discovery import RULE_DEMO, RULE_FLAG, discovery_candidates
@@ -34,6 +34,7 @@ from tui.app.help import HelpScreen, key_rows, keys_label, pane_rows
 from tui.app.pane_spec import Activates, FollowsDb, MayClose, PaneSpec
 from tui.panes.traces.pane import DEFAULT_WATCH_S, DemoFn, StatsFn, TracesPane
 from tui.widgets.deferred import DeferredPane
+from tui.widgets.footer import Footer
 from tui.widgets.placeholder import PlaceholderPane
 from tui.widgets.status_line import StatusLine
 
