@@ -52,13 +52,13 @@ def db_app(in_tmp: Path) -> SftStudioApp:
 
 
 async def settled(pilot: Pilot[None]) -> None:
-    """Workers done, focus settled (in the shown pane, the same widget over three short pauses; 20 s at
+    """Workers done, focus settled (in the shown pane, the same widget over three short pauses; 5 s at
     most), animations and pending messages run. One pause was not enough on a loaded machine: the
     Traces pane gives its stats the focus once they have loaded, and the snapshot caught the tab bar
     still focused."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
-    deadline = time.monotonic() + 20  # 5 s was not always enough on a loaded CI box (collect form, 12/07)
+    deadline = time.monotonic() + 5
     seen, steady = pilot.app.focused, 0
     while steady < 3 and time.monotonic() < deadline:  # the focus moves once a pane has loaded
         await pilot.pause(0.05)
