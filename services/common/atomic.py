@@ -197,3 +197,14 @@ def write_atomic(path: Path, data: bytes, *, backup: bool = False, mode: int | N
         old_mode = existing_mode(path)
         if backup and old_mode is not None:
             write_atomic(backup_path(path), path.read_bytes(), mode=old_mode)
+
+
+def keep_best_effort(path: Path, data: bytes) -> bool:
+    """Write a cache file atomically, creating its folder; a cache that cannot be written is no error
+    (False). Results kept between commands (stats, counts, the DB hash, the session index) use it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    except OSError:
+        return False
+    return True

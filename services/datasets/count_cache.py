@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from services.common.atomic import write_atomic
+from services.common.atomic import keep_best_effort
 from services.common.data_dir import data_dir
 from services.traces.fingerprint import Fingerprint
 
@@ -98,8 +98,4 @@ def save_answer(
         answers.pop(next(iter(answers)))
     data = {"code": stamp, "path": str(resolved), "fingerprint": _fingerprint_json(fingerprint), "answers": answers}
     target = cache_file(resolved)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, json.dumps(data).encode())
-    except OSError:
-        pass
+    keep_best_effort(target, json.dumps(data).encode())

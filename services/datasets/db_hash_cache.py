@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from services.common.atomic import write_atomic
+from services.common.atomic import keep_best_effort
 from services.common.data_dir import data_dir
 from services.traces.fingerprint import Fingerprint
 
@@ -54,8 +54,4 @@ def save_sha256(resolved: Path, fingerprint: Fingerprint, sha: str) -> None:
     """Keep ``sha`` (best effort: a cache that cannot be written is no error)."""
     data = {"format": CACHE_FORMAT, "path": str(resolved), "fingerprint": _fingerprint_json(fingerprint), "sha256": sha}
     target = cache_file(resolved)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, json.dumps(data).encode())
-    except OSError:
-        pass
+    keep_best_effort(target, json.dumps(data).encode())

@@ -18,7 +18,7 @@ import pickle
 import time
 from pathlib import Path
 
-from services.common.atomic import write_atomic
+from services.common.atomic import keep_best_effort
 from services.common.data_dir import data_dir
 from services.datasets.session_index import SessionIndex
 from services.traces.db import TraceDB
@@ -65,13 +65,8 @@ def load_index(db: TraceDB) -> SessionIndex | None:
 def save_index(db: TraceDB, index: SessionIndex, fingerprint: Fingerprint) -> None:
     """Keep ``index`` (built from the DB state ``fingerprint``, taken before the build) for the next
     command (best effort: a cache that cannot be written is no error)."""
-    target = cache_file(db)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = (_code_stamp(), str(db.path.resolve()), fingerprint, index)
-        write_atomic(target, pickle.dumps(data, protocol=5))
-    except OSError:
-        pass
+    data = (_code_stamp(), str(db.path.resolve()), fingerprint, index)
+    keep_best_effort(cache_file(db), pickle.dumps(data, protocol=5))
 
 
 def cached_index(db: TraceDB) -> tuple[SessionIndex, bool]:

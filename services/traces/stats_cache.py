@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.common.atomic import write_atomic
+from services.common.atomic import keep_best_effort
 from services.common.data_dir import data_dir
 from services.traces.db_path import resolve_db_path
 from services.traces.fingerprint import Fingerprint, content_fingerprint, is_settled
@@ -88,11 +88,7 @@ def save_stats(resolved: Path, fingerprint: Fingerprint, stats: TraceStats) -> N
         "fingerprint": _as_json(fingerprint),
         "stats": stats.model_dump(mode="json"),
     }
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, json.dumps(data).encode())
-    except OSError:
-        pass
+    keep_best_effort(target, json.dumps(data).encode())
 
 
 def cached_stats(
