@@ -57,7 +57,7 @@ def run_rows(ledger: Ledger) -> list[RunRow]:
     and unpacked by position (a named attribute of a SQLAlchemy row costs several times more), and
     each dataset's filter summary is written once, however many runs used it."""
     with ledger._read() as s:
-        models = s.execute(select(ModelRow.model_id, ModelRow.kind, ModelRow.base, ModelRow.job_id)).tuples().all()
+        models = s.execute(select(ModelRow.model_id, ModelRow.kind, ModelRow.base, ModelRow.job_id)).all()
         jobs = {
             r[0]: r
             for r in s.execute(
@@ -72,7 +72,7 @@ def run_rows(ledger: Ledger) -> list[RunRow]:
                     ),
                     func.json_extract(JobRow.payload, "$.hyperparameters.learning_rate"),
                 ).order_by(JobRow.id)
-            ).tuples()
+            )
         }
         facts = {
             r[0]: r
@@ -81,13 +81,13 @@ def run_rows(ledger: Ledger) -> list[RunRow]:
                     JobFactsRow.job_id, JobFactsRow.dataset_id, JobFactsRow.status, JobFactsRow.examples,
                     JobFactsRow.final_loss, JobFactsRow.final_val_loss, JobFactsRow.tokens_per_s,
                 ).order_by(JobFactsRow.id)
-            ).tuples()
+            )
         }  # fmt: skip
         datasets = {
             id_: (os.path.basename(path), examples, tokens, filter_summary(spec))
             for id_, path, examples, tokens, spec in s.execute(
                 select(DatasetRow.id, DatasetRow.path, DatasetRow.examples, DatasetRow.tokens, DatasetRow.filter)
-            ).tuples()
+            )
         }
         evals: dict[str, list[Any]] = {}
         for e in s.execute(
@@ -96,7 +96,7 @@ def run_rows(ledger: Ledger) -> list[RunRow]:
                 EvalRow.crafter_score_high, EvalRow.mean_unique, EvalRow.mean_unique_low, EvalRow.mean_unique_high,
                 func.json_array_length(EvalRow.seeds),
             ).order_by(EvalRow.created_at, EvalRow.eval_id)
-        ).tuples():  # fmt: skip
+        ):  # fmt: skip
             evals.setdefault(e[0], []).append(e)
     rows = []
     with_model = {m[3] for m in models if m[3]}

@@ -65,7 +65,9 @@ async def test_lists_jobs_names_backend_and_key_source_never_the_key(tmp_path: P
         assert table.row_count == 3 and app.focused is table
         detail = app.query_one(JobDetail)
         assert detail.job_id == "job_running_01"
-        assert "24/40" in _text(app, "#jd-progress")
+        # the detail's own poll lands after the table's (it was read too early once on a loaded CI run)
+        await until(pilot, lambda: "24/40" in _text(app, "#jd-progress"))
+        await until(pilot, lambda: len(app.query_one(LossChart).train) == 24)
         assert len(app.query_one(LossChart).train) == 24 and len(app.query_one(LossChart).val) == 2
         await pilot.press("down")  # the failed job: its error shows in the detail
         await until(pilot, lambda: detail.job_id == "job_failed_02")
