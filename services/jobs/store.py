@@ -11,6 +11,8 @@ backend is recorded by label and URL, never by key.
 from __future__ import annotations
 
 import secrets
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -112,11 +114,28 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 ]
 
 
+#: How long a connection retries switching a new store to WAL while another process holds a lock.
+WAL_SWITCH_TIMEOUT_S = 10.0
+
+
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Busy timeout first, then WAL. Switching the journal mode needs the file to itself, and SQLite
+    answers "database is locked" at once (no busy wait) when two processes create the store at the
+    same moment (seen on CI): the switch is retried for a while; it is a no-op once the file is WAL."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    deadline = time.monotonic() + WAL_SWITCH_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
